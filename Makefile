@@ -1,0 +1,66 @@
+# Two commands do all the set-up on a fresh clone (python3 >= 3.10 and make are enough):
+#   make serve   build the site with every tutorial executed (quick profile) and serve it
+#   make test    lint, unit tests, tutorials as notebook tests, strict site build
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+# Checkpoints, downloads, result records and executed notebooks stay inside the clone,
+# so a fresh clone starts from an empty cache and its test time is honest.
+export MECHINTERP_CACHE ?= $(CURDIR)/.cache/mechinterp
+export MECHINTERP_PROFILE ?= quick
+# One thread per process: on a small shared machine torch's default was 5-100x slower.
+export OMP_NUM_THREADS ?= 1
+export MKL_NUM_THREADS ?= 1
+export HF_HUB_OFFLINE ?= 1
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+export PYTHONDONTWRITEBYTECODE := 1
+export NO_MKDOCS_2_WARNING := 1
+
+.PHONY: help venv lint test test-unit test-tutorials docs serve bench tutorials clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "mechinterp needs Python 3.10 or newer"'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "installing mechinterp and its dependencies into $(VENV) (a few minutes the first time)"
+	$(BIN)/python -m pip install --progress-bar off -q -e ".[dev,docs]" 2>&1 | { grep -v "is ignored: it is neither" || true; }
+	@touch $@
+
+venv: $(STAMP)  ## create the virtual environment in .venv
+
+lint: $(STAMP)  ## ruff, workflow checks (actionlint, zizmor), tutorial notebooks in sync
+	$(BIN)/ruff check src tests tutorials benchmarks tools
+	$(BIN)/actionlint .github/workflows/*.yml
+	$(BIN)/zizmor --offline --quiet .github/workflows
+	$(BIN)/python tools/sync_tutorials.py --check
+
+test-unit: $(STAMP)  ## unit and integration tests
+	$(BIN)/pytest tests/
+
+test-tutorials: $(STAMP)  ## execute every tutorial notebook (slowest listed at the end)
+	$(BIN)/pytest --nbmake tutorials/ --durations=0 -p no:cacheprovider
+
+docs: $(STAMP)  ## build the site strictly (executes tutorials whose inputs changed)
+	$(BIN)/mkdocs build --strict
+
+test: lint test-unit test-tutorials docs  ## everything CI runs
+
+serve: $(STAMP)  ## build and serve the site on http://127.0.0.1:8000
+	$(BIN)/mkdocs serve -a 127.0.0.1:8000
+
+bench: $(STAMP)  ## speed benchmarks (ratios against references measured in the same run)
+	$(BIN)/python benchmarks/bench_training.py
+
+tutorials: $(STAMP)  ## regenerate tutorials/*.ipynb from the jupytext scripts
+	$(BIN)/python tools/sync_tutorials.py
+
+clean:  ## remove the build outputs and the local cache (keeps .venv)
+	rm -rf site .cache

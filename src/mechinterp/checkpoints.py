@@ -1,0 +1,119 @@
+"""A content-addressed checkpoint cache: safetensors weights plus a JSON sidecar.
+
+An entry is keyed by a hash of everything that produced it (architecture, classes, data
+source, profile, seed, training config, code version). Both files are written to temporary
+names and moved into place, the sidecar last, so an interrupted write never leaves an entry that
+looks complete. An entry that fails to load (missing file, bad JSON, wrong key, tensors that do
+not fit the model) is reported with a warning and treated as a miss, never loaded. No pickle
+is involved anywhere, so loading a checkpoint cannot run code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from mechinterp.config import cache_dir
+
+__all__ = [
+    "checkpoint_key",
+    "checkpoint_paths",
+    "save_checkpoint",
+    "load_checkpoint",
+    "atomic_write_text",
+    "CACHE_FORMAT",
+]
+
+CACHE_FORMAT = 1
+
+
+def checkpoint_key(spec: dict[str, Any]) -> str:
+    """A short stable hash of a JSON-serialisable description of a training run."""
+    canonical = json.dumps(spec, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:20]
+
+
+def checkpoint_paths(kind: str, key: str, root: Path | None = None) -> tuple[Path, Path]:
+    """``(weights, sidecar)`` paths of a cache entry under ``root/checkpoints/kind``."""
+    folder = (root or cache_dir()) / "checkpoints" / kind
+    return folder / f"{key}.safetensors", folder / f"{key}.json"
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write a text file so that readers see either the old or the complete new content."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_checkpoint(
+    tensors: dict[str, torch.Tensor], meta: dict[str, Any], weights: Path, sidecar: Path
+) -> None:
+    """Atomically store tensors and their metadata (the sidecar is written last)."""
+    weights.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=weights.parent, prefix=f".{weights.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        contiguous = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
+        save_file(contiguous, tmp)
+        os.replace(tmp, weights)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    record = {"format": CACHE_FORMAT, **meta}
+    atomic_write_text(sidecar, json.dumps(record, indent=2, sort_keys=True, default=str))
+
+
+def load_checkpoint(
+    weights: Path,
+    sidecar: Path,
+    expected_key: str,
+    expected_shapes: dict[str, tuple[int, ...]] | None = None,
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
+    """Load a cache entry, or return ``None`` (with a warning if it exists but is bad).
+
+    Args:
+        weights: the safetensors file.
+        sidecar: the JSON metadata file.
+        expected_key: the key the sidecar must carry.
+        expected_shapes: when given, the tensors must have exactly these names and shapes.
+    """
+    if not sidecar.exists() and not weights.exists():
+        return None
+    problem = None
+    try:
+        meta = json.loads(sidecar.read_text())
+        if meta.get("key") != expected_key or meta.get("format") != CACHE_FORMAT:
+            problem = "its key or format does not match"
+        else:
+            tensors = load_file(str(weights))
+            if expected_shapes is not None:
+                got = {k: tuple(v.shape) for k, v in tensors.items()}
+                if got != {k: tuple(v) for k, v in expected_shapes.items()}:
+                    problem = "its tensors do not fit the model"
+    except Exception as exc:  # safetensors, json and the OS raise different types
+        problem = f"it cannot be read ({type(exc).__name__}: {exc})"
+    if problem:
+        warnings.warn(
+            f"ignoring checkpoint {weights.name} because {problem}; it will be rebuilt",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return None
+    return tensors, meta

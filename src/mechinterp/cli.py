@@ -1,0 +1,98 @@
+"""The ``mechinterp`` command line.
+
+Each subcommand prints one JSON object with ``--json`` (progress bars go to stderr), and turns a
+bad input into a one-line error on stderr with exit status 2.
+
+Examples::
+
+    mechinterp train --arch megann --digits 0-3 --json
+    mechinterp models
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["main", "build_parser"]
+
+
+def _print_result(result: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(result, indent=None, sort_keys=True))
+    else:
+        width = max(len(k) for k in result)
+        for key, value in result.items():
+            print(f"{key:<{width}}  {value}")
+
+
+def _cmd_train(args: argparse.Namespace) -> dict[str, Any]:
+    from mechinterp.train import TrainConfig, train_classifier
+
+    overrides = {}
+    if args.epochs is not None:
+        overrides["epochs"] = args.epochs
+    config = TrainConfig.from_profile(**overrides)
+    trained = train_classifier(args.arch, args.digits, seed=args.seed, source=args.source,
+                               config=config, retrain=args.retrain)
+    return trained.summary()
+
+
+def _cmd_models(args: argparse.Namespace) -> dict[str, Any]:
+    from mechinterp.models import MODEL_REGISTRY, build_model
+
+    return {
+        name: {"description": spec.description, "parameters": build_model(name).n_parameters()}
+        for name, spec in sorted(MODEL_REGISTRY.items())
+    }
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="mechinterp",
+        description="Mechanistic interpretability through subsidiary networks.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    train = sub.add_parser("train", help="train a classifier on some digits (or load it from cache)")
+    train.add_argument("--arch", required=True, help="architecture name (see 'mechinterp models')")
+    train.add_argument("--digits", default=None, help="classes to train on, e.g. 0-3 or 0,2,5")
+    train.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    train.add_argument("--source", default=None,
+                       help="data source: mnist, mnist-5k or a folder of idx files")
+    train.add_argument("--epochs", type=int, default=None, help="override the profile's epochs")
+    train.add_argument("--retrain", action="store_true", help="ignore the cache and train again")
+    train.add_argument("--json", action="store_true", help="print one JSON object")
+    train.set_defaults(func=_cmd_train)
+
+    models = sub.add_parser("models", help="list the registered architectures")
+    models.add_argument("--json", action="store_true", help="print one JSON object")
+    models.set_defaults(func=_cmd_models)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from mechinterp.errors import MechinterpError
+
+    func: Callable[[argparse.Namespace], dict[str, Any]] = args.func
+    try:
+        result = func(args)
+    except MechinterpError as exc:
+        print(f"mechinterp {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"mechinterp {args.command}: interrupted; finished work is cached", file=sys.stderr)
+        return 130
+    _print_result(result, args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

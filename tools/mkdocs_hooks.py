@@ -1,0 +1,152 @@
+"""MkDocs hooks: execute the tutorials once per build and generate the results page.
+
+The tutorials live in ``tutorials/`` as jupytext percent scripts. Before each build this hook
+converts every script to a notebook, executes it with ``nbclient`` (from the ``tutorials/``
+folder, as ``pytest --nbmake`` does), and hands the executed notebook to mkdocs-jupyter as
+``tutorials/<name>.ipynb``, with the script alongside for download. A cell that raises fails
+the build. Executed notebooks are cached under the mechinterp cache, keyed by the tutorial's
+text, the library's source and the profile, so ``mkdocs serve`` re-runs only what changed.
+
+After the tutorials have run (they write result records), the results page is generated from
+the records.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+import jupytext
+import nbformat
+from mkdocs.exceptions import PluginError
+from mkdocs.plugins import event_priority
+from mkdocs.structure.files import File, Files
+
+ROOT = Path(__file__).resolve().parents[1]
+TUTORIALS = ROOT / "tutorials"
+LIBRARY = ROOT / "src" / "mechinterp"
+log = logging.getLogger("mkdocs.hooks.tutorials")
+
+_generated: dict[str, Path] = {}  # site path -> file on disk
+_results_markdown: str = ""
+
+
+def _profile_and_device() -> tuple[str, str]:
+    sys.path.insert(0, str(ROOT / "src"))
+    from mechinterp.config import get_device, get_profile
+
+    return get_profile().name, str(get_device())
+
+
+def _cache_root() -> Path:
+    from mechinterp.config import cache_dir
+
+    return cache_dir() / "site"
+
+
+def _library_digest() -> str:
+    digest = hashlib.sha256()
+    for path in sorted(LIBRARY.rglob("*.py")):
+        digest.update(path.relative_to(LIBRARY).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _notebook_key(script: Path, profile: str, library: str) -> str:
+    digest = hashlib.sha256()
+    for part in (script.read_bytes(), library.encode(), profile.encode(),
+                 os.environ.get("MECHINTERP_DATA", "").encode()):
+        digest.update(part)
+    return digest.hexdigest()[:16]
+
+
+def _banner(stem: str, seconds: float, profile: str, device: str) -> nbformat.NotebookNode:
+    text = (
+        f"*This page was executed during the site build: {seconds:.1f} s on `{device}` with "
+        f"the `{profile}` profile.* Download it as a [notebook]({stem}.ipynb) or as a "
+        f"[plain script]({stem}.py) (run it with `python {stem}.py`)."
+    )
+    return nbformat.v4.new_markdown_cell(text)
+
+
+def _execute(script: Path, out: Path, profile: str, device: str) -> float:
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    notebook = jupytext.read(script)
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                       "language": "python"}
+    client = NotebookClient(notebook, timeout=1800, kernel_name="python3",
+                            resources={"metadata": {"path": str(TUTORIALS)}})
+    started = time.perf_counter()
+    previous = os.environ.get("MECHINTERP_PROGRESS")
+    os.environ["MECHINTERP_PROGRESS"] = "0"  # no progress bars in rendered pages
+    try:
+        client.execute()
+    except CellExecutionError as exc:
+        raise PluginError(f"tutorial {script.name} failed while executing:\n{exc}") from exc
+    finally:
+        if previous is None:
+            os.environ.pop("MECHINTERP_PROGRESS", None)
+        else:
+            os.environ["MECHINTERP_PROGRESS"] = previous
+    seconds = time.perf_counter() - started
+    insert_at = 1 if notebook.cells and notebook.cells[0].cell_type == "markdown" else 0
+    notebook.cells.insert(insert_at, _banner(script.stem, seconds, profile, device))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    nbformat.write(notebook, tmp)
+    os.replace(tmp, out)
+    return seconds
+
+
+def on_pre_build(config) -> None:
+    """Execute every tutorial (or take it from the cache), then render the results page."""
+    global _results_markdown
+    profile, device = _profile_and_device()
+    library = _library_digest()
+    cache = _cache_root() / "notebooks"
+    _generated.clear()
+    timings = []
+    for script in sorted(TUTORIALS.glob("*.py")):
+        key = _notebook_key(script, profile, library)
+        executed = cache / key / "tutorials" / f"{script.stem}.ipynb"
+        if executed.exists():
+            log.info("tutorial %s: cached", script.name)
+        else:
+            log.info("tutorial %s: executing", script.name)
+            seconds = _execute(script, executed, profile, device)
+            timings.append((seconds, script.name))
+            log.info("tutorial %s: %.1f s", script.name, seconds)
+        _generated[f"tutorials/{script.stem}.ipynb"] = executed
+        _generated[f"tutorials/{script.stem}/{script.stem}.py"] = script
+    for seconds, name in sorted(timings, reverse=True):
+        log.info("executed %-50s %6.1f s", name, seconds)
+    from mechinterp.results import load_results, render_results_page
+
+    _results_markdown = render_results_page(load_results())
+
+
+@event_priority(100)  # before mkdocs-jupyter turns notebooks into pages
+def on_files(files: Files, config) -> Files:
+    """Add the executed notebooks, their scripts and the generated results page."""
+    site_dir, urls = config["site_dir"], config["use_directory_urls"]
+    for site_path, disk_path in _generated.items():
+        if site_path.endswith(".py"):
+            files.append(File(disk_path.name, str(disk_path.parent), site_dir, urls,
+                              dest_uri=site_path))
+        else:  # a real file under <cache>/<key>/tutorials/, so mkdocs-jupyter can wrap it
+            files.append(File(site_path, str(disk_path.parents[1]), site_dir, urls))
+    files.append(File.generated(config, "results.md", content=_results_markdown))
+    return files
+
+
+def on_serve(server, config, builder):
+    """Rebuild when a tutorial or the library changes."""
+    server.watch(str(TUTORIALS))
+    server.watch(str(LIBRARY))
+    return server
