@@ -4,25 +4,21 @@ from __future__ import annotations
 
 import gzip
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-os.environ.setdefault("MECHINTERP_PROGRESS", "0")
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-
-
-@pytest.fixture(autouse=True)
-def isolated_cache(tmp_path_factory, monkeypatch):
-    """Each test session gets its own cache; the mnist-5k .npz copy is shared across tests."""
-    root = tmp_path_factory.getbasetemp() / "cache"
-    monkeypatch.setenv("MECHINTERP_CACHE", str(root))
-    monkeypatch.delenv("MECHINTERP_DATA", raising=False)
-    monkeypatch.delenv("MECHINTERP_PROFILE", raising=False)
-    monkeypatch.delenv("MECHINTERP_RESULTS", raising=False)
-    monkeypatch.setenv("MECHINTERP_DEVICE", "cpu")
-    return root
+# Set before any fixture runs (module- and session-scoped fixtures are created before
+# function-scoped ones): every test session trains into its own empty cache, on the CPU, with
+# the default profile, whatever the calling shell has set.
+os.environ["MECHINTERP_CACHE"] = tempfile.mkdtemp(prefix="mechinterp-tests-")
+os.environ["MECHINTERP_DEVICE"] = "cpu"
+os.environ["MECHINTERP_PROGRESS"] = "0"
+os.environ["OMP_NUM_THREADS"] = "1"
+for _name in ("MECHINTERP_DATA", "MECHINTERP_PROFILE", "MECHINTERP_RESULTS", "MECHINTERP_OFFLINE"):
+    os.environ.pop(_name, None)
 
 
 def write_idx(path: Path, array: np.ndarray, gz: bool = True) -> Path:
@@ -62,7 +58,6 @@ def idx_folder(tmp_path) -> Path:
 @pytest.fixture(scope="session")
 def digits_5k():
     """The real mnist-5k data (quick profile split), loaded once per session."""
-    os.environ.setdefault("MECHINTERP_DEVICE", "cpu")
     from mechinterp.data import load_digits
 
     return load_digits("mnist-5k", device="cpu")

@@ -11,6 +11,12 @@ The public API is re-exported here; submodules hold one concept each:
 
 __version__ = "0.1.0"
 
+import warnings  # noqa: E402
+
+# transformer_lens imports tqdm.auto, which warns inside Jupyter kernels without ipywidgets;
+# our progress bars use plain tqdm, so the warning is noise on every tutorial page.
+warnings.filterwarnings("ignore", message="IProgress not found")
+
 from mechinterp.config import (  # noqa: E402
     PROFILES,
     Profile,

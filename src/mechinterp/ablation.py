@@ -16,9 +16,20 @@ from transformer_lens.hook_points import HookPoint
 from mechinterp.errors import ConfigError, ShapeError
 from mechinterp.models import HookedClassifier
 
-__all__ = ["unit_means", "ablation_hook", "accuracy_per_class_with_hooks", "single_unit_ablation"]
+__all__ = [
+    "per_unit",
+    "unit_means",
+    "ablation_hook",
+    "accuracy_per_class_with_hooks",
+    "single_unit_ablation",
+]
 
 HookFn = Callable[[torch.Tensor, HookPoint], torch.Tensor]
+
+
+def per_unit(act: torch.Tensor) -> torch.Tensor:
+    """Average a ``(batch, units, ...)`` activation over its spatial axes: ``(batch, units)``."""
+    return act.mean(dim=tuple(range(2, act.dim()))) if act.dim() > 2 else act
 
 
 @torch.no_grad()
@@ -30,9 +41,7 @@ def unit_means(model: HookedClassifier, hook_name: str, images: torch.Tensor) ->
     if hook_name not in model.hook_dict:
         raise ConfigError(f"unknown hook {hook_name!r}; available: {model.hidden_hooks}")
     _, cache = model.run_with_cache(images, names_filter=hook_name)
-    act = cache[hook_name]
-    dims = [0] + list(range(2, act.dim()))
-    return act.mean(dim=dims)
+    return per_unit(cache[hook_name]).mean(0)
 
 
 def ablation_hook(

@@ -6,6 +6,7 @@ bad input into a one-line error on stderr with exit status 2.
 Examples::
 
     mechinterp train --arch megann --digits 0-3 --json
+    mechinterp symbiote --digit 3 --condition polysemantic --json
     mechinterp models
 """
 
@@ -41,6 +42,12 @@ def _cmd_train(args: argparse.Namespace) -> dict[str, Any]:
     return trained.summary()
 
 
+def _cmd_symbiote(args: argparse.Namespace) -> dict[str, Any]:
+    from mechinterp.symbiote import inhibit_digit
+
+    return inhibit_digit(args.digit, args.condition, source=args.source, seed=args.seed)
+
+
 def _cmd_models(args: argparse.Namespace) -> dict[str, Any]:
     from mechinterp.models import MODEL_REGISTRY, build_model
 
@@ -68,6 +75,18 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--retrain", action="store_true", help="ignore the cache and train again")
     train.add_argument("--json", action="store_true", help="print one JSON object")
     train.set_defaults(func=_cmd_train)
+
+    symbiote = sub.add_parser(
+        "symbiote", help="train a symbiote that inhibits one class of a primary CNN and "
+        "compare it with baselines")
+    symbiote.add_argument("--digit", type=int, required=True, help="the class to inhibit")
+    symbiote.add_argument("--condition", choices=["normal", "polysemantic"], default="normal",
+                          help="normal CNN or narrow (polysemantic) CNN as the primary")
+    symbiote.add_argument("--source", default=None,
+                          help="data source: mnist, mnist-5k or a folder of idx files")
+    symbiote.add_argument("--seed", type=int, default=0, help="seed of the symbiote")
+    symbiote.add_argument("--json", action="store_true", help="print one JSON object")
+    symbiote.set_defaults(func=_cmd_symbiote)
 
     models = sub.add_parser("models", help="list the registered architectures")
     models.add_argument("--json", action="store_true", help="print one JSON object")

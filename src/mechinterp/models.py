@@ -252,6 +252,9 @@ MODEL_REGISTRY: dict[str, ModelSpec] = {
     for spec in [
         ModelSpec("cnn", "cnn", (128,), (8, 16),
                   "small CNN: conv 8, conv 16, fc 128 (~105k parameters)"),
+        ModelSpec("cnn-poly", "cnn", (8,), (4, 8),
+                  "narrow CNN: conv 4, conv 8, fc 8; too few units for ten digits, so its "
+                  "units must share classes (the polysemantic primary)"),
         ModelSpec("simplenn", "mlp", (64, 32), (), "SimpleNN: 784-64-32-10"),
         ModelSpec("megann", "mlp", (512, 256, 128, 64), (), "MegaNN: 784-512-256-128-64-10"),
         ModelSpec("widenn", "mlp", (1024, 256), (), "WideNN: 784-1024-256-10 (wide, shallow)"),

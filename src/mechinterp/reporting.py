@@ -1,0 +1,56 @@
+"""Tables for tutorials: Markdown that renders as a table in a notebook and reads as text in a
+plain script run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+__all__ = ["markdown_table", "show_markdown"]
+
+
+def _cell(value: Any, fmt: str | None) -> str:
+    if value is None:
+        return "n/a"
+    if fmt is not None:
+        return format(value, fmt)
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def markdown_table(
+    rows: Sequence[Mapping[str, Any]],
+    columns: Sequence[str] | Mapping[str, str],
+    formats: Mapping[str, str] | None = None,
+) -> str:
+    """A Markdown table of ``rows``.
+
+    Args:
+        rows: one mapping per row.
+        columns: keys to show, or ``{key: header}`` to rename them.
+        formats: ``{key: format spec}``, e.g. ``{"transfer": ".1%"}``.
+    """
+    headers = dict(columns) if isinstance(columns, Mapping) else {c: c for c in columns}
+    formats = formats or {}
+    lines = ["| " + " | ".join(headers.values()) + " |",
+             "|" + "|".join(" --- " for _ in headers) + "|"]
+    for row in rows:
+        lines.append("| " + " | ".join(_cell(row.get(k), formats.get(k)) for k in headers) + " |")
+    return "\n".join(lines)
+
+
+def show_markdown(text: str) -> None:
+    """Render Markdown in a notebook; print it in a plain script."""
+    try:
+        from IPython import get_ipython
+
+        if get_ipython() is not None:
+            from IPython.display import Markdown, display
+
+            display(Markdown(text))
+            return
+    except ImportError:
+        pass
+    print(text)

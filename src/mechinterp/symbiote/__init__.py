@@ -1,0 +1,75 @@
+"""SymbioteNet: a secondary network B that inhibits one chosen output of a primary network A
+by modulating A's hidden activations, and what that reveals about A's circuitry.
+
+* :mod:`.network`: the symbiote and its config.
+* :mod:`.training`: training B against a frozen A (cached).
+* :mod:`.metrics`: inhibition metrics, polysemanticity, stability.
+* :mod:`.baselines`: logit masking, selective-unit and attribution-ranked ablation.
+* :mod:`.circuit`: circuit maps, overlaps, causal checks and folding gates into weights.
+* :mod:`.experiment`: one call that trains A and B for a condition and evaluates a digit.
+"""
+
+from mechinterp.symbiote.baselines import (
+    attribution_units,
+    logit_mask_hooks,
+    mean_ablation_hooks,
+    selective_units,
+)
+from mechinterp.symbiote.circuit import (
+    causal_check,
+    circuit_map,
+    fold_gates,
+    overlap_matrix,
+    weight_diff,
+)
+from mechinterp.symbiote.experiment import (
+    CONDITIONS,
+    ablation_budget_sweep,
+    compare_all_digits,
+    compare_methods,
+    evaluate_symbiote,
+    inhibit_digit,
+    primary_for,
+    symbiote_for,
+)
+from mechinterp.symbiote.metrics import (
+    changed_units,
+    class_sharing,
+    evaluate_inhibition,
+    jaccard,
+    summarise,
+    unit_class_entropy,
+)
+from mechinterp.symbiote.network import NONE, Symbiote, SymbioteConfig
+from mechinterp.symbiote.training import TrainedSymbiote, train_symbiote
+
+__all__ = [
+    "CONDITIONS",
+    "ablation_budget_sweep",
+    "NONE",
+    "Symbiote",
+    "SymbioteConfig",
+    "TrainedSymbiote",
+    "attribution_units",
+    "causal_check",
+    "changed_units",
+    "class_sharing",
+    "compare_all_digits",
+    "compare_methods",
+    "circuit_map",
+    "evaluate_inhibition",
+    "evaluate_symbiote",
+    "fold_gates",
+    "inhibit_digit",
+    "jaccard",
+    "logit_mask_hooks",
+    "mean_ablation_hooks",
+    "overlap_matrix",
+    "primary_for",
+    "selective_units",
+    "summarise",
+    "symbiote_for",
+    "train_symbiote",
+    "unit_class_entropy",
+    "weight_diff",
+]

@@ -1,0 +1,160 @@
+import json
+
+import pytest
+import torch
+
+from mechinterp.cli import main
+from mechinterp.errors import ConfigError, ShapeError
+from mechinterp.symbiote import (
+    NONE,
+    Symbiote,
+    SymbioteConfig,
+    attribution_units,
+    causal_check,
+    changed_units,
+    evaluate_inhibition,
+    fold_gates,
+    jaccard,
+    logit_mask_hooks,
+    mean_ablation_hooks,
+    selective_units,
+    train_symbiote,
+    unit_class_entropy,
+)
+from mechinterp.symbiote.baselines import all_unit_means, top_units
+from mechinterp.train import TrainConfig, train_classifier
+
+SMALL = SymbioteConfig(steps=300, batch_size=64, lr=5e-3)
+
+
+@pytest.fixture(scope="module")
+def setup(digits_5k):
+    data = digits_5k.subset("0-3")
+    primary = train_classifier("cnn", data=data, seed=0,
+                               config=TrainConfig(epochs=3, batch_size=64, lr=1e-3))
+    trained = train_symbiote(primary, data, SMALL, seed=0)
+    return data, primary, trained
+
+
+def test_none_input_is_exactly_the_identity(setup):
+    data, primary, trained = setup
+    hooks = trained.symbiote.hooks(torch.full((data.n_test,), NONE))
+    with torch.no_grad():
+        assert torch.equal(primary.model.run_with_hooks(data.test_images, fwd_hooks=hooks),
+                           primary.model(data.test_images))
+
+
+def test_symbiote_inhibits_and_preserves(setup):
+    data, primary, trained = setup
+    hooks = trained.symbiote.hooks(torch.full((data.n_test,), 2))
+    row = evaluate_inhibition(primary.model, data, 2, hooks)
+    assert row["target_output_rate_before"] > 0.2  # a quarter of the images are 2s
+    assert row["target_output_rate"] < 0.02
+    assert row["nontarget_accuracy_drop"] < 0.05
+    assert 2 not in row["confusion"] or row["confusion"][2] < 0.05
+    assert abs(sum(row["confusion"].values()) - 1.0) < 1e-5
+
+
+def test_primary_stays_frozen_and_cache_hits(setup):
+    data, primary, trained = setup
+    before = {k: v.clone() for k, v in primary.model.state_dict().items()}
+    again = train_symbiote(primary, data, SMALL, seed=0)
+    assert again.cached
+    for name, value in again.symbiote.state_dict().items():
+        assert torch.equal(value, trained.symbiote.state_dict()[name])
+    for name, value in primary.model.state_dict().items():
+        assert torch.equal(value, before[name])
+
+
+def test_folded_weights_equal_the_hooked_model(setup):
+    data, primary, trained = setup
+    folded = fold_gates(primary.model, trained.symbiote, 1)
+    hooks = trained.symbiote.hooks(torch.full((data.n_test,), 1))
+    with torch.no_grad():
+        gap = (folded(data.test_images)
+               - primary.model.run_with_hooks(data.test_images, fwd_hooks=hooks)).abs().max()
+    assert gap < 1e-4
+    assert not torch.equal(folded.fc1.weight, primary.model.fc1.weight)
+
+
+def test_film_mode_shifts_and_refuses_to_fold(setup):
+    data, primary, _ = setup
+    film = Symbiote(primary.model, 10, SymbioteConfig(mode="film"))
+    with torch.no_grad():
+        film.net[2].bias.fill_(0.5)
+    modulations = film(torch.tensor([1, NONE]))
+    gate, shift = modulations["fc1.hook_post"]
+    assert torch.all(shift[0] == 0.5) and torch.all(shift[1] == 0) and torch.all(gate[1] == 1)
+    with pytest.raises(ConfigError, match="only gate-mode"):
+        fold_gates(primary.model, film, 1)
+
+
+def test_bad_targets_and_batch_mismatch(setup):
+    data, primary, trained = setup
+    with pytest.raises(ConfigError, match=r"must be in 0..9 or NONE"):
+        trained.symbiote(torch.tensor([10]))
+    hooks = trained.symbiote.hooks(torch.full((3,), 1))
+    with pytest.raises(ShapeError, match="one target per image"):
+        primary.model.run_with_hooks(data.test_images[:5], fwd_hooks=hooks)
+
+
+def test_config_validation():
+    with pytest.raises(ConfigError, match="mode must be 'gate' or 'film'"):
+        SymbioteConfig(mode="mask")
+    with pytest.raises(ConfigError, match="steps"):
+        SymbioteConfig(steps=0)
+    with pytest.raises(ConfigError, match="max_gate"):
+        SymbioteConfig(max_gate=1.0)
+
+
+def test_baselines_use_the_budget_and_the_mask_is_perfect(setup):
+    data, primary, _ = setup
+    model = primary.model
+    mask = evaluate_inhibition(model, data, 3, logit_mask_hooks(3))
+    assert mask["target_output_rate"] == 0.0 and mask["nontarget_accuracy_drop"] <= 0.0
+    for chooser in (selective_units, attribution_units):
+        chosen = chooser(model, data, 3, 7)
+        assert sum(len(v) for v in chosen.values()) == 7
+    means = all_unit_means(model, data.train_images)
+    top = evaluate_inhibition(model, data, 3, mean_ablation_hooks(
+        attribution_units(model, data, 3, 10, means), means))
+    generator = torch.Generator().manual_seed(0)
+    random_units = {"fc1.hook_post": torch.randperm(128, generator=generator)[:10]}
+    rand = evaluate_inhibition(model, data, 3, mean_ablation_hooks(random_units, means))
+    # attribution-ranked units should hurt the digit more than random units
+    assert top["confusion"].get(3, 0.0) < rand["confusion"].get(3, 0.0)
+
+
+def test_top_units_ranks_across_layers():
+    scores = {"a": torch.tensor([0.1, 5.0, 0.2]), "b": torch.tensor([3.0, -1.0])}
+    chosen = top_units(scores, 2)
+    assert chosen["a"].tolist() == [1] and chosen["b"].tolist() == [0]
+    with pytest.raises(ConfigError, match="budget"):
+        top_units(scores, -1)
+
+
+def test_entropy_jaccard_and_causal_check(setup):
+    data, primary, trained = setup
+    entropy = unit_class_entropy(primary.model, data)
+    for values in entropy.values():
+        live = values[~torch.isnan(values)]
+        assert ((live >= 0) & (live <= 1 + 1e-6)).all()
+    a = {"x": torch.tensor([1, 2])}
+    assert jaccard(a, {"x": torch.tensor([2, 3])}) == pytest.approx(1 / 3)
+    assert jaccard({}, {}) == 1.0
+    assert sum(len(v) for v in changed_units(trained.symbiote, 2).values()) > 0
+    check = causal_check(primary.model, trained.symbiote, data, 2, n_random=2)
+    assert 0 <= check["digit_accuracy_ablated"] <= 1
+    assert check["n_units"] >= 0
+
+
+def test_cli_on_an_idx_folder_and_bad_digit(idx_folder, capsys):
+    assert main(["symbiote", "--digit", "7", "--source", str(idx_folder), "--json"]) == 2
+    assert "digit 7 is not a class" in capsys.readouterr().err
+    assert main(["symbiote", "--digit", "1", "--source", str(idx_folder), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    for key in ("target_output_rate", "nontarget_accuracy", "baseline_nontarget_accuracy",
+                "nontarget_accuracy_drop", "confusion", "units_changed_fraction", "baselines"):
+        assert key in out
+    assert set(out["baselines"]) == {"logit_mask", "selective_ablation", "attribution_ablation"}
+    assert out["baselines"]["logit_mask"]["target_output_rate"] == 0.0
