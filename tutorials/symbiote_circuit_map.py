@@ -63,12 +63,21 @@ digits = list(data.classes)
 
 # %%
 gates = circuit_map(B, digits)
+threshold = B.config.change_threshold
 for layer, values in gates.items():
-    fig = heatmap(values, row_labels=[str(d) for d in digits],
-                  col_labels=[str(i) if values.shape[1] <= 32 else "" for i in
-                              range(values.shape[1])],
-                  xlabel=f"{layer} unit", ylabel="inhibited digit", title=f"Gate - 1 at {layer}",
-                  colorbar_label="gate - 1", figsize=(min(2 + 0.32 * values.shape[1], 14), 3.6))
+    columns = torch.arange(values.shape[1])
+    if values.shape[1] > 32:  # wide layers: keep the units B changes for at least one digit
+        columns = torch.nonzero(values.abs().max(0).values > threshold).flatten()
+    shown = values[:, columns]
+    fig = heatmap(shown, row_labels=[str(d) for d in digits],
+                  col_labels=[str(int(i)) for i in columns],
+                  xlabel=f"{layer} unit" + (" (units B changes for some digit)"
+                                            if len(columns) < values.shape[1] else ""),
+                  ylabel="inhibited digit", title=f"Gate - 1 at {layer}",
+                  colorbar_label="gate - 1",
+                  figsize=(min(2.5 + 0.3 * shown.shape[1], 15), 4))
+    if shown.shape[1] > 32:
+        fig.axes[0].tick_params(axis="x", labelsize=6, labelrotation=90)
     plt.show()
 
 # %% [markdown]

@@ -25,6 +25,7 @@ from mechinterp.config import cache_dir
 
 __all__ = [
     "checkpoint_key",
+    "source_digest",
     "checkpoint_paths",
     "save_checkpoint",
     "load_checkpoint",
@@ -39,6 +40,21 @@ def checkpoint_key(spec: dict[str, Any]) -> str:
     """A short stable hash of a JSON-serialisable description of a training run."""
     canonical = json.dumps(spec, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()[:20]
+
+
+def source_digest(*modules: str) -> str:
+    """A hash of the source files of some ``mechinterp`` modules (e.g. ``"models", "train"``).
+
+    Put in a cache key, it makes a code change that could alter the trained weights retrain
+    instead of silently loading weights produced by the old code.
+    """
+    root = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for module in sorted(modules):
+        path = root / (module.replace(".", "/") + ".py")
+        digest.update(module.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def checkpoint_paths(kind: str, key: str, root: Path | None = None) -> tuple[Path, Path]:

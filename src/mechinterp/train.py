@@ -27,6 +27,7 @@ from mechinterp.checkpoints import (
     checkpoint_paths,
     load_checkpoint,
     save_checkpoint,
+    source_digest,
 )
 from mechinterp.config import Profile, get_profile, seed_everything
 from mechinterp.data import DigitData, load_digits, parse_classes
@@ -293,6 +294,7 @@ def train_classifier(
         "seed": seed,
         "train": asdict(config),
         "code": __version__,
+        "source": source_digest("models", "train"),
     }
     key = checkpoint_key(spec)
     weights, sidecar = checkpoint_paths("classifiers", key)

@@ -32,6 +32,7 @@ from mechinterp.checkpoints import (
     checkpoint_paths,
     load_checkpoint,
     save_checkpoint,
+    source_digest,
 )
 from mechinterp.config import seed_everything
 from mechinterp.data import DigitData
@@ -119,7 +120,8 @@ def train_symbiote(
     for p in model.parameters():
         p.requires_grad_(False)
     spec = {"primary": primary.meta.get("key"), "symbiote": config.as_dict(), "seed": seed,
-            "data_source": data.source, "classes": list(data.classes), "code": __version__}
+            "data_source": data.source, "classes": list(data.classes), "code": __version__,
+            "source": source_digest("symbiote.network", "symbiote.training")}
     key = checkpoint_key(spec)
     weights, sidecar = checkpoint_paths("symbiotes", key)
     generator = seed_everything(seed)
