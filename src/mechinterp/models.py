@@ -106,6 +106,38 @@ class HookedClassifier(HookedRootModule):
         """Total number of trainable parameters."""
         return sum(p.numel() for p in self.parameters())
 
+    def _build_head(self, in_features: int, hidden: tuple[int, ...], n_classes: int) -> None:
+        """Hidden ReLU layers ``fc1..fc{n}``, the output layer and the logits hook."""
+        if not hidden or any(int(h) < 1 for h in hidden):
+            raise ConfigError(f"hidden widths must be positive integers, got {hidden!r}")
+        self.hidden = tuple(int(h) for h in hidden)
+        self.n_classes = n_classes
+        sizes = (in_features, *self.hidden)
+        for i in range(len(self.hidden)):
+            setattr(self, f"fc{i + 1}", HookedLinear(sizes[i], sizes[i + 1]))
+        self.out_name = f"fc{len(self.hidden) + 1}"
+        setattr(self, self.out_name, nn.Linear(self.hidden[-1], n_classes))
+        self.hook_logits = HookPoint()
+
+    @property
+    def hidden_layers(self) -> list[HookedLinear]:
+        """The hidden linear layers in order (``fc1`` ... ``fc{n}``)."""
+        return [getattr(self, f"fc{i + 1}") for i in range(len(self.hidden))]
+
+    @property
+    def output_layer(self) -> nn.Linear:
+        """The final linear layer that produces the logits."""
+        return getattr(self, self.out_name)
+
+    def _run_head(self, h: torch.Tensor) -> torch.Tensor:
+        for layer in self.hidden_layers:
+            h = layer.activate(h)
+        return h
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(batch, 1, 28, 28) -> (batch, n_classes)`` logits."""
+        return self.hook_logits(self.output_layer(self.features(x)))
+
 
 class HookedMLP(HookedClassifier):
     """A ReLU multilayer perceptron on flattened 28x28 images.
@@ -117,39 +149,13 @@ class HookedMLP(HookedClassifier):
 
     def __init__(self, hidden: tuple[int, ...], n_classes: int = 10) -> None:
         super().__init__()
-        if not hidden or any(int(h) < 1 for h in hidden):
-            raise ConfigError(f"hidden widths must be positive integers, got {hidden!r}")
-        self.hidden = tuple(int(h) for h in hidden)
-        self.n_classes = n_classes
         self.hook_in = HookPoint()
-        sizes = (784, *self.hidden)
-        for i in range(len(self.hidden)):
-            setattr(self, f"fc{i + 1}", HookedLinear(sizes[i], sizes[i + 1]))
-        self.out_name = f"fc{len(self.hidden) + 1}"
-        setattr(self, self.out_name, nn.Linear(self.hidden[-1], n_classes))
-        self.hook_logits = HookPoint()
+        self._build_head(784, hidden, n_classes)
         self.setup()
-
-    @property
-    def hidden_layers(self) -> list[HookedLinear]:
-        """The hidden layers in order (``fc1`` ... ``fc{n}``)."""
-        return [getattr(self, f"fc{i + 1}") for i in range(len(self.hidden))]
-
-    @property
-    def output_layer(self) -> nn.Linear:
-        """The final linear layer that produces the logits."""
-        return getattr(self, self.out_name)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Penultimate activations, ``(batch, 1, 28, 28) -> (batch, hidden[-1])``."""
-        h = self.hook_in(self._check_input(x)).flatten(1)
-        for layer in self.hidden_layers:
-            h = layer.activate(h)
-        return h
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(batch, 1, 28, 28) -> (batch, n_classes)`` logits."""
-        return self.hook_logits(self.output_layer(self.features(x)))
+        return self._run_head(self.hook_in(self._check_input(x)).flatten(1))
 
 
 class HookedCNN(HookedClassifier):
@@ -167,23 +173,14 @@ class HookedCNN(HookedClassifier):
         super().__init__()
         if not channels or len(channels) > 3 or any(int(c) < 1 for c in channels):
             raise ConfigError(f"channels must be 1-3 positive integers, got {channels!r}")
-        if not hidden or any(int(h) < 1 for h in hidden):
-            raise ConfigError(f"hidden widths must be positive integers, got {hidden!r}")
         self.channels = tuple(int(c) for c in channels)
-        self.hidden = tuple(int(h) for h in hidden)
-        self.n_classes = n_classes
         self.hook_in = HookPoint()
         c_in = 1
         for i, c in enumerate(self.channels):
             setattr(self, f"conv{i + 1}", HookedConv2d(c_in, c))
             c_in = c
         side = 28 // 2 ** len(self.channels)
-        sizes = (c_in * side * side, *self.hidden)
-        for i in range(len(self.hidden)):
-            setattr(self, f"fc{i + 1}", HookedLinear(sizes[i], sizes[i + 1]))
-        self.out_name = f"fc{len(self.hidden) + 1}"
-        setattr(self, self.out_name, nn.Linear(self.hidden[-1], n_classes))
-        self.hook_logits = HookPoint()
+        self._build_head(c_in * side * side, hidden, n_classes)
         self.setup()
         # channels-last convolutions and pooling train ~30% faster on CPU (measured with
         # benchmarks/bench_training.py); shapes and hook names are unaffected.
@@ -194,29 +191,12 @@ class HookedCNN(HookedClassifier):
         """The convolutions in order."""
         return [getattr(self, f"conv{i + 1}") for i in range(len(self.channels))]
 
-    @property
-    def hidden_layers(self) -> list[HookedLinear]:
-        """The hidden linear layers in order."""
-        return [getattr(self, f"fc{i + 1}") for i in range(len(self.hidden))]
-
-    @property
-    def output_layer(self) -> nn.Linear:
-        """The final linear layer that produces the logits."""
-        return getattr(self, self.out_name)
-
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Penultimate activations, ``(batch, 1, 28, 28) -> (batch, hidden[-1])``."""
         h = self.hook_in(self._check_input(x)).contiguous(memory_format=torch.channels_last)
         for conv in self.conv_layers:
             h = F.max_pool2d(conv.activate(h), 2)
-        h = h.flatten(1)
-        for layer in self.hidden_layers:
-            h = layer.activate(h)
-        return h
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(batch, 1, 28, 28) -> (batch, n_classes)`` logits."""
-        return self.hook_logits(self.output_layer(self.features(x)))
+        return self._run_head(h.flatten(1))
 
 
 @dataclass(frozen=True)
