@@ -7,6 +7,7 @@ Examples::
 
     mechinterp train --arch megann --digits 0-3 --json
     mechinterp symbiote --digit 3 --condition polysemantic --json
+    mechinterp transfer --method aligned_spatial --source-arch widenn --target-arch deepnn --json
     mechinterp models
 """
 
@@ -48,6 +49,23 @@ def _cmd_symbiote(args: argparse.Namespace) -> dict[str, Any]:
     return inhibit_digit(args.digit, args.condition, source=args.source, seed=args.seed)
 
 
+def _cmd_transfer(args: argparse.Namespace) -> dict[str, Any]:
+    from mechinterp.errors import ConfigError
+    from mechinterp.transfer import METHODS, TransferProtocol, list_methods, run_method
+
+    if args.list:
+        return {name: {"title": METHODS[name].title, "kind": METHODS[name].kind,
+                       "changes": METHODS[name].changes, "requires": METHODS[name].requires}
+                for name in list_methods()}
+    if not args.method:
+        raise ConfigError("--method is required (see 'mechinterp transfer --list')")
+    protocol = TransferProtocol(concept=args.concept, recipient_digits=args.recipient_digits,
+                                donor_digits=args.donor_digits,
+                                specificity_digit=args.specificity_digit)
+    return run_method(args.method, args.source_arch, args.target_arch, protocol, seed=args.seed,
+                      source=args.source, concept_budget=args.concept_budget)
+
+
 def _cmd_models(args: argparse.Namespace) -> dict[str, Any]:
     from mechinterp.models import MODEL_REGISTRY, build_model
 
@@ -87,6 +105,27 @@ def build_parser() -> argparse.ArgumentParser:
     symbiote.add_argument("--seed", type=int, default=0, help="seed of the symbiote")
     symbiote.add_argument("--json", action="store_true", help="print one JSON object")
     symbiote.set_defaults(func=_cmd_symbiote)
+
+    transfer = sub.add_parser("transfer", help="move a concept digit from a donor model into a "
+                              "recipient with one method, and measure it")
+    transfer.add_argument("--list", action="store_true", help="list the methods and exit")
+    transfer.add_argument("--method", help="method name (see --list)")
+    transfer.add_argument("--source-arch", default="megann",
+                          help="architecture of the recipient A that receives the concept")
+    transfer.add_argument("--target-arch", default="megann",
+                          help="architecture of the donor B that knows the concept")
+    transfer.add_argument("--concept", type=int, default=4, help="the digit to transfer")
+    transfer.add_argument("--recipient-digits", default="0-3", help="digits A is trained on")
+    transfer.add_argument("--donor-digits", default="2-5", help="digits B is trained on")
+    transfer.add_argument("--specificity-digit", type=int, default=5,
+                          help="a donor digit A must not start calling the concept")
+    transfer.add_argument("--concept-budget", type=int, default=None,
+                          help="most concept images the method may use (default: all)")
+    transfer.add_argument("--source", default=None,
+                          help="data source: mnist, mnist-5k or a folder of idx files")
+    transfer.add_argument("--seed", type=int, default=0, help="seed of both models")
+    transfer.add_argument("--json", action="store_true", help="print one JSON object")
+    transfer.set_defaults(func=_cmd_transfer)
 
     models = sub.add_parser("models", help="list the registered architectures")
     models.add_argument("--json", action="store_true", help="print one JSON object")

@@ -1,0 +1,149 @@
+"""Every method over architecture pairs and seeds, with results cached per run.
+
+A run is one (method, recipient architecture, donor architecture, seed, concept budget,
+protocol, data source). Its result is stored as JSON under the cache folder, keyed by those
+and by a digest of the transfer code, so the method tutorials and the leaderboard share work
+and a code change re-runs what it could have changed.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections.abc import Sequence
+from typing import Any
+
+from tqdm import tqdm
+
+from mechinterp.checkpoints import atomic_write_text, checkpoint_key, source_digest
+from mechinterp.config import cache_dir, get_profile
+from mechinterp.data import DigitData, load_digits
+from mechinterp.train import progress_enabled
+from mechinterp.transfer.context import model_pair
+from mechinterp.transfer.protocol import SEED_RESULTS, TransferProtocol
+from mechinterp.transfer.registry import (
+    ArchitectureMismatchError,
+    get_method,
+    list_methods,
+    run_method,
+)
+
+__all__ = [
+    "DEFAULT_PAIRS",
+    "cached_run",
+    "run_grid",
+    "summarise_runs",
+    "support_matrix",
+    "leaderboard_rows",
+]
+
+METRICS = ("transfer", "preservation", "specificity", "false_positive_rate")
+DEFAULT_PAIRS: tuple[tuple[str, str], ...] = (("megann", "megann"), ("widenn", "deepnn"))
+"""A same-architecture pair (the seed's MegaNN) and a cross-architecture pair."""
+
+_TRANSFER_MODULES = ("transfer.protocol", "transfer.context", "transfer.registry",
+                     "transfer.common", "transfer.methods.aligned",
+                     "transfer.methods.baselines", "transfer.methods.direct_weight_copy",
+                     "transfer.methods.neuron_copy", "transfer.methods.procrustes_probe",
+                     "transfer.methods.sae_injection", "sae", "models", "train")
+
+
+def cached_run(method: str, recipient_arch: str, donor_arch: str, *, seed: int = 0,
+               protocol: TransferProtocol | None = None, concept_budget: int | None = None,
+               data: DigitData | None = None) -> dict[str, Any]:
+    """:func:`run_method`, or its stored result when the same run was done before.
+
+    Raises:
+        ArchitectureMismatchError: the method cannot handle the pair.
+    """
+    protocol = protocol or TransferProtocol()
+    data = data or load_digits()
+    spec = {"method": method, "pair": [recipient_arch, donor_arch], "seed": seed,
+            "protocol": protocol.as_dict(), "budget": concept_budget, "data": data.source,
+            "profile": get_profile().name, "code": source_digest(*_TRANSFER_MODULES)}
+    path = cache_dir() / "transfer-runs" / f"{checkpoint_key(spec)}.json"
+    if path.exists():
+        try:
+            return json.loads(path.read_text())
+        except json.JSONDecodeError:
+            pass  # a damaged entry is recomputed
+    pair = model_pair(recipient_arch, donor_arch, protocol, seed=seed, data=data)
+    result = run_method(method, pair=pair, concept_budget=concept_budget)
+    atomic_write_text(path, json.dumps(result))
+    return result
+
+
+def run_grid(methods: Sequence[str] | None = None,
+             pairs: Sequence[tuple[str, str]] = DEFAULT_PAIRS,
+             seeds: Sequence[int] | None = None, *, concept_budget: int | None = None,
+             protocol: TransferProtocol | None = None) -> list[dict[str, Any]]:
+    """Every method on every pair it supports, for every seed. Unsupported pairs are skipped."""
+    methods = list(methods or list_methods())
+    seeds = list(seeds if seeds is not None else get_profile().seeds)
+    data = load_digits()
+    jobs = [(m, a, b, s) for m in methods for a, b in pairs for s in seeds]
+    rows = []
+    for method, a, b, seed in tqdm(jobs, desc="transfer runs", disable=not progress_enabled(),
+                                   leave=False):
+        try:
+            rows.append(cached_run(method, a, b, seed=seed, protocol=protocol,
+                                   concept_budget=concept_budget, data=data))
+        except ArchitectureMismatchError:
+            continue
+    return rows
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    return statistics.fmean(values), statistics.pstdev(values) if len(values) > 1 else 0.0
+
+
+def summarise_runs(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Mean and standard deviation over seeds, one row per (method, pair)."""
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault((row["method"], row["recipient_arch"], row["donor_arch"]), []).append(row)
+    out = []
+    for (method, a, b), group in groups.items():
+        summary = {"method": method, "pair": f"{a} <- {b}",
+                   "pair_kind": "same" if a == b else "cross", "seeds": len(group),
+                   "concept_images_used": max(r["concept_images_used"] for r in group),
+                   "changes": group[0]["changes"], "kind": group[0]["kind"]}
+        for metric in METRICS:
+            summary[f"{metric}_mean"], summary[f"{metric}_std"] = _mean_std(
+                [r[metric] for r in group])
+        out.append(summary)
+    return out
+
+
+def support_matrix(methods: Sequence[str], archs: Sequence[str]) -> dict[str, dict[str, str]]:
+    """Which (recipient, donor) pairs each method handles, without running anything.
+
+    Returns ``{method: {"A <- B": "yes" | reason}}``.
+    """
+    from mechinterp.models import build_model
+
+    models = {a: build_model(a) for a in archs}
+    for name, model in models.items():
+        model.arch = name
+    out: dict[str, dict[str, str]] = {}
+    for method in methods:
+        spec = get_method(method)
+        out[method] = {}
+        for a in archs:
+            for b in archs:
+                try:
+                    spec.check_pair(models[a], models[b])
+                    out[method][f"{a} <- {b}"] = "yes"
+                except ArchitectureMismatchError as exc:
+                    out[method][f"{a} <- {b}"] = str(exc)
+    return out
+
+
+def leaderboard_rows(summary: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Summary rows with the seed project's reported numbers alongside, where it has them."""
+    rows = []
+    for row in summary:
+        seed = SEED_RESULTS.get(row["method"], {})
+        rows.append({**row, "seed_transfer": seed.get("transfer"),
+                     "seed_preservation": seed.get("preservation")})
+    return rows

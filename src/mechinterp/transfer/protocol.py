@@ -1,0 +1,135 @@
+"""The concept-transfer protocol: who knows which digits, what counts as success, what a
+method may touch.
+
+A *recipient* A is trained on some digits (default 0-3) and a *donor* B on others (default
+2-5); both have ten-way output layers. A method must make A recognise the *concept* digit
+(default 4) that only B knows, without breaking A on its own digits and without turning a
+*specificity* digit (default 5, known to B but not to A) into the concept. Everything is
+measured on the test split, which no method ever sees.
+
+Metrics:
+
+* ``transfer``: share of concept-digit test images the edited A calls the concept;
+* ``preservation``: accuracy of the edited A on the test images of the recipient's digits;
+* ``specificity``: share of specificity-digit test images called the concept (lower is better);
+* ``false_positive_rate``: share of all non-concept test images called the concept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from mechinterp.data import DigitData, parse_classes
+from mechinterp.errors import ConfigError
+from mechinterp.train import predict
+
+__all__ = ["TransferProtocol", "transfer_metrics", "SEED_RESULTS"]
+
+
+@dataclass(frozen=True)
+class TransferProtocol:
+    """Which digits each model knows and which digit is moved. Validated at construction.
+
+    Attributes:
+        concept: the digit to transfer (known to the donor only).
+        recipient_digits: the digits A is trained on.
+        donor_digits: the digits B is trained on (must include the concept).
+        specificity_digit: a donor digit that A must not start calling the concept.
+    """
+
+    concept: int = 4
+    recipient_digits: tuple[int, ...] = (0, 1, 2, 3)
+    donor_digits: tuple[int, ...] = (2, 3, 4, 5)
+    specificity_digit: int = 5
+
+    def __post_init__(self) -> None:
+        recipient = parse_classes(self.recipient_digits)
+        donor = parse_classes(self.donor_digits)
+        object.__setattr__(self, "recipient_digits", recipient)
+        object.__setattr__(self, "donor_digits", donor)
+        if self.concept in recipient:
+            raise ConfigError(
+                f"the concept digit {self.concept} must be new to the recipient, but the "
+                f"recipient digits {list(recipient)} include it"
+            )
+        if self.concept not in donor:
+            raise ConfigError(
+                f"the donor must know the concept digit {self.concept}; donor digits are "
+                f"{list(donor)}"
+            )
+        if self.specificity_digit == self.concept or self.specificity_digit in recipient:
+            raise ConfigError(
+                f"the specificity digit {self.specificity_digit} must differ from the concept "
+                f"and be unknown to the recipient (recipient digits {list(recipient)})"
+            )
+        if not set(recipient) & set(donor):
+            raise ConfigError(
+                "recipient and donor share no digit, so their representations cannot be "
+                f"aligned: recipient {list(recipient)}, donor {list(donor)}"
+            )
+
+    @property
+    def shared_digits(self) -> tuple[int, ...]:
+        """Digits both models know (the anchors for aligning their representations)."""
+        return tuple(sorted(set(self.recipient_digits) & set(self.donor_digits)))
+
+    def as_dict(self) -> dict:
+        """Plain dict, for cache keys and records."""
+        return asdict(self)
+
+    def check_data(self, data: DigitData) -> None:
+        """Raise if the data lacks a digit the protocol needs."""
+        needed = set(self.recipient_digits) | set(self.donor_digits) | {self.specificity_digit}
+        missing = sorted(needed - set(data.classes))
+        if missing:
+            raise ConfigError(
+                f"the protocol needs digits {sorted(needed)} but data source {data.source!r} "
+                f"lacks {missing}"
+            )
+
+
+@torch.no_grad()
+def transfer_metrics(model: nn.Module, data: DigitData, protocol: TransferProtocol
+                     ) -> dict[str, float]:
+    """The protocol's four metrics for an (edited) recipient on the test split."""
+    model.eval()
+    preds = predict(model, data.test_images)
+    labels = data.test_labels
+    concept = protocol.concept
+    is_concept = labels == concept
+    own = torch.isin(labels, torch.tensor(protocol.recipient_digits, device=labels.device))
+    spec = labels == protocol.specificity_digit
+    return {
+        "transfer": (preds[is_concept] == concept).float().mean().item(),
+        "preservation": (preds[own] == labels[own]).float().mean().item(),
+        "specificity": (preds[spec] == concept).float().mean().item(),
+        "false_positive_rate": (preds[~is_concept] == concept).float().mean().item(),
+    }
+
+
+SEED_RESULTS: dict[str, dict[str, float | str]] = {
+    # Headline numbers reported by the seed project for its own (unspecified) splits and
+    # models; shown next to ours for comparison, never used in a computation.
+    "direct_weight_copy": {"transfer": 0.0, "preservation": 0.99, "pair": "same"},
+    "procrustes_probe": {"transfer": 0.19, "preservation": 0.95, "pair": "same",
+                         "note": "0-19% transfer, 95-99% preservation"},
+    "importance_neuron_copy": {"transfer": 0.02, "preservation": 0.95, "pair": "same",
+                               "note": "0-2% transfer"},
+    "gradual_blending": {"transfer": 0.13, "preservation": 0.85, "pair": "same",
+                         "note": "0-13% transfer, 85-98% preservation"},
+    "pathway_transplant": {"transfer": 0.03, "preservation": 0.94, "pair": "same",
+                           "note": "2-3% transfer"},
+    "activation_selection": {"transfer": 0.25, "preservation": 0.98, "pair": "same"},
+    "cascade_transplant": {"transfer": 0.5193, "preservation": 0.9411, "specificity": 0.0,
+                           "pair": "same"},
+    "sae_concept_injection": {"transfer": 1.0, "preservation": 0.0, "pair": "cross"},
+    "preserved_concept_injection": {"transfer": 0.002, "preservation": 0.994, "pair": "cross"},
+    "vector_space_aligned": {"transfer": 0.496, "preservation": 0.97, "pair": "same"},
+    "cross_arch_vector": {"transfer": 0.282, "preservation": 0.99, "pair": "cross",
+                          "note": "similar architectures; 0% for very different ones"},
+    "aligned_spatial": {"transfer": 0.874, "preservation": 0.972, "specificity": 0.0,
+                        "pair": "cross"},
+}

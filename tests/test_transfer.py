@@ -1,0 +1,142 @@
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from mechinterp.cli import main
+from mechinterp.errors import ConfigError
+from mechinterp.transfer import (
+    ArchitectureMismatchError,
+    TransferContext,
+    TransferProtocol,
+    list_methods,
+    model_pair,
+    run_method,
+    transfer_metrics,
+)
+from mechinterp.transfer.common import logistic_probe, orthogonal_procrustes, ridge_map
+from mechinterp.transfer.leaderboard import cached_run, summarise_runs, support_matrix
+
+
+@pytest.fixture(scope="module")
+def pair(digits_5k):
+    return model_pair("simplenn", "simplenn", seed=0, data=digits_5k)
+
+
+def test_protocol_validation():
+    assert TransferProtocol().shared_digits == (2, 3)
+    with pytest.raises(ConfigError, match="must be new to the recipient"):
+        TransferProtocol(concept=3)
+    with pytest.raises(ConfigError, match="donor must know the concept"):
+        TransferProtocol(concept=7)
+    with pytest.raises(ConfigError, match="specificity digit"):
+        TransferProtocol(specificity_digit=4)
+    with pytest.raises(ConfigError, match="share no digit"):
+        TransferProtocol(recipient_digits=(0, 1), donor_digits=(4, 5), specificity_digit=5)
+    custom = TransferProtocol(concept=7, recipient_digits="0-5", donor_digits="4-9",
+                              specificity_digit=8)
+    assert custom.recipient_digits == (0, 1, 2, 3, 4, 5) and custom.shared_digits == (4, 5)
+
+
+class _Constant(nn.Module):
+    def __init__(self, digit):
+        super().__init__()
+        self.digit = digit
+
+    def forward(self, x):
+        out = torch.zeros(len(x), 10)
+        out[:, self.digit] = 1.0
+        return out
+
+
+def test_metrics_of_a_model_that_always_says_the_concept(digits_5k):
+    m = transfer_metrics(_Constant(4), digits_5k, TransferProtocol())
+    assert m == {"transfer": 1.0, "preservation": 0.0, "specificity": 1.0,
+                 "false_positive_rate": 1.0}
+    m0 = transfer_metrics(_Constant(0), digits_5k, TransferProtocol())
+    assert m0["transfer"] == 0.0 and m0["preservation"] == pytest.approx(0.25)
+
+
+def test_context_counts_and_caps_concept_images(pair):
+    ctx = TransferContext(pair, concept_budget=10)
+    images, labels = ctx.own_data()
+    assert set(labels.unique().tolist()) == {0, 1, 2, 3}
+    assert ctx.concept_images_used == 0
+    _, labels = ctx.donor_data()
+    assert (labels == 4).sum() == 10 and ctx.concept_images_used == 10
+    ctx.donor_data([4])  # the same ten images again: still ten distinct
+    assert ctx.concept_images_used == 10
+    with pytest.raises(ConfigError, match=r"\[0\] are not known to the donor"):
+        ctx.donor_data([0, 4])
+    with pytest.raises(ConfigError, match="concept_budget"):
+        TransferContext(pair, concept_budget=-1)
+
+
+def test_alignment_tools_recover_planted_maps():
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(500, 6, generator=generator)
+    w_true = torch.randn(6, 3, generator=generator)
+    w, b = ridge_map(x, x @ w_true + 2.0, ridge=1e-6)
+    assert torch.allclose(w, w_true, atol=1e-3) and torch.allclose(b, torch.full((3,), 2.0),
+                                                                   atol=1e-3)
+    q, _ = torch.linalg.qr(torch.randn(6, 6, generator=generator))
+    assert torch.allclose(orthogonal_procrustes(x, x @ q), q, atol=1e-4)
+    labels = x[:, 0] > 0.3
+    w, b = logistic_probe(x, labels)
+    assert ((x @ w + b > 0) == labels).float().mean() > 0.97
+
+
+def test_trivial_copy_transfers_nothing_and_alignment_transfers(pair):
+    copy = run_method("direct_weight_copy", pair=pair)
+    assert copy["transfer"] < 0.05
+    assert abs(copy["preservation"] - copy["baseline_preservation"]) < 0.02
+    aligned = run_method("aligned_spatial", pair=pair)
+    assert aligned["transfer"] > 0.6
+    assert aligned["preservation"] > aligned["baseline_preservation"] - 0.03
+    assert aligned["specificity"] < 0.2
+    assert aligned["concept_images_used"] == 400  # the whole training split's concept images
+    assert pair.recipient.model.output_layer.weight.requires_grad  # A itself untouched
+
+
+@pytest.mark.parametrize("method", list_methods())
+def test_every_method_runs_within_its_budget(pair, method):
+    result = run_method(method, pair=pair, concept_budget=20)
+    assert result["concept_images_used"] <= 20
+    for metric in ("transfer", "preservation", "specificity", "false_positive_rate"):
+        assert 0.0 <= result[metric] <= 1.0
+    assert result["changes"] in ("weights", "module", "gradient")
+
+
+def test_unsupported_pairs_fail_before_training():
+    with pytest.raises(ArchitectureMismatchError, match="same architecture"):
+        run_method("cascade_transplant", "megann", "widenn")
+    matrix = support_matrix(["cascade_transplant", "aligned_spatial"], ["megann", "convnet"])
+    assert matrix["aligned_spatial"]["convnet <- megann"] == "yes"
+    assert matrix["cascade_transplant"]["megann <- megann"] == "yes"
+    assert "same architecture" in matrix["cascade_transplant"]["megann <- convnet"]
+
+
+def test_cached_runs_and_summary(digits_5k):
+    first = cached_run("direct_weight_copy", "simplenn", "simplenn", seed=0, data=digits_5k)
+    again = cached_run("direct_weight_copy", "simplenn", "simplenn", seed=0, data=digits_5k)
+    assert first == again
+    other = cached_run("direct_weight_copy", "simplenn", "simplenn", seed=1, data=digits_5k)
+    rows = summarise_runs([first, other])
+    assert len(rows) == 1 and rows[0]["seeds"] == 2 and rows[0]["pair_kind"] == "same"
+
+
+def test_cli_transfer(capsys):
+    assert main(["transfer", "--list", "--json"]) == 0
+    listing = json.loads(capsys.readouterr().out)
+    assert "aligned_spatial" in listing and listing["oracle_retrain"]["kind"] == "baseline"
+    assert main(["transfer", "--method", "nope", "--json"]) == 2
+    assert "unknown transfer method 'nope'" in capsys.readouterr().err
+    assert main(["transfer", "--method", "cascade_transplant", "--source-arch", "megann",
+                 "--target-arch", "convnet", "--json"]) == 2
+    assert "same architecture" in capsys.readouterr().err
+    assert main(["transfer", "--method", "direct_weight_copy", "--source-arch", "simplenn",
+                 "--target-arch", "simplenn", "--concept-budget", "5", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    for key in ("method", "transfer", "preservation", "specificity", "concept_images_used"):
+        assert key in out
