@@ -132,9 +132,10 @@ def test_cli_transfer(capsys):
     assert "aligned_spatial" in listing and listing["oracle_retrain"]["kind"] == "baseline"
     assert main(["transfer", "--method", "nope", "--json"]) == 2
     assert "unknown transfer method 'nope'" in capsys.readouterr().err
-    assert main(["transfer", "--method", "cascade_transplant", "--source-arch", "megann",
-                 "--target-arch", "convnet", "--json"]) == 2
-    assert "same architecture" in capsys.readouterr().err
+    assert main(["transfer", "--method", "cascade_transplant", "--source-arch", "convnet",
+                 "--target-arch", "megann", "--json"]) == 2
+    err = capsys.readouterr().err
+    assert "same architecture" in err and "recipient 'megann' and donor 'convnet'" in err
     assert main(["transfer", "--method", "direct_weight_copy", "--source-arch", "simplenn",
                  "--target-arch", "simplenn", "--concept-budget", "5", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)

@@ -7,7 +7,7 @@ Examples::
 
     mechinterp train --arch megann --digits 0-3 --json
     mechinterp symbiote --digit 3 --condition polysemantic --json
-    mechinterp transfer --method aligned_spatial --source-arch widenn --target-arch deepnn --json
+    mechinterp transfer --method aligned_spatial --source-arch deepnn --target-arch widenn --json
     mechinterp models
 """
 
@@ -62,7 +62,8 @@ def _cmd_transfer(args: argparse.Namespace) -> dict[str, Any]:
     protocol = TransferProtocol(concept=args.concept, recipient_digits=args.recipient_digits,
                                 donor_digits=args.donor_digits,
                                 specificity_digit=args.specificity_digit)
-    return run_method(args.method, args.source_arch, args.target_arch, protocol, seed=args.seed,
+    # the concept moves from the source (donor B) to the target (recipient A)
+    return run_method(args.method, args.target_arch, args.source_arch, protocol, seed=args.seed,
                       source=args.source, concept_budget=args.concept_budget)
 
 
@@ -111,9 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     transfer.add_argument("--list", action="store_true", help="list the methods and exit")
     transfer.add_argument("--method", help="method name (see --list)")
     transfer.add_argument("--source-arch", default="megann",
-                          help="architecture of the recipient A that receives the concept")
+                          help="architecture of the donor B, the source of the concept")
     transfer.add_argument("--target-arch", default="megann",
-                          help="architecture of the donor B that knows the concept")
+                          help="architecture of the recipient A, the target of the transfer")
     transfer.add_argument("--concept", type=int, default=4, help="the digit to transfer")
     transfer.add_argument("--recipient-digits", default="0-3", help="digits A is trained on")
     transfer.add_argument("--donor-digits", default="2-5", help="digits B is trained on")

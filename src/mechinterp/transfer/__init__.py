@@ -6,6 +6,7 @@
 * :mod:`.common`: alignment maps, probes, calibration and wrapper modules.
 * :mod:`.methods`: one module per method family.
 * :mod:`.leaderboard`: every method over architecture pairs and seeds.
+* :mod:`.report`: tables and figures for the transfer tutorials.
 """
 
 from mechinterp.transfer.context import ModelPair, TransferContext, model_pair
@@ -14,6 +15,7 @@ from mechinterp.transfer.registry import (
     METHODS,
     ArchitectureMismatchError,
     MethodSpec,
+    apply_method,
     get_method,
     list_methods,
     register,
@@ -28,6 +30,7 @@ __all__ = [
     "ModelPair",
     "TransferContext",
     "TransferProtocol",
+    "apply_method",
     "get_method",
     "list_methods",
     "model_pair",

@@ -111,6 +111,9 @@ def summarise_runs(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         for metric in METRICS:
             summary[f"{metric}_mean"], summary[f"{metric}_std"] = _mean_std(
                 [r[metric] for r in group])
+        summary["baseline_preservation_mean"] = statistics.fmean(
+            r["baseline_preservation"] for r in group)
+        summary["donor_transfer_mean"] = statistics.fmean(r["donor_transfer"] for r in group)
         out.append(summary)
     return out
 

@@ -33,6 +33,7 @@ __all__ = [
     "get_method",
     "list_methods",
     "run_method",
+    "apply_method",
     "ArchitectureMismatchError",
 ]
 
@@ -132,6 +133,15 @@ def get_method(name: str) -> MethodSpec:
     return METHODS[name]
 
 
+def apply_method(name: str, pair: ModelPair, concept_budget: int | None = None
+                 ) -> tuple[nn.Module, TransferContext]:
+    """Apply a method to a pair and return the edited recipient and the context it used."""
+    spec = get_method(name)
+    spec.check_pair(pair.recipient.model, pair.donor.model)
+    ctx = TransferContext(pair, concept_budget=concept_budget, seed=pair.seed)
+    return spec.fn(ctx).eval(), ctx
+
+
 def run_method(
     name: str,
     recipient_arch: str = "megann",
@@ -157,10 +167,8 @@ def run_method(
         # refuse an unsupported pair before spending time on training
         spec.check_pair(build_model(recipient_arch), build_model(donor_arch))
         pair = model_pair(recipient_arch, donor_arch, protocol, seed=seed, source=source)
-    spec.check_pair(pair.recipient.model, pair.donor.model)
-    ctx = TransferContext(pair, concept_budget=concept_budget, seed=pair.seed)
     started = time.perf_counter()
-    edited = spec.fn(ctx)
+    edited, ctx = apply_method(name, pair, concept_budget)
     seconds = time.perf_counter() - started
     metrics = transfer_metrics(edited, pair.data, pair.protocol)
     before = transfer_metrics(pair.recipient.model, pair.data, pair.protocol)

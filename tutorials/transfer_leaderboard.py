@@ -1,0 +1,159 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # The concept-transfer leaderboard
+#
+# Every transfer method and baseline, under one [protocol](../../transfer/protocol/), on the
+# same models and test images: a same-architecture pair (MegaNN receives from MegaNN) and a
+# cross-architecture pair (WideNN receives from DeepNN), each over the profile's seeds. Each
+# method has its own tutorial explaining what it does; this page puts them side by side, with
+# the numbers the seed project reported for its versions of the same methods.
+#
+# Model stitching (Lenc & Vedaldi 2015; Bansal et al. 2021), latent space translation
+# (Maiorca et al. 2023) and representation similarity (CKA, Kornblith et al. 2019) are the
+# ideas behind the methods that work; weight-space merging in the spirit of Git Re-Basin and
+# task arithmetic is behind the ones that copy or blend weights.
+
+# %%
+import time
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+import mechinterp as mi
+from mechinterp.reporting import markdown_table, show_markdown
+from mechinterp.transfer import get_method, list_methods
+from mechinterp.transfer.leaderboard import (
+    cached_run,
+    run_grid,
+    summarise_runs,
+    support_matrix,
+)
+from mechinterp.transfer.report import plot_tradeoff, summary_table
+
+started = time.perf_counter()
+data = mi.load_digits()
+seeds = list(mi.get_profile().seeds)
+methods = list_methods()
+rows = run_grid(methods, seeds=seeds)
+summary = summarise_runs(rows)
+print(f"{len(rows)} runs: {len(methods)} methods, seeds {seeds}")
+
+# %% [markdown]
+# ## The table
+#
+# Mean over seeds, standard deviation in brackets. `images` is the number of concept-digit
+# training images the method consumed; `changes` says whether it edits A's weights, adds a
+# module, or takes gradient steps on A. The seed project's numbers come from its own models
+# and splits and are shown for orientation.
+
+# %%
+show_markdown(summary_table(summary))
+
+# %%
+fig = plot_tradeoff(summary, "Transfer against preservation (crosses: the seed project's reports)")
+plt.show()
+
+# %% [markdown]
+# ## The best surgery method
+#
+# The goal was a method that does not train A's weights on concept images and still beats the
+# seed project's best result, 87.4% transfer at 97.2% preservation.
+
+# %%
+surgery = [s for s in summary if s["changes"] != "gradient"]
+best = max(surgery, key=lambda s: (s["preservation_mean"] >= 0.95, s["transfer_mean"]))
+best_rows = [s for s in summary if s["method"] == best["method"]]
+for s in best_rows:
+    print(f"{s['method']} on {s['pair']}: transfer {s['transfer_mean']:.1%} "
+          f"(std {s['transfer_std']:.1%}), preservation {s['preservation_mean']:.1%} "
+          f"(std {s['preservation_std']:.1%}), specificity {s['specificity_mean']:.1%}")
+
+# %% [markdown]
+# ## Which pairs each method handles
+#
+# Across the five architectures of the seed project, a method either runs or refuses with a
+# reason. Weight-copying methods need identical architectures; methods that align
+# representations handle any pair, convolutional ones included.
+
+# %%
+archs = ["simplenn", "megann", "widenn", "deepnn", "convnet"]
+support = support_matrix(methods, archs)
+show_markdown(markdown_table(
+    [{"method": m, "pairs handled": f"{sum(v == 'yes' for v in support[m].values())} / "
+      f"{len(archs) ** 2}", "requires": get_method(m).requires} for m in methods],
+    ["method", "pairs handled", "requires"]))
+
+extra_pairs = [("convnet", "megann"), ("megann", "convnet"), ("simplenn", "widenn")]
+extra = [cached_run(best["method"], a, b, seed=s, data=data) for a, b in extra_pairs
+         for s in seeds]
+show_markdown(summary_table(summarise_runs(extra)))
+
+# %% [markdown]
+# ## How many concept images does it take?
+#
+# The same runs with the concept budget capped at 10 and 100 images (the training split
+# holds 400 on the quick profile), on the same-architecture pair.
+
+# %%
+budgets = [10, 100, None]
+curve_methods = [best["method"], "cross_arch_vector", "finetune_with_budget"]
+curve = {m: [] for m in curve_methods}
+for method in curve_methods:
+    for budget in budgets:
+        runs = [cached_run(method, "megann", "megann", seed=s, concept_budget=budget, data=data)
+                for s in seeds]
+        curve[method].append((runs[0]["concept_images_used"],
+                              float(np.mean([r["transfer"] for r in runs])),
+                              float(np.std([r["transfer"] for r in runs]))))
+fig, ax = plt.subplots(figsize=(6.5, 4))
+for method, points in curve.items():
+    ax.errorbar([p[0] for p in points], [p[1] for p in points], yerr=[p[2] for p in points],
+                marker="o", capsize=3, label=method)
+ax.set_xscale("log")
+ax.set_xlabel("concept images used")
+ax.set_ylabel("transfer")
+ax.set_title("Transfer against the concept-image budget (MegaNN <- MegaNN)")
+ax.legend()
+ax.grid(alpha=0.3)
+fig.tight_layout()
+plt.show()
+show_markdown(markdown_table(
+    [{"method": m, **{f"{p[0]} images": f"{p[1]:.1%}" for p in pts}} for m, pts in curve.items()],
+    ["method"] + [f"{p[0]} images" for p in curve[best["method"]]]))
+
+# %% [markdown]
+# ## Checks and record
+
+# %%
+assert best["method"] == "aligned_spatial", best["method"]
+for s in best_rows:
+    assert s["transfer_mean"] > 0.874 and s["preservation_mean"] >= 0.97, s
+trivial = [s for s in summary if s["method"] == "direct_weight_copy"]
+assert all(s["transfer_mean"] < 0.05 for s in trivial)
+assert sum(support["direct_weight_copy"][p] == "yes" for p in support["direct_weight_copy"]) == 5
+assert all(v == "yes" for v in support["aligned_spatial"].values())
+assert curve[best["method"]][-1][1] >= curve[best["method"]][0][1] - 0.05
+
+record = mi.write_result(
+    "transfer-leaderboard",
+    {f"{s['method']}|{s['pair']}|{k}": v for s in summary for k, v in s.items()
+     if isinstance(v, float)}
+    | {f"budget_curve|{m}": pts for m, pts in curve.items()}
+    | {"best_method": best["method"]},
+    seeds=seeds,
+    data_source=data.source,
+    title="Concept-transfer leaderboard",
+    started=started,
+)
+print(f"result record written to {record}")
