@@ -53,7 +53,7 @@ def summary_table(summary: Sequence[dict[str, Any]]) -> str:
     for s in summary:
         seed = SEED_RESULTS.get(s["method"], {})
         rows.append({
-            "method": s["method"], "pair": s["pair"], "seeds": s["seeds"],
+            "method": s["method"], "pair": s["pair"],
             "transfer": f"{s['transfer_mean']:.1%} ({s['transfer_std']:.1%})",
             "preservation": f"{s['preservation_mean']:.1%} ({s['preservation_std']:.1%})",
             "specificity": f"{s['specificity_mean']:.1%} ({s['specificity_std']:.1%})",
@@ -61,27 +61,39 @@ def summary_table(summary: Sequence[dict[str, Any]]) -> str:
             "seed project": (f"{seed['transfer']:.1%} / {seed['preservation']:.1%}"
                              if "transfer" in seed else "n/a"),
         })
-    return markdown_table(rows, ["method", "pair", "seeds", "transfer", "preservation",
+    return markdown_table(rows, ["method", "pair", "transfer", "preservation",
                                  "specificity", "images", "changes", "seed project"])
 
 
 def plot_tradeoff(summary: Sequence[dict[str, Any]], title: str) -> Figure:
-    """Transfer against preservation, one point per (method, pair), seed numbers as crosses."""
-    fig, ax = plt.subplots(figsize=(8, 5.5))
+    """Transfer against preservation, one point per (method, pair), seed numbers as crosses.
+
+    Circles are same-architecture pairs, squares cross-architecture pairs; error bars are one
+    standard deviation over seeds. Grey crosses mark the seed project's reports, labelled with
+    the method's number.
+    """
+    from mechinterp.transfer.registry import get_method
+
+    fig, ax = plt.subplots(figsize=(10, 5.5))
+    methods = list(dict.fromkeys(s["method"] for s in summary))
+    colours = plt.get_cmap("tab20")(np.linspace(0, 1, max(len(methods), 2)))
     markers = {"same": "o", "cross": "s"}
     for s in summary:
+        colour = colours[methods.index(s["method"])]
+        first = s is next(r for r in summary if r["method"] == s["method"])
         ax.errorbar(s["preservation_mean"], s["transfer_mean"], xerr=s["preservation_std"],
                     yerr=s["transfer_std"], fmt=markers[s["pair_kind"]], ms=6, capsize=2,
-                    label=f"{s['method']} ({s['pair_kind']})")
+                    color=colour, label=s["method"] if first else None)
     for name, seed in SEED_RESULTS.items():
         if "transfer" in seed:
-            ax.plot(seed["preservation"], seed["transfer"], "x", color="gray")
-            ax.annotate(name, (seed["preservation"], seed["transfer"]), fontsize=6,
-                        color="gray", textcoords="offset points", xytext=(3, -8))
+            ax.plot(seed["preservation"], seed["transfer"], "x", color="gray", ms=7)
+            ax.annotate(str(get_method(name).number), (seed["preservation"], seed["transfer"]),
+                        fontsize=7, color="gray", textcoords="offset points", xytext=(4, 2))
     ax.set_xlabel("preservation (accuracy on the recipient's digits)")
     ax.set_ylabel("transfer (concept images recognised)")
     ax.set_title(title)
-    ax.legend(fontsize=6, ncol=2, loc="lower left")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+              title="circle: same pair, square: cross", title_fontsize=7)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
