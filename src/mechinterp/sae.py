@@ -24,7 +24,14 @@ from tqdm import tqdm
 from mechinterp.config import seed_everything
 from mechinterp.errors import ConfigError, ShapeError
 
-__all__ = ["SAEConfig", "SparseAutoencoder", "train_sae", "sae_metrics"]
+__all__ = [
+    "SAEConfig",
+    "SparseAutoencoder",
+    "train_sae",
+    "sae_metrics",
+    "spliced_accuracy",
+    "feature_recovery",
+]
 
 
 @dataclass(frozen=True)
@@ -34,7 +41,8 @@ class SAEConfig:
     Attributes:
         n_latents: dictionary size.
         kind: ``"relu"`` or ``"topk"``.
-        l1: L1 coefficient (``relu`` only), relative to the data's mean squared norm.
+        l1: L1 coefficient (``relu`` only); codes are measured relative to the data's root
+            mean squared norm, so the value does not depend on the activations' scale.
         k: active latents per input (``topk`` only).
         aux_k: dead latents used by the auxiliary loss (``topk`` only).
         aux_coeff: weight of the auxiliary loss.
@@ -45,7 +53,7 @@ class SAEConfig:
 
     n_latents: int = 64
     kind: str = "topk"
-    l1: float = 3e-3
+    l1: float = 0.1
     k: int = 8
     aux_k: int = 16
     aux_coeff: float = 1 / 32
@@ -133,7 +141,7 @@ def train_sae(activations: torch.Tensor, config: SAEConfig | None = None, *, see
         err = batch - recon
         loss = err.pow(2).sum(1).mean() / scale
         if config.kind == "relu":
-            loss = loss + config.l1 * (z * sae.W_dec.norm(dim=0)).sum(1).mean()
+            loss = loss + config.l1 * (z * sae.W_dec.norm(dim=0)).sum(1).mean() / scale.sqrt()
         else:
             last_fired = torch.where(z.sum(0) > 0, torch.zeros_like(last_fired), last_fired + 1)
             dead = last_fired > 100
@@ -163,3 +171,26 @@ def sae_metrics(sae: SparseAutoencoder, activations: torch.Tensor) -> dict[str, 
         "explained_variance": (1 - residual / variance.clamp_min(1e-12)).item(),
         "dead_fraction": ((z > 0).sum(0) == 0).float().mean().item(),
     }
+
+
+@torch.no_grad()
+def spliced_accuracy(model, sae: SparseAutoencoder, hook_name: str, images: torch.Tensor,
+                     labels: torch.Tensor) -> float:
+    """Accuracy of ``model`` when its activation at ``hook`` is replaced by the SAE's
+    reconstruction (a direct test of whether the SAE keeps what the model uses)."""
+
+    def splice(act: torch.Tensor, hook) -> torch.Tensor:
+        return sae(act.flatten(1))[0].view_as(act)
+
+    model.eval()
+    preds = model.run_with_hooks(images, fwd_hooks=[(hook_name, splice)]).argmax(-1)
+    return (preds == labels).float().mean().item()
+
+
+@torch.no_grad()
+def feature_recovery(sae: SparseAutoencoder, true_directions: torch.Tensor) -> torch.Tensor:
+    """For each true feature direction ``(n_features, d_in)``, the best cosine similarity with
+    any decoder direction: ``(n_features,)``. Near 1 means the SAE found that feature."""
+    truth = true_directions / true_directions.norm(dim=1, keepdim=True)
+    return (truth @ sae.W_dec).max(dim=1).values
+
