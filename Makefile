@@ -43,10 +43,10 @@ lint: $(STAMP)  ## ruff, workflow checks (actionlint, zizmor), tutorial notebook
 	$(BIN)/python tools/sync_tutorials.py --check
 
 test-unit: $(STAMP)  ## unit and integration tests
-	$(BIN)/pytest tests/
+	$(BIN)/pytest -n 2 tests/
 
-test-tutorials: $(STAMP)  ## execute every tutorial notebook (slowest listed at the end)
-	$(BIN)/pytest --nbmake tutorials/ --durations=0 -p no:cacheprovider
+test-tutorials: $(STAMP)  ## execute every tutorial notebook, two at a time (slowest listed)
+	$(BIN)/pytest --nbmake -n 2 tutorials/ --durations=0 -p no:cacheprovider
 
 docs: $(STAMP)  ## build the site strictly (executes tutorials whose inputs changed)
 	$(BIN)/mkdocs build --strict

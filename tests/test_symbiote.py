@@ -151,10 +151,13 @@ def test_entropy_jaccard_and_causal_check(setup):
 def test_cli_on_an_idx_folder_and_bad_digit(idx_folder, capsys):
     assert main(["symbiote", "--digit", "7", "--source", str(idx_folder), "--json"]) == 2
     assert "digit 7 is not a class" in capsys.readouterr().err
-    assert main(["symbiote", "--digit", "1", "--source", str(idx_folder), "--json"]) == 0
+    assert main(["symbiote", "--digit", "1", "--source", str(idx_folder), "--steps", "200",
+                 "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     for key in ("target_output_rate", "nontarget_accuracy", "baseline_nontarget_accuracy",
                 "nontarget_accuracy_drop", "confusion", "units_changed_fraction", "baselines"):
         assert key in out
     assert set(out["baselines"]) == {"logit_mask", "selective_ablation", "attribution_ablation"}
     assert out["baselines"]["logit_mask"]["target_output_rate"] == 0.0
+    assert main(["symbiote", "--digit", "1", "--steps", "0"]) == 2
+    assert "SymbioteConfig.steps must be a positive integer" in capsys.readouterr().err

@@ -18,6 +18,7 @@ import logging
 import os
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 import jupytext
@@ -83,17 +84,10 @@ def _execute(script: Path, out: Path, profile: str, device: str) -> float:
     client = NotebookClient(notebook, timeout=1800, kernel_name="python3",
                             resources={"metadata": {"path": str(TUTORIALS)}})
     started = time.perf_counter()
-    previous = os.environ.get("MECHINTERP_PROGRESS")
-    os.environ["MECHINTERP_PROGRESS"] = "0"  # no progress bars in rendered pages
     try:
         client.execute()
     except CellExecutionError as exc:
         raise PluginError(f"tutorial {script.name} failed while executing:\n{exc}") from exc
-    finally:
-        if previous is None:
-            os.environ.pop("MECHINTERP_PROGRESS", None)
-        else:
-            os.environ["MECHINTERP_PROGRESS"] = previous
     seconds = time.perf_counter() - started
     insert_at = 1 if notebook.cells and notebook.cells[0].cell_type == "markdown" else 0
     notebook.cells.insert(insert_at, _banner(script.stem, seconds, profile, device))
@@ -104,6 +98,33 @@ def _execute(script: Path, out: Path, profile: str, device: str) -> float:
     return seconds
 
 
+def _execute_all(todo: list[tuple[Path, Path]], profile: str, device: str
+                 ) -> list[tuple[float, str]]:
+    """Execute notebooks, ``$MECHINTERP_SITE_WORKERS`` (default 2) at a time.
+
+    Each notebook runs in its own kernel process with one torch thread, so two workers use
+    both cores of a small machine; shared cache entries are built once under a file lock.
+    """
+    workers = max(1, int(os.environ.get("MECHINTERP_SITE_WORKERS", "2")))
+    previous = os.environ.get("MECHINTERP_PROGRESS")
+    os.environ["MECHINTERP_PROGRESS"] = "0"  # no progress bars in rendered pages
+    try:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            futures = {pool.submit(_execute, script, out, profile, device): script
+                       for script, out in todo}
+            timings = []
+            for future in as_completed(futures):
+                seconds = future.result()  # re-raises a failed tutorial's PluginError
+                timings.append((seconds, futures[future].name))
+                log.info("tutorial %s: %.1f s", futures[future].name, seconds)
+    finally:
+        if previous is None:
+            os.environ.pop("MECHINTERP_PROGRESS", None)
+        else:
+            os.environ["MECHINTERP_PROGRESS"] = previous
+    return timings
+
+
 def on_pre_build(config) -> None:
     """Execute every tutorial (or take it from the cache), then render the results page."""
     global _results_markdown
@@ -111,19 +132,17 @@ def on_pre_build(config) -> None:
     library = _library_digest()
     cache = _cache_root() / "notebooks"
     _generated.clear()
-    timings = []
+    todo = []
     for script in sorted(TUTORIALS.glob("*.py")):
         key = _notebook_key(script, profile, library)
         executed = cache / key / "tutorials" / f"{script.stem}.ipynb"
         if executed.exists():
             log.info("tutorial %s: cached", script.name)
         else:
-            log.info("tutorial %s: executing", script.name)
-            seconds = _execute(script, executed, profile, device)
-            timings.append((seconds, script.name))
-            log.info("tutorial %s: %.1f s", script.name, seconds)
+            todo.append((script, executed))
         _generated[f"tutorials/{script.stem}.ipynb"] = executed
         _generated[f"tutorials/{script.stem}/{script.stem}.py"] = script
+    timings = _execute_all(todo, profile, device)
     for seconds, name in sorted(timings, reverse=True):
         log.info("executed %-50s %6.1f s", name, seconds)
     from mechinterp.results import load_results, render_results_page

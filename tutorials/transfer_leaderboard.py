@@ -44,7 +44,7 @@ from mechinterp.transfer.report import plot_tradeoff, summary_table
 started = time.perf_counter()
 data = mi.load_digits()
 seeds = list(mi.get_profile().seeds)
-methods = list_methods()
+methods = list_methods("surgery") + list_methods("baseline")
 rows = run_grid(methods, seeds=seeds)
 summary = summarise_runs(rows)
 print(f"{len(rows)} runs: {len(methods)} methods, seeds {seeds}")

@@ -10,11 +10,13 @@ is involved anywhere, so loading a checkpoint cannot run code.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import tempfile
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,7 @@ from safetensors.torch import load_file, save_file
 from mechinterp.config import cache_dir
 
 __all__ = [
+    "cache_lock",
     "checkpoint_key",
     "source_digest",
     "checkpoint_paths",
@@ -55,6 +58,29 @@ def source_digest(*modules: str) -> str:
         digest.update(module.encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
+
+
+@contextlib.contextmanager
+def cache_lock(kind: str, key: str, root: Path | None = None) -> Iterator[None]:
+    """Hold an exclusive lock on one cache entry while it is looked up or built.
+
+    Two processes that need the same entry (two tutorials running side by side) then build it
+    once: the second waits and finds the finished entry. Where ``fcntl`` is missing (Windows)
+    the lock is a no-op and both build it, which atomic writes keep safe.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on POSIX
+        yield
+        return
+    folder = (root or cache_dir()) / "locks" / kind
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / f"{key}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def checkpoint_paths(kind: str, key: str, root: Path | None = None) -> tuple[Path, Path]:

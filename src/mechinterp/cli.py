@@ -46,7 +46,11 @@ def _cmd_train(args: argparse.Namespace) -> dict[str, Any]:
 def _cmd_symbiote(args: argparse.Namespace) -> dict[str, Any]:
     from mechinterp.symbiote import inhibit_digit
 
-    return inhibit_digit(args.digit, args.condition, source=args.source, seed=args.seed)
+    from mechinterp.symbiote import SymbioteConfig
+
+    config = SymbioteConfig() if args.steps is None else SymbioteConfig(steps=args.steps)
+    return inhibit_digit(args.digit, args.condition, source=args.source, seed=args.seed,
+                         config=config)
 
 
 def _cmd_transfer(args: argparse.Namespace) -> dict[str, Any]:
@@ -104,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     symbiote.add_argument("--source", default=None,
                           help="data source: mnist, mnist-5k or a folder of idx files")
     symbiote.add_argument("--seed", type=int, default=0, help="seed of the symbiote")
+    symbiote.add_argument("--steps", type=int, default=None,
+                          help="training steps of the symbiote (default 1500)")
     symbiote.add_argument("--json", action="store_true", help="print one JSON object")
     symbiote.set_defaults(func=_cmd_symbiote)
 

@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from mechinterp import __version__
 from mechinterp.checkpoints import (
+    cache_lock,
     checkpoint_key,
     checkpoint_paths,
     load_checkpoint,
@@ -297,25 +298,26 @@ def train_classifier(
         "source": source_digest("models", "train"),
     }
     key = checkpoint_key(spec)
-    weights, sidecar = checkpoint_paths("classifiers", key)
-    generator = seed_everything(seed)
-    model = build_model(arch).to(data.device)
-    shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    found = None if retrain else load_checkpoint(weights, sidecar, key, shapes)
-    if found is not None:
-        tensors, meta = found
-        model.load_state_dict(tensors)
-        model.eval()
-        return TrainedClassifier(model, arch, classes, seed, meta["test_accuracy"], True,
-                                 weights, meta)
-    partial = checkpoint_paths("partial", key)
-    started = time.perf_counter()
-    history = fit(model, subset.train_images, subset.train_labels, config, generator,
-                  desc=f"{arch} on {classes}", resume=_Resume(*partial, key))
-    seconds = time.perf_counter() - started
-    test_acc = accuracy(model, subset.test_images, subset.test_labels)
-    meta = {**spec, "key": key, "test_accuracy": test_acc, "history": history,
-            "train_seconds": seconds, "device": str(data.device)}
-    save_checkpoint(model.state_dict(), meta, weights, sidecar)
-    return TrainedClassifier(model, arch, classes, seed, test_acc, False, weights,
-                             {**meta, "format": 1})
+    with cache_lock("classifiers", key):
+        weights, sidecar = checkpoint_paths("classifiers", key)
+        generator = seed_everything(seed)
+        model = build_model(arch).to(data.device)
+        shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+        found = None if retrain else load_checkpoint(weights, sidecar, key, shapes)
+        if found is not None:
+            tensors, meta = found
+            model.load_state_dict(tensors)
+            model.eval()
+            return TrainedClassifier(model, arch, classes, seed, meta["test_accuracy"], True,
+                                     weights, meta)
+        partial = checkpoint_paths("partial", key)
+        started = time.perf_counter()
+        history = fit(model, subset.train_images, subset.train_labels, config, generator,
+                      desc=f"{arch} on {classes}", resume=_Resume(*partial, key))
+        seconds = time.perf_counter() - started
+        test_acc = accuracy(model, subset.test_images, subset.test_labels)
+        meta = {**spec, "key": key, "test_accuracy": test_acc, "history": history,
+                "train_seconds": seconds, "device": str(data.device)}
+        save_checkpoint(model.state_dict(), meta, weights, sidecar)
+        return TrainedClassifier(model, arch, classes, seed, test_acc, False, weights,
+                                 {**meta, "format": 1})

@@ -28,6 +28,7 @@ from tqdm import tqdm
 from mechinterp import __version__
 from mechinterp.ablation import unit_means
 from mechinterp.checkpoints import (
+    cache_lock,
     checkpoint_key,
     checkpoint_paths,
     load_checkpoint,
@@ -123,46 +124,47 @@ def train_symbiote(
             "data_source": data.source, "classes": list(data.classes), "code": __version__,
             "source": source_digest("symbiote.network", "symbiote.training")}
     key = checkpoint_key(spec)
-    weights, sidecar = checkpoint_paths("symbiotes", key)
-    generator = seed_everything(seed)
-    scales = _unit_scales(model, data.train_images)
-    symbiote = Symbiote(model, model.n_classes, config, scales).to(data.device)
-    shapes = {k: tuple(v.shape) for k, v in symbiote.state_dict().items()}
-    found = None if retrain else load_checkpoint(weights, sidecar, key, shapes)
-    if found is not None:
-        tensors, meta = found
-        symbiote.load_state_dict(tensors)
-        return TrainedSymbiote(symbiote.eval(), primary, config, seed, True,
-                               meta.get("history", []), meta)
+    with cache_lock("symbiotes", key):
+        weights, sidecar = checkpoint_paths("symbiotes", key)
+        generator = seed_everything(seed)
+        scales = _unit_scales(model, data.train_images)
+        symbiote = Symbiote(model, model.n_classes, config, scales).to(data.device)
+        shapes = {k: tuple(v.shape) for k, v in symbiote.state_dict().items()}
+        found = None if retrain else load_checkpoint(weights, sidecar, key, shapes)
+        if found is not None:
+            tensors, meta = found
+            symbiote.load_state_dict(tensors)
+            return TrainedSymbiote(symbiote.eval(), primary, config, seed, True,
+                                   meta.get("history", []), meta)
 
-    classes = torch.tensor(data.classes, device=data.device)
-    original = predict(model, data.train_images)
-    optimizer = torch.optim.Adam(symbiote.parameters(), lr=config.lr)
-    history: list[dict[str, float]] = []
-    started = time.perf_counter()
-    n = data.n_train
-    bar = tqdm(range(config.steps), desc="symbiote", disable=not progress_enabled(), leave=False)
-    for step in bar:
-        idx = torch.randint(0, n, (config.batch_size,), generator=generator).to(data.device)
-        labels = data.train_labels[idx]
-        random_class = classes[torch.randint(0, len(classes), (config.batch_size,),
-                                             generator=generator).to(data.device)]
-        own = torch.rand(config.batch_size, generator=generator).to(data.device) < 0.5
-        targets = torch.where(own, labels, random_class)
-        parts = symbiote_loss(symbiote, model, data.train_images[idx], targets, original[idx],
-                              labels)
-        optimizer.zero_grad(set_to_none=True)
-        parts["total"].backward()
-        optimizer.step()
-        if step % 50 == 0 or step == config.steps - 1:
-            record = {"step": step, **{k: v.item() for k, v in parts.items()}}
-            history.append(record)
-            bar.set_postfix(inh=f"{record['inhibition']:.3f}", pres=f"{record['preservation']:.3f}")
-    seconds = time.perf_counter() - started
-    meta = {**spec, "key": key, "history": history, "train_seconds": seconds}
-    save_checkpoint(symbiote.state_dict(), meta, weights, sidecar)
-    return TrainedSymbiote(symbiote.eval(), primary, config, seed, False, history,
-                           {**meta, "format": 1})
+        classes = torch.tensor(data.classes, device=data.device)
+        original = predict(model, data.train_images)
+        optimizer = torch.optim.Adam(symbiote.parameters(), lr=config.lr)
+        history: list[dict[str, float]] = []
+        started = time.perf_counter()
+        n = data.n_train
+        bar = tqdm(range(config.steps), desc="symbiote", disable=not progress_enabled(), leave=False)
+        for step in bar:
+            idx = torch.randint(0, n, (config.batch_size,), generator=generator).to(data.device)
+            labels = data.train_labels[idx]
+            random_class = classes[torch.randint(0, len(classes), (config.batch_size,),
+                                                 generator=generator).to(data.device)]
+            own = torch.rand(config.batch_size, generator=generator).to(data.device) < 0.5
+            targets = torch.where(own, labels, random_class)
+            parts = symbiote_loss(symbiote, model, data.train_images[idx], targets, original[idx],
+                                  labels)
+            optimizer.zero_grad(set_to_none=True)
+            parts["total"].backward()
+            optimizer.step()
+            if step % 50 == 0 or step == config.steps - 1:
+                record = {"step": step, **{k: v.item() for k, v in parts.items()}}
+                history.append(record)
+                bar.set_postfix(inh=f"{record['inhibition']:.3f}", pres=f"{record['preservation']:.3f}")
+        seconds = time.perf_counter() - started
+        meta = {**spec, "key": key, "history": history, "train_seconds": seconds}
+        save_checkpoint(symbiote.state_dict(), meta, weights, sidecar)
+        return TrainedSymbiote(symbiote.eval(), primary, config, seed, False, history,
+                               {**meta, "format": 1})
 
 
 def checkpoint_of(trained: TrainedSymbiote) -> Path:

@@ -15,7 +15,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from mechinterp.checkpoints import atomic_write_text, checkpoint_key, source_digest
+from mechinterp.checkpoints import atomic_write_text, cache_lock, checkpoint_key, source_digest
 from mechinterp.config import cache_dir, get_profile
 from mechinterp.data import DigitData, load_digits
 from mechinterp.train import progress_enabled
@@ -45,6 +45,7 @@ _TRANSFER_MODULES = ("transfer.protocol", "transfer.context", "transfer.registry
                      "transfer.common", "transfer.methods.aligned",
                      "transfer.methods.baselines", "transfer.methods.direct_weight_copy",
                      "transfer.methods.neuron_copy", "transfer.methods.procrustes_probe",
+                     "transfer.methods.sae_free",
                      "transfer.methods.sae_injection", "sae", "models", "train")
 
 
@@ -61,15 +62,17 @@ def cached_run(method: str, recipient_arch: str, donor_arch: str, *, seed: int =
     spec = {"method": method, "pair": [recipient_arch, donor_arch], "seed": seed,
             "protocol": protocol.as_dict(), "budget": concept_budget, "data": data.source,
             "profile": get_profile().name, "code": source_digest(*_TRANSFER_MODULES)}
-    path = cache_dir() / "transfer-runs" / f"{checkpoint_key(spec)}.json"
-    if path.exists():
-        try:
-            return json.loads(path.read_text())
-        except json.JSONDecodeError:
-            pass  # a damaged entry is recomputed
-    pair = model_pair(recipient_arch, donor_arch, protocol, seed=seed, data=data)
-    result = run_method(method, pair=pair, concept_budget=concept_budget)
-    atomic_write_text(path, json.dumps(result))
+    key = checkpoint_key(spec)
+    path = cache_dir() / "transfer-runs" / f"{key}.json"
+    with cache_lock("transfer-runs", key):
+        if path.exists():
+            try:
+                return json.loads(path.read_text())
+            except json.JSONDecodeError:
+                pass  # a damaged entry is recomputed
+        pair = model_pair(recipient_arch, donor_arch, protocol, seed=seed, data=data)
+        result = run_method(method, pair=pair, concept_budget=concept_budget)
+        atomic_write_text(path, json.dumps(result))
     return result
 
 

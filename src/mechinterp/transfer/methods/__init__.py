@@ -9,5 +9,6 @@ from mechinterp.transfer.methods import (  # noqa: F401
     direct_weight_copy,
     neuron_copy,
     procrustes_probe,
+    sae_free,
     sae_injection,
 )

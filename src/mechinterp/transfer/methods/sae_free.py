@@ -1,0 +1,332 @@
+"""The nine SAE-free injection methods: sparse autoencoders shape the transfer offline, and the
+edited recipient runs without any SAE at inference.
+
+The shared mechanism: TopK SAEs are trained on the first fully connected layer of A (on A's
+own images) and of B (on donor images). A map is fit, on images passed through both models,
+from A's *linear* SAE encoding (the pre-activations, ``W_enc (h - b_dec) + b_enc``) to B's
+sparse codes; B's decoder turns predicted codes back into B's features, and B's upper layers
+judge them, as in aligned spatial transfer. Every step after the fit is linear, so the whole
+path folds offline into one affine map from A's features to B's, or into the first and last
+layers of a small aligner network: no SAE encode or decode remains at inference.
+``benchmarks/bench_sae_free.py`` measures what that saves.
+
+1. precomputed vector alignment: the folded affine map (a ridge fit in code space).
+2. cross-architecture neural alignment: a small network between the code spaces, with the
+   encoder and decoder folded into its first and last layers.
+3. concept dimension scaling: method 1 with the dictionary size chosen on held-out training
+   images from a sweep.
+4. sparsity-based SAE optimisation: method 1 with the TopK sparsity chosen the same way.
+5. hierarchical concept transfer: maps at two levels (first and last hidden layer), scores
+   averaged.
+6. multi-concept transfer: the concept and the specificity digit transferred together.
+7. adversarial concept training: the code-space map fit on noisy images against clean
+   targets, so it holds up under input noise.
+8. universal architecture-agnostic concepts: one dictionary over both models' features.
+9. continual concept learning: concepts added one after another (see
+   :func:`continual_steps`), each calibrated on what is known at its step.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from mechinterp.config import seed_everything
+from mechinterp.sae import SAEConfig, SparseAutoencoder, train_sae
+from mechinterp.transfer.common import (
+    ConceptLogit,
+    calibrate_threshold,
+    features,
+    penultimate_hook,
+    ridge_map,
+)
+from mechinterp.transfer.context import TransferContext
+from mechinterp.transfer.methods.aligned import DonorScore, first_fc_hook, paired_images
+from mechinterp.transfer.registry import register
+
+__all__ = ["Affine", "fold_code_map", "sae_map_scorer", "continual_steps", "NOISE_STD"]
+
+BASE_SAE = SAEConfig(n_latents=96, kind="topk", k=12, steps=500)
+NOISE_STD = 0.3
+"""Pixel noise (standard deviation, images in [0, 1]) for method 7's training and tests."""
+
+
+class Affine(nn.Module):
+    """``x @ weight + bias`` with fixed (precomputed) parameters."""
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("weight", weight.float())
+        self.register_buffer("bias", bias.float())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x @ self.weight + self.bias
+
+
+def _linear_encoding(sae: SparseAutoencoder) -> Affine:
+    """The SAE's encoder before its non-linearity, as an affine map."""
+    weight = sae.W_enc.detach().T
+    return Affine(weight, sae.b_enc.detach() - sae.b_dec.detach() @ weight)
+
+
+def _decoding(sae: SparseAutoencoder) -> Affine:
+    return Affine(sae.W_dec.detach().T, sae.b_dec.detach())
+
+
+def fold_code_map(sae_a: SparseAutoencoder, code_w: torch.Tensor, code_b: torch.Tensor,
+                  sae_b: SparseAutoencoder) -> Affine:
+    """Fold A's linear encoding, a code-space affine map and B's decoder into one map."""
+    enc, dec = _linear_encoding(sae_a), _decoding(sae_b)
+    weight = enc.weight @ code_w @ dec.weight
+    bias = (enc.bias @ code_w + code_b) @ dec.weight + dec.bias
+    return Affine(weight, bias)
+
+
+def _override(ctx: TransferContext, scorer: nn.Module, concept: int, recipient: nn.Module,
+              negatives: torch.Tensor, max_false_positive: float = 0.005) -> ConceptLogit:
+    with torch.no_grad():
+        threshold = calibrate_threshold(scorer(negatives), max_false_positive)
+    return ConceptLogit(recipient, concept, scorer, threshold).eval()
+
+
+def _negatives(ctx: TransferContext, concepts: tuple[int, ...]) -> torch.Tensor:
+    own, _ = ctx.own_data()
+    others = [d for d in ctx.protocol.donor_digits if d not in concepts]
+    donor, _ = ctx.donor_data(others) if others else (own[:0], None)
+    return torch.cat([own, donor])
+
+
+def sae_map_scorer(ctx: TransferContext, *, sae_config: SAEConfig = BASE_SAE,
+                   noise: float = 0.0, concept: int | None = None,
+                   images: torch.Tensor | None = None) -> DonorScore:
+    """Method 1's scorer: SAEs on both first fc layers, a ridge map between code spaces."""
+    concept = ctx.protocol.concept if concept is None else concept
+    hook_a, hook_b = first_fc_hook(ctx.recipient), first_fc_hook(ctx.donor)
+    if images is None:
+        images, _ = paired_images(ctx)
+    fa = features(ctx.recipient, images, hook_a)
+    fb = features(ctx.donor, images, hook_b)
+    sae_a = train_sae(fa, sae_config, seed=ctx.seed)
+    sae_b = train_sae(fb, sae_config, seed=ctx.seed)
+    source = images
+    if noise > 0:  # fit on noisy inputs against the clean images' targets
+        generator = torch.Generator().manual_seed(ctx.seed)
+        noisy = (images + noise * torch.randn(images.shape, generator=generator).to(images.device)
+                 ).clamp(0, 1)
+        source = torch.cat([images, noisy])
+        fb = torch.cat([fb, fb])
+    with torch.no_grad():
+        pre_a = _linear_encoding(sae_a)(features(ctx.recipient, source, hook_a))
+        codes_b = sae_b.encode(fb)
+    code_w, code_b = ridge_map(pre_a, codes_b)
+    mapper = fold_code_map(sae_a, code_w, code_b, sae_b)
+    return DonorScore(ctx.recipient, hook_a, ctx.donor, hook_b, mapper, concept,
+                      ctx.protocol.donor_digits)
+
+
+@register("precomputed_vector_alignment", title="Precomputed vector space alignment",
+          kind="sae-free", changes="module", number=1)
+def precomputed_vector_alignment(ctx: TransferContext) -> nn.Module:
+    """Fold an SAE-space alignment of the first fc layers into one precomputed affine map."""
+    scorer = sae_map_scorer(ctx)
+    return _override(ctx, scorer, ctx.protocol.concept, ctx.recipient,
+                     _negatives(ctx, (ctx.protocol.concept,)))
+
+
+class _CodeAligner(nn.Module):
+    def __init__(self, d_in: int, d_out: int) -> None:
+        super().__init__()
+        width = max(d_in, d_out)
+        self.net = nn.Sequential(nn.Linear(d_in, width), nn.ReLU(), nn.Linear(width, d_out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+@register("cross_architecture_alignment", title="Cross-architecture neural alignment",
+          kind="sae-free", changes="module", number=2)
+def cross_architecture_alignment(ctx: TransferContext, steps: int = 800) -> nn.Module:
+    """Train a small network from A's SAE encoding to B's codes; fold the SAEs into it."""
+    hook_a, hook_b = first_fc_hook(ctx.recipient), first_fc_hook(ctx.donor)
+    images, _ = paired_images(ctx)
+    fa, fb = features(ctx.recipient, images, hook_a), features(ctx.donor, images, hook_b)
+    sae_a, sae_b = train_sae(fa, BASE_SAE, seed=ctx.seed), train_sae(fb, BASE_SAE, seed=ctx.seed)
+    enc, dec = _linear_encoding(sae_a), _decoding(sae_b)
+    with torch.no_grad():
+        pre_a, codes_b = enc(fa), sae_b.encode(fb)
+    scale = pre_a.std(0).clamp_min(1e-6)
+    generator = seed_everything(ctx.seed)
+    aligner = _CodeAligner(pre_a.shape[1], codes_b.shape[1]).to(ctx.device)
+    optimizer = torch.optim.Adam(aligner.parameters(), lr=1e-3, weight_decay=1e-4)
+    with torch.enable_grad():
+        for _ in range(steps):
+            idx = torch.randint(0, len(pre_a), (256,), generator=generator).to(ctx.device)
+            loss = ((aligner(pre_a[idx] / scale) - codes_b[idx]) ** 2).mean()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+    first, last = aligner.net[0], aligner.net[2]
+    with torch.no_grad():  # fold the encoder (and the scaling) into the first layer, the decoder into the last
+        w1 = enc.weight / scale @ first.weight.T
+        b1 = (enc.bias / scale) @ first.weight.T + first.bias
+        w2 = last.weight.T @ dec.weight
+        b2 = last.bias @ dec.weight + dec.bias
+    mapper = nn.Sequential(Affine(w1, b1), nn.ReLU(), Affine(w2, b2)).eval()
+    scorer = DonorScore(ctx.recipient, hook_a, ctx.donor, hook_b, mapper, ctx.protocol.concept,
+                        ctx.protocol.donor_digits)
+    return _override(ctx, scorer, ctx.protocol.concept, ctx.recipient,
+                     _negatives(ctx, (ctx.protocol.concept,)))
+
+
+def _validation_score(ctx: TransferContext, scorer: DonorScore, val_images, val_labels) -> float:
+    """Recall on held-out concept images minus false positives on held-out others."""
+    concept = ctx.protocol.concept
+    with torch.no_grad():
+        scores = scorer(val_images)
+    negatives = scores[val_labels != concept]
+    threshold = calibrate_threshold(negatives, 0.005)
+    positives = scores[val_labels == concept]
+    recall = (positives > threshold).float().mean().item() if len(positives) else 0.0
+    return recall - (negatives > threshold).float().mean().item()
+
+
+def _select_on_validation(ctx: TransferContext, configs: list[SAEConfig]) -> tuple[SAEConfig, list]:
+    images, labels = paired_images(ctx)
+    generator = torch.Generator().manual_seed(ctx.seed)
+    order = torch.randperm(len(labels), generator=generator).to(images.device)
+    cut = int(0.8 * len(order))
+    fit_idx, val_idx = order[:cut], order[cut:]
+    scores = []
+    for config in configs:
+        scorer = sae_map_scorer(ctx, sae_config=config, images=images[fit_idx])
+        scores.append(_validation_score(ctx, scorer, images[val_idx], labels[val_idx]))
+    best = configs[max(range(len(configs)), key=lambda i: scores[i])]
+    return best, scores
+
+
+DIMENSION_SWEEP = (32, 96, 192)
+SPARSITY_SWEEP = (4, 12, 32)
+
+
+@register("concept_dimension_scaling", title="Concept dimension scaling", kind="sae-free",
+          changes="module", number=3)
+def concept_dimension_scaling(ctx: TransferContext) -> nn.Module:
+    """Method 1 with the SAE dictionary size picked on held-out training images."""
+    configs = [SAEConfig(n_latents=n, kind="topk", k=min(12, n // 2), steps=500)
+               for n in DIMENSION_SWEEP]
+    best, _ = _select_on_validation(ctx, configs)
+    scorer = sae_map_scorer(ctx, sae_config=best)
+    return _override(ctx, scorer, ctx.protocol.concept, ctx.recipient,
+                     _negatives(ctx, (ctx.protocol.concept,)))
+
+
+@register("sparsity_sae_optimisation", title="Sparsity-based SAE optimisation", kind="sae-free",
+          changes="module", number=4)
+def sparsity_sae_optimisation(ctx: TransferContext) -> nn.Module:
+    """Method 1 with the TopK sparsity picked on held-out training images."""
+    configs = [SAEConfig(n_latents=96, kind="topk", k=k, steps=500) for k in SPARSITY_SWEEP]
+    best, _ = _select_on_validation(ctx, configs)
+    scorer = sae_map_scorer(ctx, sae_config=best)
+    return _override(ctx, scorer, ctx.protocol.concept, ctx.recipient,
+                     _negatives(ctx, (ctx.protocol.concept,)))
+
+
+class _MeanScore(nn.Module):
+    def __init__(self, scorers: list[nn.Module], scales: list[float]) -> None:
+        super().__init__()
+        self.scorers = nn.ModuleList(scorers)
+        self.scales = scales
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return sum(s(x) / c for s, c in zip(self.scorers, self.scales, strict=True)) / len(self.scales)
+
+
+@register("hierarchical_concept_transfer", title="Hierarchical concept transfer",
+          kind="sae-free", changes="module", number=5)
+def hierarchical_concept_transfer(ctx: TransferContext) -> nn.Module:
+    """Align both the first and the last hidden layers; average the two donor scores."""
+    low = sae_map_scorer(ctx)
+    images, _ = paired_images(ctx)
+    hook_a, hook_b = penultimate_hook(ctx.recipient), penultimate_hook(ctx.donor)
+    weight, bias = ridge_map(features(ctx.recipient, images, hook_a),
+                             features(ctx.donor, images, hook_b))
+    high = DonorScore(ctx.recipient, hook_a, ctx.donor, hook_b, Affine(weight, bias),
+                      ctx.protocol.concept, ctx.protocol.donor_digits)
+    negatives = _negatives(ctx, (ctx.protocol.concept,))
+    with torch.no_grad():
+        scales = [s(negatives).std().clamp_min(1e-6).item() for s in (low, high)]
+    return _override(ctx, _MeanScore([low, high], scales), ctx.protocol.concept, ctx.recipient,
+                     negatives)
+
+
+def _extra_concept(ctx: TransferContext) -> int:
+    return ctx.protocol.specificity_digit
+
+
+@register("multi_concept_transfer", title="Multi-concept transfer (concept and specificity digit)",
+          kind="sae-free", changes="module", number=6)
+def multi_concept_transfer(ctx: TransferContext) -> nn.Module:
+    """Transfer the concept and the specificity digit together, one override each."""
+    concepts = (ctx.protocol.concept, _extra_concept(ctx))
+    negatives = _negatives(ctx, concepts)
+    model: nn.Module = ctx.recipient
+    for concept in concepts:
+        scorer = sae_map_scorer(ctx, concept=concept)
+        model = _override(ctx, scorer, concept, model, negatives)
+    return model
+
+
+@register("adversarial_concept_training", title="Adversarial concept training (noise-robust map)",
+          kind="sae-free", changes="module", number=7)
+def adversarial_concept_training(ctx: TransferContext) -> nn.Module:
+    """Method 1 with the code map fit on noisy images against clean targets."""
+    scorer = sae_map_scorer(ctx, noise=NOISE_STD)
+    return _override(ctx, scorer, ctx.protocol.concept, ctx.recipient,
+                     _negatives(ctx, (ctx.protocol.concept,)))
+
+
+@register("universal_concepts", title="Universal architecture-agnostic concepts",
+          kind="sae-free", changes="module", number=8)
+def universal_concepts(ctx: TransferContext) -> nn.Module:
+    """One TopK dictionary over both models' (standardised) features; A reaches it linearly."""
+    hook_a, hook_b = first_fc_hook(ctx.recipient), first_fc_hook(ctx.donor)
+    images, _ = paired_images(ctx)
+    fa, fb = features(ctx.recipient, images, hook_a), features(ctx.donor, images, hook_b)
+    sa, sb = fa.std(0).clamp_min(1e-6), fb.std(0).clamp_min(1e-6)
+    joint = torch.cat([fa / sa, fb / sb], dim=1)
+    sae = train_sae(joint, SAEConfig(n_latents=192, kind="topk", k=24, steps=600), seed=ctx.seed)
+    with torch.no_grad():
+        codes = sae.encode(joint)
+    enc_w, enc_b = ridge_map(fa, codes)  # A alone predicts the shared code
+    d_a = fa.shape[1]
+    dec_w = sae.W_dec.detach()[d_a:].T * sb  # the B half of the shared dictionary
+    dec_b = sae.b_dec.detach()[d_a:] * sb
+    mapper = Affine(enc_w @ dec_w, enc_b @ dec_w + dec_b)
+    scorer = DonorScore(ctx.recipient, hook_a, ctx.donor, hook_b, mapper, ctx.protocol.concept,
+                        ctx.protocol.donor_digits)
+    return _override(ctx, scorer, ctx.protocol.concept, ctx.recipient,
+                     _negatives(ctx, (ctx.protocol.concept,)))
+
+
+def continual_steps(ctx: TransferContext, concepts: tuple[int, ...] | None = None
+                    ) -> list[nn.Module]:
+    """Add concepts one at a time; return the model after each step.
+
+    Step ``i`` calibrates its threshold on the recipient's own images and the donor digits not
+    yet learned: it knows nothing of concepts that come later.
+    """
+    concepts = concepts or (ctx.protocol.concept, _extra_concept(ctx))
+    model: nn.Module = ctx.recipient
+    steps = []
+    for i, concept in enumerate(concepts):
+        negatives = _negatives(ctx, concepts[: i + 1])
+        model = _override(ctx, sae_map_scorer(ctx, concept=concept), concept, model, negatives)
+        steps.append(model)
+    return steps
+
+
+@register("continual_concept_learning", title="Continual concept learning", kind="sae-free",
+          changes="module", number=9)
+def continual_concept_learning(ctx: TransferContext) -> nn.Module:
+    """Add the concept, then the specificity digit, as two successive transfers."""
+    return continual_steps(ctx)[-1]
