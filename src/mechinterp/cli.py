@@ -44,9 +44,7 @@ def _cmd_train(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _cmd_symbiote(args: argparse.Namespace) -> dict[str, Any]:
-    from mechinterp.symbiote import inhibit_digit
-
-    from mechinterp.symbiote import SymbioteConfig
+    from mechinterp.symbiote import SymbioteConfig, inhibit_digit
 
     config = SymbioteConfig() if args.steps is None else SymbioteConfig(steps=args.steps)
     return inhibit_digit(args.digit, args.condition, source=args.source, seed=args.seed,
