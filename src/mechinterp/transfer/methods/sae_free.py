@@ -6,11 +6,12 @@ own images) and of B (on donor images). A map is fit, on images passed through b
 from A's *linear* SAE encoding (the pre-activations, ``W_enc (h - b_dec) + b_enc``) to B's
 sparse codes; B's decoder turns predicted codes back into B's features, and B's upper layers
 judge them, as in aligned spatial transfer. Every step after the fit is linear, so the whole
-path folds offline into one affine map from A's features to B's, or into the first and last
-layers of a small aligner network: no SAE encode or decode remains at inference.
+path folds offline into a low-rank affine map from A's features to B's (two precomputed
+matrices), or into the first and last layers of a small aligner network: no SAE encode, with
+its TopK selection, runs at inference.
 ``benchmarks/bench_sae_free.py`` measures what that saves.
 
-1. precomputed vector alignment: the folded affine map (a ridge fit in code space).
+1. precomputed vector alignment: the folded low-rank map (a ridge fit in code space).
 2. cross-architecture neural alignment: a small network between the code spaces, with the
    encoder and decoder folded into its first and last layers.
 3. concept dimension scaling: method 1 with the dictionary size chosen on held-out training
@@ -74,12 +75,16 @@ def _decoding(sae: SparseAutoencoder) -> Affine:
 
 
 def fold_code_map(sae_a: SparseAutoencoder, code_w: torch.Tensor, code_b: torch.Tensor,
-                  sae_b: SparseAutoencoder) -> Affine:
-    """Fold A's linear encoding, a code-space affine map and B's decoder into one map."""
+                  sae_b: SparseAutoencoder) -> nn.Sequential:
+    """Fold A's linear encoding, a code-space map and B's decoder into a low-rank affine map.
+
+    The result is two precomputed matrices, ``d_A x n_codes`` and ``n_codes x d_B``: one dense
+    ``d_A x d_B`` matrix would compute the same function with more arithmetic whenever the
+    dictionary is smaller than the layers (measured in ``benchmarks/bench_sae_free.py``).
+    """
     enc, dec = _linear_encoding(sae_a), _decoding(sae_b)
-    weight = enc.weight @ code_w @ dec.weight
-    bias = (enc.bias @ code_w + code_b) @ dec.weight + dec.bias
-    return Affine(weight, bias)
+    first = Affine(enc.weight @ code_w, enc.bias @ code_w + code_b)
+    return nn.Sequential(first, Affine(dec.weight, dec.bias)).eval()
 
 
 def _override(ctx: TransferContext, scorer: nn.Module, concept: int, recipient: nn.Module,
