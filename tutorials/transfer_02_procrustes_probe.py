@@ -32,17 +32,9 @@ import time
 
 import matplotlib.pyplot as plt
 
-import mechinterp as mi
-from mechinterp.reporting import show_markdown
-from mechinterp.transfer import apply_method, get_method, model_pair
-from mechinterp.transfer.leaderboard import DEFAULT_PAIRS, run_grid, summarise_runs
-from mechinterp.transfer.report import plot_prediction_profile, prediction_profile, summary_table
+from mechinterp.transfer.report import method_study
 
-METHOD = "procrustes_probe"
 started = time.perf_counter()
-data = mi.load_digits()
-spec = get_method(METHOD)
-print(f"{spec.title}: changes {spec.changes}, handles {spec.requires} pairs")
 
 # %% [markdown]
 # ## Numbers
@@ -55,12 +47,7 @@ print(f"{spec.title}: changes {spec.changes}, handles {spec.requires} pairs")
 # number the seed project reported for its version of the method.
 
 # %%
-rows = run_grid([METHOD])
-summary = {s["pair"]: s for s in summarise_runs(rows)}
-show_markdown(summary_table(list(summary.values())))
-for name, s in summary.items():
-    print(f"{name}: recipient alone preserves {s['baseline_preservation_mean']:.1%}, "
-          f"donor alone recognises {s['donor_transfer_mean']:.1%} of the concept images")
+study = method_study("procrustes_probe")
 
 # %% [markdown]
 # ## What the edited recipient answers
@@ -70,12 +57,7 @@ for name, s in summary.items():
 # 4 row without spilling into the other rows.
 
 # %%
-a, b = next(p for p in DEFAULT_PAIRS if f"{p[0]} <- {p[1]}" in summary)
-pair = model_pair(a, b, seed=0, data=data)
-edited, ctx = apply_method(METHOD, pair)
-fig = plot_prediction_profile(prediction_profile(pair.recipient.model, data),
-                              prediction_profile(edited, data), pair.protocol.concept,
-                              f"{spec.title}: {a} receives from {b}, seed 0")
+fig = study.prediction_figure(seed=0)
 plt.show()
 
 # %% [markdown]
@@ -87,19 +69,10 @@ plt.show()
 # ## Checks and record
 
 # %%
-same = summary.get("megann <- megann")
-cross = summary.get("widenn <- deepnn")
+summary, same, cross = study.summary, study.same, study.cross
 for s in summary.values():
     assert s["transfer_mean"] < 0.6
     assert s["preservation_mean"] > s["baseline_preservation_mean"] - 0.05
 
-record = mi.write_result(
-    f"transfer-{METHOD}",
-    {f"{pair_name}.{key}": value for pair_name, s in summary.items()
-     for key, value in s.items() if isinstance(value, float)},
-    seeds=list(mi.get_profile().seeds),
-    data_source=data.source,
-    title=f"Concept transfer: {spec.title}",
-    started=started,
-)
+record = study.write_record(started)
 print(f"result record written to {record}")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
@@ -14,7 +16,14 @@ from mechinterp.reporting import markdown_table
 from mechinterp.train import predict
 from mechinterp.transfer.protocol import SEED_RESULTS
 
-__all__ = ["prediction_profile", "plot_prediction_profile", "summary_table", "plot_tradeoff"]
+__all__ = [
+    "prediction_profile",
+    "plot_prediction_profile",
+    "summary_table",
+    "plot_tradeoff",
+    "MethodStudy",
+    "method_study",
+]
 
 
 @torch.no_grad()
@@ -97,3 +106,78 @@ def plot_tradeoff(summary: Sequence[dict[str, Any]], title: str) -> Figure:
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
+
+
+@dataclass
+class MethodStudy:
+    """One method's runs on the leaderboard pairs, summarised, for its tutorial page.
+
+    Attributes:
+        method: registry name.
+        title: the method's title.
+        summary: ``{"A <- B": summary row}`` for every pair the method handles.
+        data: the data set the runs used.
+    """
+
+    method: str
+    title: str
+    summary: dict[str, dict[str, Any]]
+    data: Any
+
+    @property
+    def same(self) -> dict[str, Any] | None:
+        """The same-architecture pair's row (MegaNN <- MegaNN), if run."""
+        return next((s for s in self.summary.values() if s["pair_kind"] == "same"), None)
+
+    @property
+    def cross(self) -> dict[str, Any] | None:
+        """The cross-architecture pair's row, if the method handles it."""
+        return next((s for s in self.summary.values() if s["pair_kind"] == "cross"), None)
+
+    def prediction_figure(self, seed: int = 0) -> Figure:
+        """What the recipient answers before and after the edit, on the first pair, one seed."""
+        from mechinterp.transfer.context import model_pair
+        from mechinterp.transfer.registry import apply_method
+
+        first = next(iter(self.summary.values()))
+        a, b = first["pair"].split(" <- ")
+        pair = model_pair(a, b, seed=seed, data=self.data)
+        edited, _ = apply_method(self.method, pair)
+        return plot_prediction_profile(prediction_profile(pair.recipient.model, self.data),
+                                       prediction_profile(edited, self.data),
+                                       pair.protocol.concept,
+                                       f"{self.title}: {a} receives from {b}, seed {seed}")
+
+    def write_record(self, started: float) -> Path:
+        """Write the result record of the method's page."""
+        from mechinterp.config import get_profile
+        from mechinterp.results import write_result
+
+        return write_result(
+            f"transfer-{self.method}",
+            {f"{name}.{key}": value for name, s in self.summary.items()
+             for key, value in s.items() if isinstance(value, float)},
+            seeds=list(get_profile().seeds), data_source=self.data.source,
+            title=f"Concept transfer: {self.title}", started=started)
+
+
+def method_study(method: str, *, show: bool = True) -> MethodStudy:
+    """Run (or load) a method on the leaderboard pairs over the profile's seeds.
+
+    With ``show``, prints what the method changes and displays the summary table.
+    """
+    from mechinterp.data import load_digits
+    from mechinterp.reporting import show_markdown
+    from mechinterp.transfer.leaderboard import run_grid, summarise_runs
+    from mechinterp.transfer.registry import get_method
+
+    spec = get_method(method)
+    summary = {s["pair"]: s for s in summarise_runs(run_grid([method]))}
+    study = MethodStudy(method, spec.title, summary, load_digits())
+    if show:
+        print(f"{spec.title}: changes {spec.changes}, handles {spec.requires} pairs")
+        show_markdown(summary_table(list(summary.values())))
+        for name, s in summary.items():
+            print(f"{name}: recipient alone preserves {s['baseline_preservation_mean']:.1%}, "
+                  f"donor alone recognises {s['donor_transfer_mean']:.1%} of the concept images")
+    return study
