@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -54,8 +53,7 @@ class TrainedSymbiote:
         seed: B's training seed.
         cached: loaded from the cache rather than trained now.
         history: loss components every 50 steps.
-        seconds: training time (0 when loaded from the cache... the original time is in meta).
-        meta: the sidecar.
+        meta: the sidecar (with the original training time, ``train_seconds``).
     """
 
     symbiote: Symbiote
@@ -165,8 +163,3 @@ def train_symbiote(
         save_checkpoint(symbiote.state_dict(), meta, weights, sidecar)
         return TrainedSymbiote(symbiote.eval(), primary, config, seed, False, history,
                                {**meta, "format": 1})
-
-
-def checkpoint_of(trained: TrainedSymbiote) -> Path:
-    """Path of the symbiote's weights in the cache."""
-    return checkpoint_paths("symbiotes", trained.meta["key"])[0]

@@ -10,8 +10,11 @@ from torch import nn
 
 from mechinterp.errors import ShapeError
 from mechinterp.models import HookedClassifier
+from mechinterp.transfer.context import TransferContext
 
 __all__ = [
+    "Affine",
+    "fit_regressor",
     "features",
     "penultimate_hook",
     "ridge_map",
@@ -19,6 +22,8 @@ __all__ = [
     "logistic_probe",
     "calibrate_threshold",
     "ConceptLogit",
+    "concept_override",
+    "non_concept_images",
     "copy_units",
     "set_concept_row",
     "importance_by_layer",
@@ -40,6 +45,33 @@ def features(model: HookedClassifier, images: torch.Tensor, hook: str,
         _, cache = model.run_with_cache(images[i: i + batch_size], names_filter=hook)
         chunks.append(cache[hook].flatten(1))
     return torch.cat(chunks)
+
+
+class Affine(nn.Module):
+    """``x @ weight + bias`` with fixed (precomputed) parameters."""
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("weight", weight.float())
+        self.register_buffer("bias", bias.float())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x @ self.weight + self.bias
+
+
+def fit_regressor(module: nn.Module, x: torch.Tensor, y: torch.Tensor,
+                  generator: torch.Generator, *, steps: int, lr: float = 1e-3,
+                  weight_decay: float = 0.0, batch_size: int = 256) -> nn.Module:
+    """Fit ``module(x) ~ y`` by mean squared error with Adam on random batches; eval mode."""
+    optimizer = torch.optim.Adam(module.parameters(), lr=lr, weight_decay=weight_decay)
+    with torch.enable_grad():
+        for _ in range(steps):
+            idx = torch.randint(0, len(x), (batch_size,), generator=generator).to(x.device)
+            loss = ((module(x[idx]) - y[idx]) ** 2).mean()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+    return module.eval()
 
 
 def ridge_map(x: torch.Tensor, y: torch.Tensor, ridge: float = 1e-2
@@ -186,3 +218,21 @@ def importance_by_layer(model: HookedClassifier, concept: int) -> dict[str, torc
         if i > 0:
             current = model.get_submodule(layers[i]).weight.abs().T @ current
     return scores
+
+
+def non_concept_images(ctx: TransferContext, concepts: tuple[int, ...]) -> torch.Tensor:
+    """A's own training images and the donor's images of digits that are not ``concepts``."""
+    own, _ = ctx.own_data()
+    others = [d for d in ctx.protocol.donor_digits if d not in concepts]
+    donor = ctx.donor_data(others)[0] if others else own[:0]
+    return torch.cat([own, donor])
+
+
+def concept_override(recipient: nn.Module, concept: int, scorer: nn.Module,
+                     negatives: torch.Tensor, max_false_positive: float = 0.005) -> ConceptLogit:
+    """Wrap ``recipient`` so ``concept`` wins where ``scorer`` passes a threshold calibrated to
+    let through ``max_false_positive`` of ``negatives``."""
+    with torch.no_grad():
+        threshold = calibrate_threshold(scorer(negatives), max_false_positive)
+    return ConceptLogit(recipient, concept, scorer, threshold).eval()
+

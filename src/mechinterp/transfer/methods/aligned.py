@@ -24,9 +24,11 @@ from torch import nn
 
 from mechinterp.config import seed_everything
 from mechinterp.transfer.common import (
-    ConceptLogit,
-    calibrate_threshold,
+    Affine,
+    concept_override,
     features,
+    fit_regressor,
+    non_concept_images,
     penultimate_hook,
     ridge_map,
 )
@@ -67,16 +69,6 @@ class DonorScore(nn.Module):
         return logits[:, self.concept] - logits[:, self.others].max(1).values
 
 
-class _Affine(nn.Module):
-    def __init__(self, weight: torch.Tensor, bias: torch.Tensor) -> None:
-        super().__init__()
-        self.register_buffer("weight", weight)
-        self.register_buffer("bias", bias)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x @ self.weight + self.bias
-
-
 class CrossArchAligner(nn.Module):
     """The seed project's aligner, predicting standardised donor features."""
 
@@ -92,15 +84,9 @@ class CrossArchAligner(nn.Module):
         return self.net(x) * self.std + self.mean
 
 
-def _override(ctx: TransferContext, scorer: DonorScore, max_false_positive: float = 0.005
-              ) -> nn.Module:
-    own_images, _ = ctx.own_data()
-    others = [d for d in ctx.protocol.donor_digits if d != ctx.protocol.concept]
-    negatives, _ = ctx.donor_data(others)
-    with torch.no_grad():
-        scores = torch.cat([scorer(own_images), scorer(negatives)])
-    threshold = calibrate_threshold(scores, max_false_positive)
-    return ConceptLogit(ctx.recipient, ctx.protocol.concept, scorer, threshold).eval()
+def _override(ctx: TransferContext, scorer: DonorScore) -> nn.Module:
+    concept = ctx.protocol.concept
+    return concept_override(ctx.recipient, concept, scorer, non_concept_images(ctx, (concept,)))
 
 
 @register("cross_arch_vector", title="Cross-architecture vector transfer (trained aligner)",
@@ -113,14 +99,7 @@ def cross_arch_vector(ctx: TransferContext, steps: int = 600) -> nn.Module:
     mean, std = xb.mean(0), xb.std(0).clamp_min(1e-6)
     generator = seed_everything(ctx.seed)
     aligner = CrossArchAligner(xa.shape[1], xb.shape[1], mean, std).to(ctx.device)
-    optimizer = torch.optim.Adam(aligner.parameters(), lr=1e-3)
-    with torch.enable_grad():
-        for _ in range(steps):
-            idx = torch.randint(0, len(xa), (256,), generator=generator).to(ctx.device)
-            loss = ((aligner.net(xa[idx]) - (xb[idx] - mean) / std) ** 2).mean()
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+    fit_regressor(aligner.net, xa, (xb - mean) / std, generator, steps=steps)
     aligner.eval()
     scorer = DonorScore(ctx.recipient, hook_a, ctx.donor, hook_b, aligner, ctx.protocol.concept,
                         ctx.protocol.donor_digits)
@@ -140,6 +119,6 @@ def aligned_spatial(ctx: TransferContext, ridge: float = 1e-2) -> nn.Module:
     images, _ = paired_images(ctx)
     weight, bias = ridge_map(features(ctx.recipient, images, hook_a),
                              features(ctx.donor, images, hook_b), ridge)
-    scorer = DonorScore(ctx.recipient, hook_a, ctx.donor, hook_b, _Affine(weight, bias),
+    scorer = DonorScore(ctx.recipient, hook_a, ctx.donor, hook_b, Affine(weight, bias),
                         ctx.protocol.concept, ctx.protocol.donor_digits)
     return _override(ctx, scorer)

@@ -35,9 +35,12 @@ from torch import nn
 from mechinterp.config import seed_everything
 from mechinterp.sae import SAEConfig, SparseAutoencoder, train_sae
 from mechinterp.transfer.common import (
-    ConceptLogit,
+    Affine,
     calibrate_threshold,
+    concept_override,
     features,
+    fit_regressor,
+    non_concept_images,
     penultimate_hook,
     ridge_map,
 )
@@ -45,23 +48,11 @@ from mechinterp.transfer.context import TransferContext
 from mechinterp.transfer.methods.aligned import DonorScore, first_fc_hook, paired_images
 from mechinterp.transfer.registry import register
 
-__all__ = ["Affine", "fold_code_map", "sae_map_scorer", "continual_steps", "NOISE_STD"]
+__all__ = ["fold_code_map", "sae_map_scorer", "continual_steps", "NOISE_STD"]
 
 BASE_SAE = SAEConfig(n_latents=96, kind="topk", k=12, steps=500)
 NOISE_STD = 0.3
 """Pixel noise (standard deviation, images in [0, 1]) for method 7's training and tests."""
-
-
-class Affine(nn.Module):
-    """``x @ weight + bias`` with fixed (precomputed) parameters."""
-
-    def __init__(self, weight: torch.Tensor, bias: torch.Tensor) -> None:
-        super().__init__()
-        self.register_buffer("weight", weight.float())
-        self.register_buffer("bias", bias.float())
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x @ self.weight + self.bias
 
 
 def _linear_encoding(sae: SparseAutoencoder) -> Affine:
@@ -85,20 +76,6 @@ def fold_code_map(sae_a: SparseAutoencoder, code_w: torch.Tensor, code_b: torch.
     enc, dec = _linear_encoding(sae_a), _decoding(sae_b)
     first = Affine(enc.weight @ code_w, enc.bias @ code_w + code_b)
     return nn.Sequential(first, Affine(dec.weight, dec.bias)).eval()
-
-
-def _override(ctx: TransferContext, scorer: nn.Module, concept: int, recipient: nn.Module,
-              negatives: torch.Tensor, max_false_positive: float = 0.005) -> ConceptLogit:
-    with torch.no_grad():
-        threshold = calibrate_threshold(scorer(negatives), max_false_positive)
-    return ConceptLogit(recipient, concept, scorer, threshold).eval()
-
-
-def _negatives(ctx: TransferContext, concepts: tuple[int, ...]) -> torch.Tensor:
-    own, _ = ctx.own_data()
-    others = [d for d in ctx.protocol.donor_digits if d not in concepts]
-    donor, _ = ctx.donor_data(others) if others else (own[:0], None)
-    return torch.cat([own, donor])
 
 
 def sae_map_scorer(ctx: TransferContext, *, sae_config: SAEConfig = BASE_SAE,
@@ -134,8 +111,8 @@ def sae_map_scorer(ctx: TransferContext, *, sae_config: SAEConfig = BASE_SAE,
 def precomputed_vector_alignment(ctx: TransferContext) -> nn.Module:
     """Fold an SAE-space alignment of the first fc layers into one precomputed affine map."""
     scorer = sae_map_scorer(ctx)
-    return _override(ctx, scorer, ctx.protocol.concept, ctx.recipient,
-                     _negatives(ctx, (ctx.protocol.concept,)))
+    return concept_override(ctx.recipient, ctx.protocol.concept, scorer,
+                            non_concept_images(ctx, (ctx.protocol.concept,)))
 
 
 class _CodeAligner(nn.Module):
@@ -162,14 +139,7 @@ def cross_architecture_alignment(ctx: TransferContext, steps: int = 800) -> nn.M
     scale = pre_a.std(0).clamp_min(1e-6)
     generator = seed_everything(ctx.seed)
     aligner = _CodeAligner(pre_a.shape[1], codes_b.shape[1]).to(ctx.device)
-    optimizer = torch.optim.Adam(aligner.parameters(), lr=1e-3, weight_decay=1e-4)
-    with torch.enable_grad():
-        for _ in range(steps):
-            idx = torch.randint(0, len(pre_a), (256,), generator=generator).to(ctx.device)
-            loss = ((aligner(pre_a[idx] / scale) - codes_b[idx]) ** 2).mean()
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+    fit_regressor(aligner, pre_a / scale, codes_b, generator, steps=steps, weight_decay=1e-4)
     first, last = aligner.net[0], aligner.net[2]
     with torch.no_grad():  # fold the encoder (and the scaling) into the first layer, the decoder into the last
         w1 = enc.weight / scale @ first.weight.T
@@ -179,8 +149,8 @@ def cross_architecture_alignment(ctx: TransferContext, steps: int = 800) -> nn.M
     mapper = nn.Sequential(Affine(w1, b1), nn.ReLU(), Affine(w2, b2)).eval()
     scorer = DonorScore(ctx.recipient, hook_a, ctx.donor, hook_b, mapper, ctx.protocol.concept,
                         ctx.protocol.donor_digits)
-    return _override(ctx, scorer, ctx.protocol.concept, ctx.recipient,
-                     _negatives(ctx, (ctx.protocol.concept,)))
+    return concept_override(ctx.recipient, ctx.protocol.concept, scorer,
+                            non_concept_images(ctx, (ctx.protocol.concept,)))
 
 
 def _validation_score(ctx: TransferContext, scorer: DonorScore, val_images, val_labels) -> float:
@@ -221,8 +191,8 @@ def concept_dimension_scaling(ctx: TransferContext) -> nn.Module:
                for n in DIMENSION_SWEEP]
     best, _ = _select_on_validation(ctx, configs)
     scorer = sae_map_scorer(ctx, sae_config=best)
-    return _override(ctx, scorer, ctx.protocol.concept, ctx.recipient,
-                     _negatives(ctx, (ctx.protocol.concept,)))
+    return concept_override(ctx.recipient, ctx.protocol.concept, scorer,
+                            non_concept_images(ctx, (ctx.protocol.concept,)))
 
 
 @register("sparsity_sae_optimisation", title="Sparsity-based SAE optimisation", kind="sae-free",
@@ -232,8 +202,8 @@ def sparsity_sae_optimisation(ctx: TransferContext) -> nn.Module:
     configs = [SAEConfig(n_latents=96, kind="topk", k=k, steps=500) for k in SPARSITY_SWEEP]
     best, _ = _select_on_validation(ctx, configs)
     scorer = sae_map_scorer(ctx, sae_config=best)
-    return _override(ctx, scorer, ctx.protocol.concept, ctx.recipient,
-                     _negatives(ctx, (ctx.protocol.concept,)))
+    return concept_override(ctx.recipient, ctx.protocol.concept, scorer,
+                            non_concept_images(ctx, (ctx.protocol.concept,)))
 
 
 class _MeanScore(nn.Module):
@@ -257,11 +227,11 @@ def hierarchical_concept_transfer(ctx: TransferContext) -> nn.Module:
                              features(ctx.donor, images, hook_b))
     high = DonorScore(ctx.recipient, hook_a, ctx.donor, hook_b, Affine(weight, bias),
                       ctx.protocol.concept, ctx.protocol.donor_digits)
-    negatives = _negatives(ctx, (ctx.protocol.concept,))
+    negatives = non_concept_images(ctx, (ctx.protocol.concept,))
     with torch.no_grad():
         scales = [s(negatives).std().clamp_min(1e-6).item() for s in (low, high)]
-    return _override(ctx, _MeanScore([low, high], scales), ctx.protocol.concept, ctx.recipient,
-                     negatives)
+    return concept_override(ctx.recipient, ctx.protocol.concept,
+                            _MeanScore([low, high], scales), negatives)
 
 
 def _extra_concept(ctx: TransferContext) -> int:
@@ -273,11 +243,11 @@ def _extra_concept(ctx: TransferContext) -> int:
 def multi_concept_transfer(ctx: TransferContext) -> nn.Module:
     """Transfer the concept and the specificity digit together, one override each."""
     concepts = (ctx.protocol.concept, _extra_concept(ctx))
-    negatives = _negatives(ctx, concepts)
+    negatives = non_concept_images(ctx, concepts)
     model: nn.Module = ctx.recipient
     for concept in concepts:
         scorer = sae_map_scorer(ctx, concept=concept)
-        model = _override(ctx, scorer, concept, model, negatives)
+        model = concept_override(model, concept, scorer, negatives)
     return model
 
 
@@ -286,8 +256,8 @@ def multi_concept_transfer(ctx: TransferContext) -> nn.Module:
 def adversarial_concept_training(ctx: TransferContext) -> nn.Module:
     """Method 1 with the code map fit on noisy images against clean targets."""
     scorer = sae_map_scorer(ctx, noise=NOISE_STD)
-    return _override(ctx, scorer, ctx.protocol.concept, ctx.recipient,
-                     _negatives(ctx, (ctx.protocol.concept,)))
+    return concept_override(ctx.recipient, ctx.protocol.concept, scorer,
+                            non_concept_images(ctx, (ctx.protocol.concept,)))
 
 
 @register("universal_concepts", title="Universal architecture-agnostic concepts",
@@ -309,8 +279,8 @@ def universal_concepts(ctx: TransferContext) -> nn.Module:
     mapper = Affine(enc_w @ dec_w, enc_b @ dec_w + dec_b)
     scorer = DonorScore(ctx.recipient, hook_a, ctx.donor, hook_b, mapper, ctx.protocol.concept,
                         ctx.protocol.donor_digits)
-    return _override(ctx, scorer, ctx.protocol.concept, ctx.recipient,
-                     _negatives(ctx, (ctx.protocol.concept,)))
+    return concept_override(ctx.recipient, ctx.protocol.concept, scorer,
+                            non_concept_images(ctx, (ctx.protocol.concept,)))
 
 
 def continual_steps(ctx: TransferContext, concepts: tuple[int, ...] | None = None
@@ -324,8 +294,8 @@ def continual_steps(ctx: TransferContext, concepts: tuple[int, ...] | None = Non
     model: nn.Module = ctx.recipient
     steps = []
     for i, concept in enumerate(concepts):
-        negatives = _negatives(ctx, concepts[: i + 1])
-        model = _override(ctx, sae_map_scorer(ctx, concept=concept), concept, model, negatives)
+        negatives = non_concept_images(ctx, concepts[: i + 1])
+        model = concept_override(model, concept, sae_map_scorer(ctx, concept=concept), negatives)
         steps.append(model)
     return steps
 
