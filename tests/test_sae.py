@@ -69,3 +69,16 @@ def test_spliced_accuracy_on_a_real_model(digits_5k):
     spliced = spliced_accuracy(model, sae, hook, data.test_images, data.test_labels)
     assert spliced > base - 0.1
     assert sae_metrics(sae, cache[hook])["dead_fraction"] < 0.5
+
+
+def test_cached_sae_reuses_the_same_fit_and_keys_on_the_activations():
+    from mechinterp.sae import cached_sae
+
+    x = torch.randn(256, 16, generator=torch.Generator().manual_seed(0))
+    config = SAEConfig(n_latents=8, kind="topk", k=2, steps=20, batch_size=64)
+    first = cached_sae(x, config, seed=0)
+    again = cached_sae(x.clone(), config, seed=0)
+    for name, tensor in first.state_dict().items():
+        assert torch.equal(tensor, again.state_dict()[name])
+    other = cached_sae(x + 1.0, config, seed=0)  # different activations: a fresh fit
+    assert not torch.equal(other.b_dec, first.b_dec)

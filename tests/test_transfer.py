@@ -10,6 +10,7 @@ from mechinterp.transfer import (
     ArchitectureMismatchError,
     TransferContext,
     TransferProtocol,
+    apply_method,
     list_methods,
     model_pair,
     run_method,
@@ -141,3 +142,18 @@ def test_cli_transfer(capsys):
     out = json.loads(capsys.readouterr().out)
     for key in ("method", "transfer", "preservation", "specificity", "concept_images_used"):
         assert key in out
+
+
+def test_sae_free_map_is_folded_exactly_and_no_sae_runs_at_inference(pair):
+    from mechinterp.sae import SparseAutoencoder
+    from mechinterp.transfer.common import features
+    from mechinterp.transfer.methods import sae_free
+
+    ctx = TransferContext(pair, seed=0)
+    code_map = sae_free.fit_code_map(ctx)
+    feats = features(pair.recipient.model, pair.data.test_images[:200], code_map.hook_a)
+    with torch.no_grad():
+        folded = code_map.folded()(feats)
+    assert torch.allclose(folded, code_map.through_saes(feats), atol=1e-4)
+    edited, _ = apply_method("precomputed_vector_alignment", pair)
+    assert not any(isinstance(m, SparseAutoencoder) for m in edited.modules())

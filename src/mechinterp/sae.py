@@ -14,13 +14,23 @@ variance / variance) and ``dead_fraction`` (latents that never fire on the data 
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from mechinterp.checkpoints import (
+    cache_lock,
+    checkpoint_key,
+    checkpoint_paths,
+    load_checkpoint,
+    save_checkpoint,
+    source_digest,
+)
 from mechinterp.config import seed_everything
 from mechinterp.errors import ConfigError, ShapeError
 
@@ -28,6 +38,7 @@ __all__ = [
     "SAEConfig",
     "SparseAutoencoder",
     "train_sae",
+    "cached_sae",
     "sae_metrics",
     "spliced_accuracy",
     "feature_recovery",
@@ -157,6 +168,33 @@ def train_sae(activations: torch.Tensor, config: SAEConfig | None = None, *, see
         optimizer.step()
         sae.normalise_decoder()
     return sae.eval()
+
+
+def cached_sae(activations: torch.Tensor, config: SAEConfig | None = None, *,
+               seed: int = 0) -> SparseAutoencoder:
+    """:func:`train_sae`, stored in the cache under a hash of the activations themselves.
+
+    Several transfer methods fit the same SAE to the same activations; the second finds
+    it on disk. The key covers the exact activation values, the config, the seed and this
+    module's source, so any change trains afresh.
+    """
+    config = config or SAEConfig()
+    x = activations.detach().float().cpu().contiguous()
+    spec = {"activations": hashlib.sha256(np.ascontiguousarray(x.numpy()).tobytes()).hexdigest(),
+            "shape": list(x.shape), "config": asdict(config), "seed": seed,
+            "source": source_digest("sae")}
+    key = checkpoint_key(spec)
+    with cache_lock("sae", key):
+        weights, sidecar = checkpoint_paths("sae", key)
+        sae = SparseAutoencoder(x.shape[1], config)
+        shapes = {k: tuple(v.shape) for k, v in sae.state_dict().items()}
+        found = load_checkpoint(weights, sidecar, key, shapes)
+        if found is not None:
+            sae.load_state_dict(found[0])
+            return sae.to(activations.device).eval()
+        sae = train_sae(activations, config, seed=seed)
+        save_checkpoint(sae.state_dict(), {**spec, "key": key}, weights, sidecar)
+        return sae
 
 
 @torch.no_grad()

@@ -132,4 +132,8 @@ SEED_RESULTS: dict[str, dict[str, float | str]] = {
                           "note": "similar architectures; 0% for very different ones"},
     "aligned_spatial": {"transfer": 0.874, "preservation": 0.972, "specificity": 0.0,
                         "pair": "cross"},
+    "precomputed_vector_alignment": {"transfer": 0.561, "preservation": 0.982,
+                                     "specificity": 0.049, "pair": "same"},
+    "cross_architecture_alignment": {"transfer": 0.422, "preservation": 0.987,
+                                     "specificity": 0.051, "pair": "cross"},
 }

@@ -56,6 +56,14 @@ def plot_prediction_profile(before: np.ndarray, after: np.ndarray, concept: int,
     return fig
 
 
+def _seed_cell(seed: dict[str, Any]) -> str:
+    """``transfer / preservation [/ specificity] (pair kind)`` as the seed project reported."""
+    if "transfer" not in seed:
+        return "n/a"
+    parts = [f"{seed[k]:.1%}" for k in ("transfer", "preservation", "specificity") if k in seed]
+    return " / ".join(parts) + f" ({seed['pair']})"
+
+
 def summary_table(summary: Sequence[dict[str, Any]]) -> str:
     """Markdown: mean (std) of the metrics per method and pair, with the seed's numbers."""
     rows = []
@@ -67,8 +75,7 @@ def summary_table(summary: Sequence[dict[str, Any]]) -> str:
             "preservation": f"{s['preservation_mean']:.1%} ({s['preservation_std']:.1%})",
             "specificity": f"{s['specificity_mean']:.1%} ({s['specificity_std']:.1%})",
             "images": s["concept_images_used"], "changes": s["changes"],
-            "seed project": (f"{seed['transfer']:.1%} / {seed['preservation']:.1%}"
-                             if "transfer" in seed else "n/a"),
+            "seed project": _seed_cell(seed),
         })
     return markdown_table(rows, ["method", "pair", "transfer", "preservation",
                                  "specificity", "images", "changes", "seed project"])

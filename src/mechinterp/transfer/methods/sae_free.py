@@ -29,11 +29,13 @@ its TopK selection, runs at inference.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 import torch
 from torch import nn
 
 from mechinterp.config import seed_everything
-from mechinterp.sae import SAEConfig, SparseAutoencoder, train_sae
+from mechinterp.sae import SAEConfig, SparseAutoencoder, cached_sae
 from mechinterp.transfer.common import (
     Affine,
     calibrate_threshold,
@@ -48,7 +50,9 @@ from mechinterp.transfer.context import TransferContext
 from mechinterp.transfer.methods.aligned import DonorScore, first_fc_hook, paired_images
 from mechinterp.transfer.registry import register
 
-__all__ = ["fold_code_map", "sae_map_scorer", "continual_steps", "NOISE_STD"]
+__all__ = ["CodeMap", "fit_code_map", "fold_code_map", "sae_map_scorer", "code_map_transfer",
+           "add_pixel_noise", "select_sae_config", "dimension_configs", "sparsity_configs",
+           "penultimate_scorer", "universal_dictionary", "continual_steps", "NOISE_STD"]
 
 BASE_SAE = SAEConfig(n_latents=96, kind="topk", k=12, steps=500)
 NOISE_STD = 0.3
@@ -78,41 +82,92 @@ def fold_code_map(sae_a: SparseAutoencoder, code_w: torch.Tensor, code_b: torch.
     return nn.Sequential(first, Affine(dec.weight, dec.bias)).eval()
 
 
-def sae_map_scorer(ctx: TransferContext, *, sae_config: SAEConfig = BASE_SAE,
-                   noise: float = 0.0, concept: int | None = None,
-                   images: torch.Tensor | None = None) -> DonorScore:
-    """Method 1's scorer: SAEs on both first fc layers, a ridge map between code spaces."""
-    concept = ctx.protocol.concept if concept is None else concept
+@dataclass
+class CodeMap:
+    """Method 1's fit: SAEs on both first fc layers and a ridge map between their code spaces.
+
+    Attributes:
+        sae_a: A's SAE; its *linear* encoding is the map's input.
+        sae_b: B's SAE; its decoder turns predicted codes into B's features.
+        code_w: ``(n_latents_A, n_latents_B)`` ridge weights; ``code_b``: the bias.
+        hook_a: A's hook point; hook_b: B's.
+    """
+
+    sae_a: SparseAutoencoder
+    sae_b: SparseAutoencoder
+    code_w: torch.Tensor
+    code_b: torch.Tensor
+    hook_a: str
+    hook_b: str
+
+    def folded(self) -> nn.Sequential:
+        """The SAE-free map A features -> B features (two precomputed matrices)."""
+        return fold_code_map(self.sae_a, self.code_w, self.code_b, self.sae_b)
+
+    @torch.no_grad()
+    def through_saes(self, features_a: torch.Tensor) -> torch.Tensor:
+        """The same function computed step by step through both SAEs' parameters."""
+        codes = _linear_encoding(self.sae_a)(features_a) @ self.code_w + self.code_b
+        return self.sae_b.decode(codes)
+
+
+def fit_code_map(ctx: TransferContext, *, sae_config: SAEConfig = BASE_SAE, noise: float = 0.0,
+                 images: torch.Tensor | None = None) -> CodeMap:
+    """Fit method 1's code map on paired images (A's own and the donor's).
+
+    Args:
+        ctx: the transfer context.
+        sae_config: both SAEs' config.
+        noise: when positive, the map is also fit on noisy copies of the images (pixel noise
+            of this standard deviation) against the clean images' codes (method 7).
+        images: fit on these instead of all paired training images (model selection).
+    """
     hook_a, hook_b = first_fc_hook(ctx.recipient), first_fc_hook(ctx.donor)
     if images is None:
         images, _ = paired_images(ctx)
     fa = features(ctx.recipient, images, hook_a)
     fb = features(ctx.donor, images, hook_b)
-    sae_a = train_sae(fa, sae_config, seed=ctx.seed)
-    sae_b = train_sae(fb, sae_config, seed=ctx.seed)
+    sae_a = cached_sae(fa, sae_config, seed=ctx.seed)
+    sae_b = cached_sae(fb, sae_config, seed=ctx.seed)
     source = images
     if noise > 0:  # fit on noisy inputs against the clean images' targets
-        generator = torch.Generator().manual_seed(ctx.seed)
-        noisy = (images + noise * torch.randn(images.shape, generator=generator).to(images.device)
-                 ).clamp(0, 1)
-        source = torch.cat([images, noisy])
+        source = torch.cat([images, add_pixel_noise(images, noise, seed=ctx.seed)])
         fb = torch.cat([fb, fb])
     with torch.no_grad():
         pre_a = _linear_encoding(sae_a)(features(ctx.recipient, source, hook_a))
         codes_b = sae_b.encode(fb)
     code_w, code_b = ridge_map(pre_a, codes_b)
-    mapper = fold_code_map(sae_a, code_w, code_b, sae_b)
-    return DonorScore(ctx.recipient, hook_a, ctx.donor, hook_b, mapper, concept,
-                      ctx.protocol.donor_digits)
+    return CodeMap(sae_a, sae_b, code_w, code_b, hook_a, hook_b)
+
+
+def add_pixel_noise(images: torch.Tensor, std: float, *, seed: int = 0) -> torch.Tensor:
+    """Images plus Gaussian pixel noise of standard deviation ``std``, clipped to [0, 1]."""
+    generator = torch.Generator().manual_seed(seed)
+    noise = torch.randn(images.shape, generator=generator).to(images.device)
+    return (images + std * noise).clamp(0, 1)
+
+
+def sae_map_scorer(ctx: TransferContext, *, concept: int | None = None,
+                   **fit_kwargs) -> DonorScore:
+    """Method 1's scorer: B's upper layers judge the folded code map of A's features."""
+    concept = ctx.protocol.concept if concept is None else concept
+    code_map = fit_code_map(ctx, **fit_kwargs)
+    return DonorScore(ctx.recipient, code_map.hook_a, ctx.donor, code_map.hook_b,
+                      code_map.folded(), concept, ctx.protocol.donor_digits)
+
+
+def code_map_transfer(ctx: TransferContext, **fit_kwargs) -> nn.Module:
+    """A with a concept override scored by method 1's map (``fit_kwargs`` as for
+    :func:`fit_code_map`), calibrated on the images that are not the concept."""
+    return concept_override(ctx.recipient, ctx.protocol.concept, sae_map_scorer(ctx, **fit_kwargs),
+                            non_concept_images(ctx, (ctx.protocol.concept,)))
 
 
 @register("precomputed_vector_alignment", title="Precomputed vector space alignment",
           kind="sae-free", changes="module", number=1)
 def precomputed_vector_alignment(ctx: TransferContext) -> nn.Module:
     """Fold an SAE-space alignment of the first fc layers into one precomputed affine map."""
-    scorer = sae_map_scorer(ctx)
-    return concept_override(ctx.recipient, ctx.protocol.concept, scorer,
-                            non_concept_images(ctx, (ctx.protocol.concept,)))
+    return code_map_transfer(ctx)
 
 
 class _CodeAligner(nn.Module):
@@ -132,7 +187,7 @@ def cross_architecture_alignment(ctx: TransferContext, steps: int = 800) -> nn.M
     hook_a, hook_b = first_fc_hook(ctx.recipient), first_fc_hook(ctx.donor)
     images, _ = paired_images(ctx)
     fa, fb = features(ctx.recipient, images, hook_a), features(ctx.donor, images, hook_b)
-    sae_a, sae_b = train_sae(fa, BASE_SAE, seed=ctx.seed), train_sae(fb, BASE_SAE, seed=ctx.seed)
+    sae_a, sae_b = cached_sae(fa, BASE_SAE, seed=ctx.seed), cached_sae(fb, BASE_SAE, seed=ctx.seed)
     enc, dec = _linear_encoding(sae_a), _decoding(sae_b)
     with torch.no_grad():
         pre_a, codes_b = enc(fa), sae_b.encode(fb)
@@ -165,7 +220,14 @@ def _validation_score(ctx: TransferContext, scorer: DonorScore, val_images, val_
     return recall - (negatives > threshold).float().mean().item()
 
 
-def _select_on_validation(ctx: TransferContext, configs: list[SAEConfig]) -> tuple[SAEConfig, list]:
+def select_sae_config(ctx: TransferContext, configs: list[SAEConfig]
+                      ) -> tuple[SAEConfig, list[float]]:
+    """Pick the SAE config whose map scores best on held-out *training* images.
+
+    The paired training images are split 80/20; each config is fit on the 80% and scored on
+    the 20% by recall of the concept minus false positives at a threshold set on the held-out
+    negatives. Test images are never seen. Returns the best config and every config's score.
+    """
     images, labels = paired_images(ctx)
     generator = torch.Generator().manual_seed(ctx.seed)
     order = torch.randperm(len(labels), generator=generator).to(images.device)
@@ -183,27 +245,32 @@ DIMENSION_SWEEP = (32, 96, 192)
 SPARSITY_SWEEP = (4, 12, 32)
 
 
+def dimension_configs() -> list[SAEConfig]:
+    """Method 3's candidates: dictionary sizes of :data:`DIMENSION_SWEEP`."""
+    return [replace(BASE_SAE, n_latents=n, k=min(BASE_SAE.k, n // 2)) for n in DIMENSION_SWEEP]
+
+
+def sparsity_configs() -> list[SAEConfig]:
+    """Method 4's candidates: TopK sparsities of :data:`SPARSITY_SWEEP`."""
+    return [replace(BASE_SAE, k=k) for k in SPARSITY_SWEEP]
+
+
 @register("concept_dimension_scaling", title="Concept dimension scaling", kind="sae-free",
           changes="module", number=3)
 def concept_dimension_scaling(ctx: TransferContext) -> nn.Module:
     """Method 1 with the SAE dictionary size picked on held-out training images."""
-    configs = [SAEConfig(n_latents=n, kind="topk", k=min(12, n // 2), steps=500)
-               for n in DIMENSION_SWEEP]
-    best, _ = _select_on_validation(ctx, configs)
-    scorer = sae_map_scorer(ctx, sae_config=best)
-    return concept_override(ctx.recipient, ctx.protocol.concept, scorer,
-                            non_concept_images(ctx, (ctx.protocol.concept,)))
+    configs = dimension_configs()
+    best, _ = select_sae_config(ctx, configs)
+    return code_map_transfer(ctx, sae_config=best)
 
 
 @register("sparsity_sae_optimisation", title="Sparsity-based SAE optimisation", kind="sae-free",
           changes="module", number=4)
 def sparsity_sae_optimisation(ctx: TransferContext) -> nn.Module:
     """Method 1 with the TopK sparsity picked on held-out training images."""
-    configs = [SAEConfig(n_latents=96, kind="topk", k=k, steps=500) for k in SPARSITY_SWEEP]
-    best, _ = _select_on_validation(ctx, configs)
-    scorer = sae_map_scorer(ctx, sae_config=best)
-    return concept_override(ctx.recipient, ctx.protocol.concept, scorer,
-                            non_concept_images(ctx, (ctx.protocol.concept,)))
+    configs = sparsity_configs()
+    best, _ = select_sae_config(ctx, configs)
+    return code_map_transfer(ctx, sae_config=best)
 
 
 class _MeanScore(nn.Module):
@@ -216,17 +283,21 @@ class _MeanScore(nn.Module):
         return sum(s(x) / c for s, c in zip(self.scorers, self.scales, strict=True)) / len(self.scales)
 
 
-@register("hierarchical_concept_transfer", title="Hierarchical concept transfer",
-          kind="sae-free", changes="module", number=5)
-def hierarchical_concept_transfer(ctx: TransferContext) -> nn.Module:
-    """Align both the first and the last hidden layers; average the two donor scores."""
-    low = sae_map_scorer(ctx)
+def penultimate_scorer(ctx: TransferContext) -> DonorScore:
+    """The higher level of method 5: a ridge map between the last hidden layers."""
     images, _ = paired_images(ctx)
     hook_a, hook_b = penultimate_hook(ctx.recipient), penultimate_hook(ctx.donor)
     weight, bias = ridge_map(features(ctx.recipient, images, hook_a),
                              features(ctx.donor, images, hook_b))
-    high = DonorScore(ctx.recipient, hook_a, ctx.donor, hook_b, Affine(weight, bias),
+    return DonorScore(ctx.recipient, hook_a, ctx.donor, hook_b, Affine(weight, bias),
                       ctx.protocol.concept, ctx.protocol.donor_digits)
+
+
+@register("hierarchical_concept_transfer", title="Hierarchical concept transfer",
+          kind="sae-free", changes="module", number=5)
+def hierarchical_concept_transfer(ctx: TransferContext) -> nn.Module:
+    """Align both the first and the last hidden layers; average the two donor scores."""
+    low, high = sae_map_scorer(ctx), penultimate_scorer(ctx)
     negatives = non_concept_images(ctx, (ctx.protocol.concept,))
     with torch.no_grad():
         scales = [s(negatives).std().clamp_min(1e-6).item() for s in (low, high)]
@@ -255,9 +326,23 @@ def multi_concept_transfer(ctx: TransferContext) -> nn.Module:
           kind="sae-free", changes="module", number=7)
 def adversarial_concept_training(ctx: TransferContext) -> nn.Module:
     """Method 1 with the code map fit on noisy images against clean targets."""
-    scorer = sae_map_scorer(ctx, noise=NOISE_STD)
-    return concept_override(ctx.recipient, ctx.protocol.concept, scorer,
-                            non_concept_images(ctx, (ctx.protocol.concept,)))
+    return code_map_transfer(ctx, noise=NOISE_STD)
+
+
+UNIVERSAL_SAE = SAEConfig(n_latents=192, kind="topk", k=24, steps=600)
+
+
+def universal_dictionary(ctx: TransferContext
+                         ) -> tuple[SparseAutoencoder, torch.Tensor, torch.Tensor]:
+    """Method 8's shared SAE over ``[A's features / std, B's features / std]`` on paired images.
+
+    Returns the SAE and the two models' raw features ``(n, d_A)``, ``(n, d_B)``.
+    """
+    images, _ = paired_images(ctx)
+    fa = features(ctx.recipient, images, first_fc_hook(ctx.recipient))
+    fb = features(ctx.donor, images, first_fc_hook(ctx.donor))
+    joint = torch.cat([fa / fa.std(0).clamp_min(1e-6), fb / fb.std(0).clamp_min(1e-6)], dim=1)
+    return cached_sae(joint, UNIVERSAL_SAE, seed=ctx.seed), fa, fb
 
 
 @register("universal_concepts", title="Universal architecture-agnostic concepts",
@@ -265,11 +350,9 @@ def adversarial_concept_training(ctx: TransferContext) -> nn.Module:
 def universal_concepts(ctx: TransferContext) -> nn.Module:
     """One TopK dictionary over both models' (standardised) features; A reaches it linearly."""
     hook_a, hook_b = first_fc_hook(ctx.recipient), first_fc_hook(ctx.donor)
-    images, _ = paired_images(ctx)
-    fa, fb = features(ctx.recipient, images, hook_a), features(ctx.donor, images, hook_b)
+    sae, fa, fb = universal_dictionary(ctx)
     sa, sb = fa.std(0).clamp_min(1e-6), fb.std(0).clamp_min(1e-6)
     joint = torch.cat([fa / sa, fb / sb], dim=1)
-    sae = train_sae(joint, SAEConfig(n_latents=192, kind="topk", k=24, steps=600), seed=ctx.seed)
     with torch.no_grad():
         codes = sae.encode(joint)
     enc_w, enc_b = ridge_map(fa, codes)  # A alone predicts the shared code

@@ -23,7 +23,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from mechinterp.sae import SAEConfig, train_sae
+from mechinterp.sae import SAEConfig, cached_sae
 from mechinterp.transfer.common import features, penultimate_hook, ridge_map, set_concept_row
 from mechinterp.transfer.context import TransferContext
 from mechinterp.transfer.methods.procrustes_probe import procrustes_probe, transported_probe
@@ -62,7 +62,7 @@ def _concept_vector_in_a(ctx: TransferContext):
     hook_a, hook_b = penultimate_hook(ctx.recipient), penultimate_hook(ctx.donor)
     images, labels = ctx.donor_data()
     fb = features(ctx.donor, images, hook_b)
-    sae_b = train_sae(fb, SAE_CONFIG, seed=ctx.seed)
+    sae_b = cached_sae(fb, SAE_CONFIG, seed=ctx.seed)
     with torch.no_grad():
         codes = sae_b.encode(fb)
         is_concept = labels == p.concept
@@ -104,10 +104,10 @@ def vector_space_aligned(ctx: TransferContext, n_free: int = 8) -> nn.Module:
     hook_a, hook_b = penultimate_hook(ctx.recipient), penultimate_hook(ctx.donor)
     own_images, own_labels = ctx.own_data()
     fa_own = features(ctx.recipient, own_images, hook_a)
-    sae_a = train_sae(fa_own, SAE_CONFIG, seed=ctx.seed)
+    sae_a = cached_sae(fa_own, SAE_CONFIG, seed=ctx.seed)
     images, labels = ctx.donor_data()
     fb = features(ctx.donor, images, hook_b)
-    sae_b = train_sae(fb, SAE_CONFIG, seed=ctx.seed)
+    sae_b = cached_sae(fb, SAE_CONFIG, seed=ctx.seed)
     shared = torch.isin(own_labels, torch.tensor(p.shared_digits, device=own_labels.device))
     with torch.no_grad():
         codes_a = sae_a.encode(fa_own)

@@ -1,0 +1,99 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # SAE-free method 3: concept dimension scaling
+#
+# How many dictionary directions does the concept need? Too few and the SAEs merge the concept
+# with its neighbours; too many and the code map has more to fit from the same images. This
+# method sweeps the dictionary size of both SAEs and keeps the one that transfers best on
+# held-out training images, then fits method 1 with it on all of them.
+
+# The family shares one mechanism (see the [SAE-free overview](../transfer_s1_precomputed_vector_alignment/)):
+# TopK sparse autoencoders (Gao et al., 2024) on the first fully connected layer of each model,
+# a map between their code spaces fit on images passed through both, and B's upper layers
+# judging the mapped features. After fitting, the encoder, map and decoder fold into plain
+# matrices, so the edited recipient runs **without any SAE**.
+
+# %%
+import time
+
+import matplotlib.pyplot as plt
+
+from mechinterp.transfer import (
+    TransferContext,
+    model_pair,
+    transfer_metrics,
+)
+from mechinterp.transfer.methods import sae_free
+from mechinterp.transfer.report import method_study
+
+started = time.perf_counter()
+
+# %% [markdown]
+# ## Numbers
+#
+# Same [protocol](../../transfer/protocol/) as every transfer method: A knows 0-3, B knows
+# 2-5, the concept is 4, the specificity digit is 5. Both leaderboard pairs (MegaNN receives
+# from MegaNN; WideNN receives from DeepNN), every seed of the profile; mean and, in brackets,
+# standard deviation over seeds.
+
+# %%
+study = method_study("concept_dimension_scaling")
+
+# %% [markdown]
+# ## The sweep
+#
+# For seed 0 on the same-architecture pair: each candidate's score on held-out *training*
+# images (used to choose), and, for illustration only, what method 1 with that dictionary size gives on
+# the test images. The choice never sees the test split.
+
+# %%
+pair = model_pair("megann", "megann", seed=0)
+configs = sae_free.dimension_configs()
+best, val_scores = sae_free.select_sae_config(TransferContext(pair, seed=0), configs)
+rows = []
+for config, val in zip(configs, val_scores, strict=True):
+    edited = sae_free.code_map_transfer(TransferContext(pair, seed=0), sae_config=config)
+    rows.append({"latents": config.n_latents, "validation score": val,
+                 **transfer_metrics(edited, pair.data, pair.protocol)})
+fig, ax = plt.subplots(figsize=(6, 3.6))
+xs = [r["latents"] for r in rows]
+ax.plot(xs, [r["validation score"] for r in rows], "o-", label="validation score (chooses)")
+ax.plot(xs, [r["transfer"] for r in rows], "s--", label="test transfer")
+ax.plot(xs, [r["preservation"] for r in rows], "^--", label="test preservation")
+ax.axvline(best.n_latents, color="gray", ls=":", label="chosen")
+ax.set_xscale("log", base=2)
+ax.set_xticks(xs, [str(x) for x in xs])
+ax.set_xlabel("SAE latents (dictionary size)")
+ax.set_title("Concept dimension sweep (MegaNN <- MegaNN, seed 0)")
+ax.legend(fontsize=8)
+ax.grid(alpha=0.3)
+fig.tight_layout()
+plt.show()
+for r in rows:
+    print(f"latents {r['latents']:>4}: validation {r['validation score']:.3f}, "
+          f"transfer {r['transfer']:.1%}, preservation {r['preservation']:.1%}")
+
+# %% [markdown]
+# ## Checks and record
+
+# %%
+summary, same, cross = study.summary, study.same, study.cross
+assert len(rows) == len(sae_free.DIMENSION_SWEEP)
+assert best.n_latents in sae_free.DIMENSION_SWEEP
+for s in summary.values():
+    assert s["transfer_mean"] > 0.6 and s["specificity_mean"] < 0.05
+    assert s["preservation_mean"] > s["baseline_preservation_mean"] - 0.015
+
+record = study.write_record(started)
+print(f"result record written to {record}")
