@@ -109,14 +109,17 @@ def _execute_all(todo: list[tuple[Path, Path]], profile: str, device: str
     previous = os.environ.get("MECHINTERP_PROGRESS")
     os.environ["MECHINTERP_PROGRESS"] = "0"  # no progress bars in rendered pages
     try:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            futures = {pool.submit(_execute, script, out, profile, device): script
-                       for script, out in todo}
-            timings = []
+        pool = ThreadPoolExecutor(max_workers=workers)
+        futures = {pool.submit(_execute, script, out, profile, device): script
+                   for script, out in todo}
+        timings = []
+        try:
             for future in as_completed(futures):
                 seconds = future.result()  # re-raises a failed tutorial's PluginError
                 timings.append((seconds, futures[future].name))
                 log.info("tutorial %s: %.1f s", futures[future].name, seconds)
+        finally:  # on a failure, start nothing new: the build fails as soon as it can
+            pool.shutdown(wait=True, cancel_futures=True)
     finally:
         if previous is None:
             os.environ.pop("MECHINTERP_PROGRESS", None)
