@@ -1,0 +1,45 @@
+"""Circuits in transformers: patching, attribution and automated discovery.
+
+* :mod:`.metrics`: logit difference and KL metrics on clean/corrupted prompt pairs.
+* :mod:`.patching`: activation patching and attribution patching over residual positions,
+  heads and MLPs.
+* :mod:`.computation`: the model as a graph of writers and readers, run edge by edge.
+* :mod:`.edges`: edge attribution patching and ACDC-style pruning.
+* :mod:`.scoring`: ground-truth circuits of the toy tasks, ROC AUC, faithfulness curves.
+"""
+
+from mechinterp.circuits.computation import ComputationGraph, Edge
+from mechinterp.circuits.edges import EdgeScores, acdc, circuit_metric, edge_attribution_patching
+from mechinterp.circuits.metrics import get_metric, kl_metric, logit_diff
+from mechinterp.circuits.patching import (
+    PatchingResult,
+    activation_patching,
+    attribution_patching,
+)
+from mechinterp.circuits.scoring import (
+    GroundTruth,
+    faithfulness_curve,
+    ground_truth,
+    head_diagnostics,
+    roc_auc,
+)
+
+__all__ = [
+    "ComputationGraph",
+    "Edge",
+    "EdgeScores",
+    "GroundTruth",
+    "PatchingResult",
+    "acdc",
+    "activation_patching",
+    "attribution_patching",
+    "circuit_metric",
+    "edge_attribution_patching",
+    "faithfulness_curve",
+    "get_metric",
+    "ground_truth",
+    "head_diagnostics",
+    "kl_metric",
+    "logit_diff",
+    "roc_auc",
+]

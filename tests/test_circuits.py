@@ -1,0 +1,97 @@
+import pytest
+import torch
+
+from mechinterp.circuits.computation import ComputationGraph
+from mechinterp.circuits.edges import acdc, circuit_metric, edge_attribution_patching
+from mechinterp.circuits.metrics import get_metric, logit_diff
+from mechinterp.circuits.patching import activation_patching, attribution_patching
+from mechinterp.circuits.scoring import faithfulness_curve, ground_truth, roc_auc
+from mechinterp.errors import ConfigError, ShapeError
+from mechinterp.toyworld import build_toy_model, get_task, load_toy_model
+
+
+@pytest.fixture(scope="module")
+def induction_model():
+    """The attention-only model as the quick profile trains it (about half a minute)."""
+    return load_toy_model("attn-only-2l").model
+
+
+@pytest.mark.parametrize("name", ["toyworld-2l", "attn-only-2l"])
+def test_graph_forward_reproduces_the_model_and_the_corrupted_run(name):
+    model = build_toy_model(name, seed=1).eval()
+    prompts = get_task("ioi").prompts(6)
+    graph = ComputationGraph(model)
+    with torch.no_grad():
+        logits, _, _ = graph.forward(prompts.clean)
+        _, corrupted, _ = graph.forward(prompts.corrupted)
+        cut, _, _ = graph.forward(prompts.clean, torch.zeros(len(graph.edges)), corrupted)
+        assert torch.allclose(logits, model(prompts.clean), atol=1e-4)
+        assert torch.allclose(cut, model(prompts.corrupted), atol=1e-4)
+    with pytest.raises(ShapeError, match="edge mask must have shape"):
+        graph.forward(prompts.clean, torch.ones(3), corrupted)
+    with pytest.raises(ConfigError, match="needs the corrupted run"):
+        graph.forward(prompts.clean, torch.zeros(len(graph.edges)))
+    with pytest.raises(ConfigError, match="no edge"):
+        graph.edge_index("L1.H0", "L0.H0.q")
+
+
+def test_patching_end_points_and_bad_inputs(induction_model):
+    prompts = get_task("induction").prompts(16, seed=1)
+    result = activation_patching(induction_model, prompts)
+    end = prompts.positions["end"]
+    # the clean residual stream at the last position after the last layer is the clean answer
+    assert result.scores["resid"][-1, end] == pytest.approx(1.0, abs=1e-4)
+    assert result.scores["resid"][0, 0].abs() < 1e-4  # <bos> is the same in both prompts
+    noised = activation_patching(induction_model, prompts, direction="noise",
+                                 components=("resid",))
+    assert noised.scores["resid"][-1, end] == pytest.approx(1.0, abs=1e-4)
+    with pytest.raises(ConfigError, match="direction"):
+        activation_patching(induction_model, prompts, direction="sideways")
+    with pytest.raises(ConfigError, match="unknown components"):
+        activation_patching(induction_model, prompts, components=("attn",))
+    induction_model.train()
+    with pytest.raises(ConfigError, match="eval mode"):
+        activation_patching(induction_model, prompts)
+    induction_model.eval()
+
+
+def test_every_method_finds_the_planted_induction_circuit(induction_model):
+    prompts = get_task("induction").prompts(32, seed=1)
+    truth = ground_truth(induction_model, prompts)
+    assert any(n.startswith("L0") for n in truth.nodes)  # a previous-token head
+    assert any(n.startswith("L1") for n in truth.nodes)  # an induction head
+    graph = ComputationGraph(induction_model)
+    activation = activation_patching(induction_model, prompts, components=("heads",))
+    attribution = attribution_patching(induction_model, prompts)
+    eap = edge_attribution_patching(graph, prompts)
+    pruned = acdc(graph, prompts, threshold=0.02)
+    heads = lambda scores: {k: v for k, v in scores.items() if ".H" in k}  # noqa: E731
+    for scores in (activation.node_scores(), attribution.node_scores(),
+                   heads(eap.node_scores())):
+        assert roc_auc(scores, truth.nodes) >= 0.9
+    edge_scores = {e.name: float(s) for e, s in zip(eap.edges, eap.scores, strict=True)}
+    assert roc_auc(edge_scores, truth.edges) >= 0.9
+    # the pruned circuit keeps the behaviour it was pruned against
+    fn = get_metric("logit_diff")
+    _, corrupted, _ = graph.forward(prompts.corrupted)
+    kept = circuit_metric(graph, prompts, pruned.kept.float(), corrupted, fn)
+    share = (kept - pruned.corrupted_metric) / (pruned.clean_metric - pruned.corrupted_metric)
+    assert share > 0.8 and pruned.kept.sum() < len(graph.edges) / 2
+    curve = faithfulness_curve(graph, prompts, eap.scores)
+    assert curve[-1][1] == pytest.approx(1.0, abs=1e-4)
+
+
+def test_metrics_and_auc():
+    logits = torch.zeros(2, 3, 5)
+    logits[:, -1, 1] = 2.0
+    prompts = get_task("bias").prompts(2)
+    object.__setattr__(prompts, "answer", torch.tensor([1, 1]))
+    object.__setattr__(prompts, "wrong", torch.tensor([0, 0]))
+    assert float(logit_diff(logits, prompts)) == pytest.approx(2.0)
+    assert float(get_metric("kl", logits)(logits, prompts)) == pytest.approx(0.0, abs=1e-6)
+    with pytest.raises(ConfigError, match="unknown metric"):
+        get_metric("accuracy")
+    assert roc_auc({"a": 3, "b": 2, "c": 1}, {"a"}) == 1.0
+    assert roc_auc({"a": 1, "b": 1}, {"a"}) == 0.5
+    with pytest.raises(ConfigError, match="positives and negatives"):
+        roc_auc({"a": 1}, {"a"})

@@ -1,0 +1,54 @@
+import pytest
+import torch
+
+from mechinterp.errors import ConfigError
+from mechinterp.toyworld import TASKS, build_toy_model, default_tokenizer, get_task
+from mechinterp.toyworld.tasks import FACTS, sample_training_batch
+
+
+def test_tokenizer_round_trip_and_unknown_word():
+    tok = default_tokenizer()
+    ids = tok.encode("when alice and bob went to the store")
+    assert ids[0] == tok.bos_id and tok.decode(ids[1:]) == "when alice and bob went to the store"
+    with pytest.raises(ConfigError, match="not in the toy-world vocabulary"):
+        tok.encode("when zebra")
+    with pytest.raises(ConfigError, match="unknown word class"):
+        tok.class_ids("animals")
+
+
+@pytest.mark.parametrize("name", sorted(TASKS))
+def test_prompt_pairs_differ_where_the_task_says(name):
+    prompts = get_task(name).prompts(12, seed=3)
+    assert prompts.clean.shape == prompts.corrupted.shape
+    assert prompts.clean.shape[1] == prompts.positions["end"] + 1
+    differ = (prompts.clean != prompts.corrupted).sum(1)
+    expected = 2 if name == "induction" else 1  # induction swaps two tokens
+    assert torch.all(differ == expected)
+    assert torch.all(prompts.answer != prompts.wrong)
+    again = get_task(name).prompts(12, seed=3)
+    assert torch.equal(again.clean, prompts.clean)
+
+
+def test_unknown_task_and_training_batches():
+    with pytest.raises(ConfigError, match="unknown task"):
+        get_task("sarcasm")
+    tok = default_tokenizer()
+    batch = sample_training_batch(tok, 16, 32, torch.Generator().manual_seed(0),
+                                  {"facts": 1.0})
+    assert batch.shape == (16, 32) and torch.all(batch[:, 0] == tok.bos_id)
+    text = tok.decode(batch[0, 1:])
+    for subject, colour in FACTS.items():  # every stated fact is the planted one
+        for template in ("the colour of {s} is", "{s} is colored", "{s} has the colour"):
+            marker = template.format(s=subject) + " "
+            if marker in text:
+                assert text.split(marker, 1)[1].split()[0] == colour
+
+
+def test_toy_model_runs_with_transformerlens_hooks():
+    model = build_toy_model("toyworld-2l", seed=0).eval()
+    prompts = get_task("ioi").prompts(4)
+    logits, cache = model.run_with_cache(prompts.clean)
+    assert logits.shape == (4, prompts.clean.shape[1], len(default_tokenizer()))
+    assert cache["blocks.1.attn.hook_z"].shape[2] == 4
+    with pytest.raises(ConfigError, match="unknown toy model"):
+        build_toy_model("gpt5")
