@@ -29,12 +29,10 @@ import time
 import matplotlib.pyplot as plt
 
 from mechinterp.transfer import (
-    TransferContext,
     model_pair,
-    transfer_metrics,
 )
 from mechinterp.transfer.methods import sae_free
-from mechinterp.transfer.report import method_study
+from mechinterp.transfer.report import method_study, plot_config_sweep
 
 started = time.perf_counter()
 
@@ -58,26 +56,9 @@ study = method_study("sparsity_sae_optimisation")
 
 # %%
 pair = model_pair("megann", "megann", seed=0)
-configs = sae_free.sparsity_configs()
-best, val_scores = sae_free.select_sae_config(TransferContext(pair, seed=0), configs)
-rows = []
-for config, val in zip(configs, val_scores, strict=True):
-    edited = sae_free.code_map_transfer(TransferContext(pair, seed=0), sae_config=config)
-    rows.append({"k": config.k, "validation score": val,
-                 **transfer_metrics(edited, pair.data, pair.protocol)})
-fig, ax = plt.subplots(figsize=(6, 3.6))
-xs = [r["k"] for r in rows]
-ax.plot(xs, [r["validation score"] for r in rows], "o-", label="validation score (chooses)")
-ax.plot(xs, [r["transfer"] for r in rows], "s--", label="test transfer")
-ax.plot(xs, [r["preservation"] for r in rows], "^--", label="test preservation")
-ax.axvline(best.k, color="gray", ls=":", label="chosen")
-ax.set_xscale("log", base=2)
-ax.set_xticks(xs, [str(x) for x in xs])
-ax.set_xlabel("TopK sparsity k (active latents per input)")
-ax.set_title("Sparsity sweep (MegaNN <- MegaNN, seed 0)")
-ax.legend(fontsize=8)
-ax.grid(alpha=0.3)
-fig.tight_layout()
+best, rows = sae_free.config_sweep(pair, sae_free.sparsity_configs())
+fig = plot_config_sweep(rows, "k", best.k, "TopK sparsity k (active latents per input)",
+                        "Sparsity sweep (MegaNN <- MegaNN, seed 0)")
 plt.show()
 for r in rows:
     print(f"k {r['k']:>4}: validation {r['validation score']:.3f}, "

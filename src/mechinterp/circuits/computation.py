@@ -64,6 +64,7 @@ class ComputationGraph:
         writers: ``embed``, ``L{l}.H{h}``, ``L{l}.mlp`` in computation order.
         readers: ``L{l}.H{h}.q|k|v``, ``L{l}.mlp``, ``logits`` in computation order.
         edges: every (writer, reader) pair where the writer comes first.
+        edge_writers, edge_readers: ``(n_edges,)`` writer and reader positions of each edge.
     """
 
     def __init__(self, model) -> None:
@@ -87,10 +88,10 @@ class ComputationGraph:
         self.edges = [Edge(w, r) for r in self.readers for w in self.writers
                       if self._order(w) < self._order(r)]
         self._edge_index = {(e.writer, e.reader): i for i, e in enumerate(self.edges)}
-        allowed = torch.zeros(len(self.writers), len(self.readers))
-        for e in self.edges:
-            allowed[self._writer_index[e.writer], self._reader_index[e.reader]] = 1
-        self.allowed = allowed
+        self.edge_writers = torch.tensor([self._writer_index[e.writer] for e in self.edges])
+        self.edge_readers = torch.tensor([self._reader_index[e.reader] for e in self.edges])
+        self.allowed = torch.zeros(len(self.writers), len(self.readers)).index_put(
+            (self.edge_writers, self.edge_readers), torch.ones(len(self.edges)))
 
     # -- structure ---------------------------------------------------------------------------
     def _nodes(self) -> tuple[list[str], list[str]]:
@@ -140,9 +141,8 @@ class ComputationGraph:
                              f"{tuple(mask.shape)}")
         matrix = torch.zeros(len(self.writers), len(self.readers), dtype=mask.dtype,
                              device=mask.device)
-        w = torch.tensor([self._writer_index[e.writer] for e in self.edges], device=mask.device)
-        r = torch.tensor([self._reader_index[e.reader] for e in self.edges], device=mask.device)
-        return matrix.index_put((w, r), mask)
+        return matrix.index_put((self.edge_writers.to(mask.device),
+                                 self.edge_readers.to(mask.device)), mask)
 
     @staticmethod
     def _read_weights(model) -> dict[str, torch.Tensor]:

@@ -90,9 +90,7 @@ def edge_attribution_patching(graph: ComputationGraph, prompts: PromptSet, *,
     grads = graph.reader_gradients(inputs)  # (n_readers, batch, pos, d_model)
     delta = (clean_out - corr_out.detach())  # (n_writers, batch, pos, d_model)
     full = torch.einsum("wbpd,rbpd->wr", delta, grads)  # metric is a batch mean already
-    w_idx = torch.tensor([graph.writers.index(e.writer) for e in graph.edges])
-    r_idx = torch.tensor([graph.readers.index(e.reader) for e in graph.edges])
-    scores = full[w_idx, r_idx].detach().cpu() / (clean_m - corr_m)
+    scores = full[graph.edge_writers, graph.edge_readers].detach().cpu() / (clean_m - corr_m)
     return EdgeScores("eap", graph.edges, scores, None, clean_m, corr_m,
                       time.perf_counter() - started, 2)
 
@@ -126,14 +124,14 @@ def acdc(graph: ComputationGraph, prompts: PromptSet, *, threshold: float = 0.02
     current = clean_m
     passes = 2
     by_reader: dict[str, list[int]] = {}
-    for i, e in enumerate(graph.edges):
+    by_writer: dict[str, list[int]] = {}
+    for i, e in enumerate(graph.edges):  # edges are in writer order within each reader
         by_reader.setdefault(e.reader, []).append(i)
+        by_writer.setdefault(e.writer, []).append(i)
     for reader in reversed(graph.readers):
         node = graph.node_of(reader)
-        incoming = sorted(by_reader.get(reader, []),
-                          key=lambda i: graph.writers.index(graph.edges[i].writer), reverse=True)
-        alive = node == "logits" or any(mask[i] > 0 for i, e in enumerate(graph.edges)
-                                        if e.writer == node)
+        incoming = list(reversed(by_reader.get(reader, [])))  # latest writer first
+        alive = node == "logits" or bool((mask[by_writer.get(node, [])] > 0).any())
         if not alive:  # nothing downstream listens: its inputs do not matter
             mask[incoming] = 0
             continue

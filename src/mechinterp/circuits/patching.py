@@ -67,7 +67,7 @@ class PatchingResult:
         return out
 
 
-def _hooks(model, pos: int) -> dict[str, list[str]]:
+def _hooks(model) -> dict[str, list[str]]:
     n_layers = model.cfg.n_layers
     names = {"resid": [f"blocks.{layer}.hook_resid_pre" for layer in range(n_layers)]
              + [f"blocks.{n_layers - 1}.hook_resid_post"],
@@ -117,7 +117,7 @@ def activation_patching(model, prompts: PromptSet, *, metric: str | Metric = "lo
     fn, clean_cache, corr_cache, clean_m, corr_m = _setup(model, prompts, metric)
     base, source = (prompts.corrupted, clean_cache) if direction == "denoise" else \
         (prompts.clean, corr_cache)
-    hooks = _hooks(model, prompts.clean.shape[1])
+    hooks = _hooks(model)
     unknown = sorted(set(components) - set(COMPONENTS))
     if unknown:
         raise ConfigError(f"unknown components {unknown}; choose from {list(COMPONENTS)}")
@@ -174,7 +174,7 @@ def attribution_patching(model, prompts: PromptSet, *, metric: str | Metric = "l
     started = time.perf_counter()
     base_tokens, source_tokens = (prompts.corrupted, prompts.clean) if direction == "denoise" \
         else (prompts.clean, prompts.corrupted)
-    hooks = _hooks(model, prompts.clean.shape[1])
+    hooks = _hooks(model)
     names = [n for group in hooks.values() for n in group]
     with torch.no_grad():
         source_logits, source = model.run_with_cache(source_tokens, names_filter=names)

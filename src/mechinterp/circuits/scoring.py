@@ -76,8 +76,11 @@ def ground_truth(model, prompts: PromptSet) -> GroundTruth:
     """
     diag = head_diagnostics(model, prompts)
     n_layers, n_heads = model.cfg.n_layers, model.cfg.n_heads
-    heads = lambda grid, layers, cut: {f"L{l}.H{h}" for l in layers for h in range(n_heads)  # noqa: E731,E741
-                                       if grid[l, h] >= cut}
+
+    def heads(grid: torch.Tensor, layers, cut: float) -> set[str]:
+        return {f"L{layer}.H{h}" for layer in layers for h in range(n_heads)
+                if grid[layer, h] >= cut}
+
     if prompts.task == "induction":
         prev = heads(diag["previous_token"], [0], 0.5)
         ind = heads(diag["induction"], range(1, n_layers), 0.5)

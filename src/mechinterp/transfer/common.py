@@ -236,3 +236,9 @@ def concept_override(recipient: nn.Module, concept: int, scorer: nn.Module,
         threshold = calibrate_threshold(scorer(negatives), max_false_positive)
     return ConceptLogit(recipient, concept, scorer, threshold).eval()
 
+
+def override_concept(ctx: TransferContext, scorer: nn.Module) -> ConceptLogit:
+    """:func:`concept_override` of the protocol's concept on the context's recipient, calibrated
+    on every training image that is not the concept."""
+    concept = ctx.protocol.concept
+    return concept_override(ctx.recipient, concept, scorer, non_concept_images(ctx, (concept,)))

@@ -115,6 +115,27 @@ def plot_tradeoff(summary: Sequence[dict[str, Any]], title: str) -> Figure:
     return fig
 
 
+def plot_config_sweep(rows: Sequence[dict[str, Any]], field: str, chosen: int, xlabel: str,
+                      title: str) -> Figure:
+    """Validation score (which chooses), test transfer and test preservation against one SAE
+    setting (``field`` of each row), with the chosen value marked."""
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    xs = [r[field] for r in rows]
+    for key, style, label in [("validation score", "o-", "validation score (chooses)"),
+                              ("transfer", "s--", "test transfer"),
+                              ("preservation", "^--", "test preservation")]:
+        ax.plot(xs, [r[key] for r in rows], style, label=label)
+    ax.axvline(chosen, color="gray", ls=":", label="chosen")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(xs, [str(x) for x in xs])
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
 @dataclass
 class MethodStudy:
     """One method's runs on the leaderboard pairs, summarised, for its tutorial page.

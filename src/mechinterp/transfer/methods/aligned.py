@@ -25,10 +25,9 @@ from torch import nn
 from mechinterp.config import seed_everything
 from mechinterp.transfer.common import (
     Affine,
-    concept_override,
     features,
     fit_regressor,
-    non_concept_images,
+    override_concept,
     penultimate_hook,
     ridge_map,
 )
@@ -84,11 +83,6 @@ class CrossArchAligner(nn.Module):
         return self.net(x) * self.std + self.mean
 
 
-def _override(ctx: TransferContext, scorer: DonorScore) -> nn.Module:
-    concept = ctx.protocol.concept
-    return concept_override(ctx.recipient, concept, scorer, non_concept_images(ctx, (concept,)))
-
-
 @register("cross_arch_vector", title="Cross-architecture vector transfer (trained aligner)",
           kind="surgery", changes="module", number=11)
 def cross_arch_vector(ctx: TransferContext, steps: int = 600) -> nn.Module:
@@ -103,7 +97,7 @@ def cross_arch_vector(ctx: TransferContext, steps: int = 600) -> nn.Module:
     aligner.eval()
     scorer = DonorScore(ctx.recipient, hook_a, ctx.donor, hook_b, aligner, ctx.protocol.concept,
                         ctx.protocol.donor_digits)
-    return _override(ctx, scorer)
+    return override_concept(ctx, scorer)
 
 
 def first_fc_hook(model) -> str:
@@ -121,4 +115,4 @@ def aligned_spatial(ctx: TransferContext, ridge: float = 1e-2) -> nn.Module:
                              features(ctx.donor, images, hook_b), ridge)
     scorer = DonorScore(ctx.recipient, hook_a, ctx.donor, hook_b, Affine(weight, bias),
                         ctx.protocol.concept, ctx.protocol.donor_digits)
-    return _override(ctx, scorer)
+    return override_concept(ctx, scorer)

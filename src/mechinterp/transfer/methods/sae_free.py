@@ -43,15 +43,17 @@ from mechinterp.transfer.common import (
     features,
     fit_regressor,
     non_concept_images,
+    override_concept,
     penultimate_hook,
     ridge_map,
 )
-from mechinterp.transfer.context import TransferContext
+from mechinterp.transfer.context import ModelPair, TransferContext
 from mechinterp.transfer.methods.aligned import DonorScore, first_fc_hook, paired_images
+from mechinterp.transfer.protocol import transfer_metrics
 from mechinterp.transfer.registry import register
 
 __all__ = ["CodeMap", "fit_code_map", "fold_code_map", "sae_map_scorer", "code_map_transfer",
-           "add_pixel_noise", "select_sae_config", "dimension_configs", "sparsity_configs",
+           "add_pixel_noise", "select_sae_config", "config_sweep", "dimension_configs", "sparsity_configs",
            "penultimate_scorer", "universal_dictionary", "continual_steps", "NOISE_STD"]
 
 BASE_SAE = SAEConfig(n_latents=96, kind="topk", k=12, steps=500)
@@ -159,8 +161,7 @@ def sae_map_scorer(ctx: TransferContext, *, concept: int | None = None,
 def code_map_transfer(ctx: TransferContext, **fit_kwargs) -> nn.Module:
     """A with a concept override scored by method 1's map (``fit_kwargs`` as for
     :func:`fit_code_map`), calibrated on the images that are not the concept."""
-    return concept_override(ctx.recipient, ctx.protocol.concept, sae_map_scorer(ctx, **fit_kwargs),
-                            non_concept_images(ctx, (ctx.protocol.concept,)))
+    return override_concept(ctx, sae_map_scorer(ctx, **fit_kwargs))
 
 
 @register("precomputed_vector_alignment", title="Precomputed vector space alignment",
@@ -168,16 +169,6 @@ def code_map_transfer(ctx: TransferContext, **fit_kwargs) -> nn.Module:
 def precomputed_vector_alignment(ctx: TransferContext) -> nn.Module:
     """Fold an SAE-space alignment of the first fc layers into one precomputed affine map."""
     return code_map_transfer(ctx)
-
-
-class _CodeAligner(nn.Module):
-    def __init__(self, d_in: int, d_out: int) -> None:
-        super().__init__()
-        width = max(d_in, d_out)
-        self.net = nn.Sequential(nn.Linear(d_in, width), nn.ReLU(), nn.Linear(width, d_out))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
 
 
 @register("cross_architecture_alignment", title="Cross-architecture neural alignment",
@@ -193,9 +184,11 @@ def cross_architecture_alignment(ctx: TransferContext, steps: int = 800) -> nn.M
         pre_a, codes_b = enc(fa), sae_b.encode(fb)
     scale = pre_a.std(0).clamp_min(1e-6)
     generator = seed_everything(ctx.seed)
-    aligner = _CodeAligner(pre_a.shape[1], codes_b.shape[1]).to(ctx.device)
+    width = max(pre_a.shape[1], codes_b.shape[1])
+    aligner = nn.Sequential(nn.Linear(pre_a.shape[1], width), nn.ReLU(),
+                            nn.Linear(width, codes_b.shape[1])).to(ctx.device)
     fit_regressor(aligner, pre_a / scale, codes_b, generator, steps=steps, weight_decay=1e-4)
-    first, last = aligner.net[0], aligner.net[2]
+    first, last = aligner[0], aligner[2]
     with torch.no_grad():  # fold the encoder (and the scaling) into the first layer, the decoder into the last
         w1 = enc.weight / scale @ first.weight.T
         b1 = (enc.bias / scale) @ first.weight.T + first.bias
@@ -204,8 +197,7 @@ def cross_architecture_alignment(ctx: TransferContext, steps: int = 800) -> nn.M
     mapper = nn.Sequential(Affine(w1, b1), nn.ReLU(), Affine(w2, b2)).eval()
     scorer = DonorScore(ctx.recipient, hook_a, ctx.donor, hook_b, mapper, ctx.protocol.concept,
                         ctx.protocol.donor_digits)
-    return concept_override(ctx.recipient, ctx.protocol.concept, scorer,
-                            non_concept_images(ctx, (ctx.protocol.concept,)))
+    return override_concept(ctx, scorer)
 
 
 def _validation_score(ctx: TransferContext, scorer: DonorScore, val_images, val_labels) -> float:
@@ -239,6 +231,19 @@ def select_sae_config(ctx: TransferContext, configs: list[SAEConfig]
         scores.append(_validation_score(ctx, scorer, images[val_idx], labels[val_idx]))
     best = configs[max(range(len(configs)), key=lambda i: scores[i])]
     return best, scores
+
+
+def config_sweep(pair: ModelPair, configs: list[SAEConfig], *, seed: int = 0
+                 ) -> tuple[SAEConfig, list[dict[str, float]]]:
+    """The config :func:`select_sae_config` picks, and for every candidate its validation score
+    and the test metrics of method 1 fit with it (for display: the choice never sees them)."""
+    best, scores = select_sae_config(TransferContext(pair, seed=seed), configs)
+    rows = []
+    for config, score in zip(configs, scores, strict=True):
+        edited = code_map_transfer(TransferContext(pair, seed=seed), sae_config=config)
+        rows.append({"n_latents": config.n_latents, "k": config.k, "validation score": score,
+                     **transfer_metrics(edited, pair.data, pair.protocol)})
+    return best, rows
 
 
 DIMENSION_SWEEP = (32, 96, 192)
@@ -362,8 +367,7 @@ def universal_concepts(ctx: TransferContext) -> nn.Module:
     mapper = Affine(enc_w @ dec_w, enc_b @ dec_w + dec_b)
     scorer = DonorScore(ctx.recipient, hook_a, ctx.donor, hook_b, mapper, ctx.protocol.concept,
                         ctx.protocol.donor_digits)
-    return concept_override(ctx.recipient, ctx.protocol.concept, scorer,
-                            non_concept_images(ctx, (ctx.protocol.concept,)))
+    return override_concept(ctx, scorer)
 
 
 def continual_steps(ctx: TransferContext, concepts: tuple[int, ...] | None = None
