@@ -14,6 +14,7 @@ the records.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import sys
@@ -98,13 +99,40 @@ def _execute(script: Path, out: Path, profile: str, device: str) -> float:
     return seconds
 
 
+# Seconds each tutorial took in a recent quick-profile build on a 2-core CPU machine. The build
+# starts the slowest pages first so that a long page does not start last and hold up the end;
+# a tutorial missing here counts as a minute. `make docs` prints the fresh numbers and keeps
+# them in <cache>/site/durations.json, which takes precedence over this file.
+DURATIONS_FILE = ROOT / "tools" / "tutorial_seconds.json"
+
+
+def _known_durations() -> dict[str, float]:
+    known: dict[str, float] = {}
+    for path in (DURATIONS_FILE, _cache_root() / "durations.json"):
+        if path.exists():
+            known.update(json.loads(path.read_text()))
+    return known
+
+
+def _record_durations(timings: list[tuple[float, str]]) -> None:
+    if not timings:
+        return
+    path = _cache_root() / "durations.json"
+    known = json.loads(path.read_text()) if path.exists() else {}
+    known.update({Path(name).stem: round(seconds, 1) for seconds, name in timings})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(dict(sorted(known.items())), indent=1) + "\n")
+
+
 def _execute_all(todo: list[tuple[Path, Path]], profile: str, device: str
                  ) -> list[tuple[float, str]]:
-    """Execute notebooks, ``$MECHINTERP_SITE_WORKERS`` (default 2) at a time.
+    """Execute notebooks, ``$MECHINTERP_SITE_WORKERS`` (default 2) at a time, slowest first.
 
     Each notebook runs in its own kernel process with one torch thread, so two workers use
     both cores of a small machine; shared cache entries are built once under a file lock.
     """
+    known = _known_durations()
+    todo = sorted(todo, key=lambda item: -known.get(item[0].stem, 60.0))
     workers = max(1, int(os.environ.get("MECHINTERP_SITE_WORKERS", "2")))
     previous = os.environ.get("MECHINTERP_PROGRESS")
     os.environ["MECHINTERP_PROGRESS"] = "0"  # no progress bars in rendered pages
@@ -146,6 +174,7 @@ def on_pre_build(config) -> None:
         _generated[f"tutorials/{script.stem}.ipynb"] = executed
         _generated[f"tutorials/{script.stem}/{script.stem}.py"] = script
     timings = _execute_all(todo, profile, device)
+    _record_durations(timings)
     for seconds, name in sorted(timings, reverse=True):
         log.info("executed %-50s %6.1f s", name, seconds)
     from mechinterp.results import load_results, render_results_page
