@@ -64,6 +64,7 @@ serve: $(STAMP)  ## build and serve the site on http://127.0.0.1:8000
 bench: $(STAMP)  ## speed benchmarks (ratios against references measured in the same run)
 	$(BIN)/python benchmarks/bench_training.py
 	$(BIN)/python benchmarks/bench_sae_free.py
+	$(BIN)/python benchmarks/bench_patching.py
 
 tutorials: $(STAMP)  ## regenerate tutorials/*.ipynb from the jupytext scripts
 	$(BIN)/python tools/sync_tutorials.py

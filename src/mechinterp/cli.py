@@ -8,6 +8,7 @@ Examples::
     mechinterp train --arch megann --digits 0-3 --json
     mechinterp symbiote --digit 3 --condition polysemantic --json
     mechinterp transfer --method aligned_spatial --source-arch deepnn --target-arch widenn --json
+    mechinterp discover-circuits --task induction --method acdc --out circuit.json --json
     mechinterp models
 """
 
@@ -69,6 +70,38 @@ def _cmd_transfer(args: argparse.Namespace) -> dict[str, Any]:
                       source=args.source, concept_budget=args.concept_budget)
 
 
+def _cmd_discover(args: argparse.Namespace) -> dict[str, Any]:
+    from mechinterp.circuits.discovery import (
+        DEFAULT_THRESHOLDS,
+        DISCOVERY_METHODS,
+        GROUND_TRUTH_TASKS,
+        TASK_MODELS,
+        discover_task,
+    )
+    from mechinterp.errors import ConfigError
+    from mechinterp.toyworld import TASKS, TOY_MODELS
+
+    if args.list:
+        return {"tasks": {t: {"default_model": TASK_MODELS[t],
+                              "ground_truth": t in GROUND_TRUTH_TASKS} for t in sorted(TASKS)},
+                "models": {n: {"layers": s.n_layers, "heads": s.n_heads,
+                               "attn_only": s.attn_only, "tasks": sorted(s.mixture)}
+                           for n, s in TOY_MODELS.items()},
+                "methods": {m: {"default_threshold": DEFAULT_THRESHOLDS[m]}
+                            for m in DISCOVERY_METHODS}}
+    if not args.task or not args.method:
+        raise ConfigError("--task and --method are required (see 'mechinterp discover-circuits "
+                          "--list')")
+    found = discover_task(args.task, args.method, model=args.model, n_prompts=args.n_prompts,
+                          prompt_seed=args.prompt_seed, model_seed=args.seed,
+                          threshold=args.threshold, metric=args.metric)
+    result = found.summary()
+    if args.out:
+        found.circuit.to_json(args.out)
+        result["out"] = args.out
+    return result
+
+
 def _cmd_models(args: argparse.Namespace) -> dict[str, Any]:
     from mechinterp.models import MODEL_REGISTRY, build_model
 
@@ -82,7 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(
         prog="mechinterp",
-        description="Mechanistic interpretability through subsidiary networks.",
+        description="Mechanistic interpretability: symbiotic networks, concept transfer and "
+        "transformer circuits.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -131,6 +165,26 @@ def build_parser() -> argparse.ArgumentParser:
     transfer.add_argument("--seed", type=int, default=0, help="seed of both models")
     transfer.add_argument("--json", action="store_true", help="print one JSON object")
     transfer.set_defaults(func=_cmd_transfer)
+
+    discover = sub.add_parser(
+        "discover-circuits", help="find the circuit behind a toy-world task with one method, "
+        "score it against the planted circuit and export it")
+    discover.add_argument("--list", action="store_true",
+                          help="list the tasks, models and methods and exit")
+    discover.add_argument("--task", help="toy-world task (see --list)")
+    discover.add_argument("--method", help="activation, attribution, eap or acdc")
+    discover.add_argument("--model", default=None,
+                          help="toy-world model (default: the one trained for the task)")
+    discover.add_argument("--threshold", type=float, default=None,
+                          help="where the circuit is cut (default per method, see --list)")
+    discover.add_argument("--metric", default="logit_diff", help="logit_diff (default) or kl")
+    discover.add_argument("--n-prompts", type=int, default=64,
+                          help="clean/corrupted prompt pairs (default 64)")
+    discover.add_argument("--prompt-seed", type=int, default=1, help="seed of the prompts")
+    discover.add_argument("--seed", type=int, default=0, help="training seed of the model")
+    discover.add_argument("--out", default=None, help="write the circuit as JSON to this file")
+    discover.add_argument("--json", action="store_true", help="print one JSON object")
+    discover.set_defaults(func=_cmd_discover)
 
     models = sub.add_parser("models", help="list the registered architectures")
     models.add_argument("--json", action="store_true", help="print one JSON object")

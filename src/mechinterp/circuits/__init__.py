@@ -6,10 +6,19 @@
 * :mod:`.computation`: the model as a graph of writers and readers, run edge by edge.
 * :mod:`.edges`: edge attribution patching and ACDC-style pruning.
 * :mod:`.scoring`: ground-truth circuits of the toy tasks, ROC AUC, faithfulness curves.
+* :mod:`.graph`: :class:`CircuitGraph`, a circuit with JSON, Graphviz DOT and networkx export.
+* :mod:`.discovery`: one call from a task and a method to a scored circuit.
 """
 
 from mechinterp.circuits.computation import ComputationGraph, Edge
+from mechinterp.circuits.discovery import (
+    DISCOVERY_METHODS,
+    Discovery,
+    discover_circuit,
+    discover_task,
+)
 from mechinterp.circuits.edges import EdgeScores, acdc, circuit_metric, edge_attribution_patching
+from mechinterp.circuits.graph import CircuitEdge, CircuitGraph, CircuitNode
 from mechinterp.circuits.metrics import get_metric, kl_metric, logit_diff
 from mechinterp.circuits.patching import (
     PatchingResult,
@@ -25,7 +34,12 @@ from mechinterp.circuits.scoring import (
 )
 
 __all__ = [
+    "DISCOVERY_METHODS",
+    "CircuitEdge",
+    "CircuitGraph",
+    "CircuitNode",
     "ComputationGraph",
+    "Discovery",
     "Edge",
     "EdgeScores",
     "GroundTruth",
@@ -34,6 +48,8 @@ __all__ = [
     "activation_patching",
     "attribution_patching",
     "circuit_metric",
+    "discover_circuit",
+    "discover_task",
     "edge_attribution_patching",
     "faithfulness_curve",
     "get_metric",
