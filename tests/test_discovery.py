@@ -97,7 +97,7 @@ def test_cli_discover_circuits(tmp_path, capsys):
     assert CircuitGraph.load(out).n_edges == result["n_edges"]
     assert main(["discover-circuits", "--list", "--json"]) == 0
     listing = json.loads(capsys.readouterr().out)
-    assert set(listing) == {"tasks", "models", "methods"} and "ioi" in listing["tasks"]
+    assert set(listing) == {"tasks", "models", "methods", "pretrained"} and "ioi" in listing["tasks"]
     for argv, message in [
         (["--task", "poetry", "--method", "eap"], "unknown task 'poetry'; tasks:"),
         (["--task", "ioi", "--method", "magic"], "unknown discovery method 'magic'"),

@@ -159,3 +159,12 @@ def test_a_cached_hub_model_loads_offline_from_the_cache(standin, tmp_path, monk
     tokens = natural_prompts("bias", pretrained_tokenizer(model), 3).clean
     with torch.no_grad():
         assert torch.allclose(model(tokens), standin[1](tokens).logits, atol=1e-5)
+
+
+def test_discovery_runs_on_a_saved_pretrained_model(standin):
+    from mechinterp.circuits.discovery import discover_task
+
+    found = discover_task("ioi", "eap", model=str(standin[0]), n_prompts=8)
+    assert found.roc_auc is None  # no planted circuit in a pretrained model
+    assert found.circuit.meta["model"] == str(standin[0])
+    assert found.circuit.n_edges > 0 and found.edge_scores is not None

@@ -75,6 +75,7 @@ def _cmd_discover(args: argparse.Namespace) -> dict[str, Any]:
         DEFAULT_THRESHOLDS,
         DISCOVERY_METHODS,
         GROUND_TRUTH_TASKS,
+        PRETRAINED_MODELS,
         TASK_MODELS,
         discover_task,
     )
@@ -87,6 +88,9 @@ def _cmd_discover(args: argparse.Namespace) -> dict[str, Any]:
                 "models": {n: {"layers": s.n_layers, "heads": s.n_heads,
                                "attn_only": s.attn_only, "tasks": sorted(s.mixture)}
                            for n, s in TOY_MODELS.items()},
+                "pretrained": {"models": list(PRETRAINED_MODELS),
+                               "note": "needs the network once, or a folder saved with "
+                                       "save_pretrained; no ground truth, so roc_auc is null"},
                 "methods": {m: {"default_threshold": DEFAULT_THRESHOLDS[m]}
                             for m in DISCOVERY_METHODS}}
     if not args.task or not args.method:
@@ -174,7 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
     discover.add_argument("--task", help="toy-world task (see --list)")
     discover.add_argument("--method", help="activation, attribution, eap or acdc")
     discover.add_argument("--model", default=None,
-                          help="toy-world model (default: the one trained for the task)")
+                          help="toy-world model (default: the one trained for the task), gpt2, "
+                          "or a folder holding a saved pretrained model")
     discover.add_argument("--threshold", type=float, default=None,
                           help="where the circuit is cut (default per method, see --list)")
     discover.add_argument("--metric", default="logit_diff", help="logit_diff (default) or kl")

@@ -17,13 +17,17 @@ model, 0 = the corrupted one), and, where the task has a planted ground truth (`
 against it.
 
 :func:`discover_task` does the same from names: the task, the method and a toy-world model
-(by default the one trained for the task).
+(by default the one trained for the task), or a pretrained model (``gpt2``, or a folder saved
+with ``save_pretrained``) run on the same task written in English
+(:func:`mechinterp.pretrained.natural_prompts`). Ground truth is known only for the toy-world
+models, so a pretrained model's ``roc_auc`` is ``None``.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -38,7 +42,7 @@ from mechinterp.errors import ConfigError
 from mechinterp.toyworld.tasks import TASKS, PromptSet, get_task
 
 __all__ = ["Discovery", "discover_circuit", "discover_task", "DISCOVERY_METHODS",
-           "DEFAULT_THRESHOLDS", "TASK_MODELS", "GROUND_TRUTH_TASKS"]
+           "DEFAULT_THRESHOLDS", "TASK_MODELS", "GROUND_TRUTH_TASKS", "PRETRAINED_MODELS"]
 
 DISCOVERY_METHODS = ("activation", "attribution", "eap", "acdc")
 DEFAULT_THRESHOLDS = {"activation": 0.1, "attribution": 0.1, "eap": 0.02, "acdc": 0.02}
@@ -46,6 +50,8 @@ TASK_MODELS = {"induction": "attn-only-2l", "ioi": "toyworld-2l", "facts": "toyw
                "bias": "toyworld-2l", "toxicity": "toyworld-2l"}
 """The toy-world model trained for each task (the default of :func:`discover_task`)."""
 GROUND_TRUTH_TASKS = ("induction", "ioi")
+PRETRAINED_MODELS = ("gpt2", "gpt2-medium", "distilgpt2")
+"""Hub names :func:`discover_task` accepts besides the toy models (they need the network once)."""
 
 
 @dataclass
@@ -98,7 +104,8 @@ def _node_circuit(graph: ComputationGraph, kept: set[str]) -> list[str]:
 
 def discover_circuit(model, prompts: PromptSet, method: str, *, threshold: float | None = None,
                      metric: str = "logit_diff", model_name: str | None = None,
-                     graph: ComputationGraph | None = None) -> Discovery:
+                     graph: ComputationGraph | None = None, score_truth: bool = True
+                     ) -> Discovery:
     """Run ``method`` on ``prompts`` and return its circuit, scored.
 
     Args:
@@ -109,6 +116,7 @@ def discover_circuit(model, prompts: PromptSet, method: str, *, threshold: float
         metric: ``logit_diff`` or ``kl``.
         model_name: recorded in the circuit's ``meta``.
         graph: a ``ComputationGraph`` of ``model`` to reuse (built when omitted).
+        score_truth: compare with the planted circuit where the task has one (toy models).
 
     Raises:
         ConfigError: unknown method or metric, a negative threshold, or prompts on which the
@@ -149,7 +157,7 @@ def discover_circuit(model, prompts: PromptSet, method: str, *, threshold: float
     faithfulness = _faithfulness(graph, prompts, circuit, metric)
     circuit.meta["faithfulness"] = faithfulness
     node_auc = edge_auc = None
-    if prompts.task in GROUND_TRUTH_TASKS:
+    if score_truth and prompts.task in GROUND_TRUTH_TASKS:
         truth = ground_truth(model, prompts)
         node_auc = roc_auc(node_scores, truth.nodes)
         if edge_scores is not None:
@@ -172,31 +180,44 @@ def _faithfulness(graph: ComputationGraph, prompts: PromptSet, circuit: CircuitG
 def discover_task(task: str, method: str, *, model: str | None = None, n_prompts: int = 64,
                   prompt_seed: int = 1, model_seed: int = 0, threshold: float | None = None,
                   metric: str = "logit_diff") -> Discovery:
-    """:func:`discover_circuit` on a toy-world task with a toy-world model, by name.
+    """:func:`discover_circuit` on a task by name, with a model by name.
 
     Args:
         task: a toy-world task (see :data:`mechinterp.toyworld.TASKS`).
         method: one of :data:`DISCOVERY_METHODS`.
-        model: a toy-world model name; default :data:`TASK_MODELS` ``[task]``.
+        model: a toy-world model name (default :data:`TASK_MODELS` ``[task]``), a name in
+            :data:`PRETRAINED_MODELS` or a folder holding a saved pretrained model.
         n_prompts: clean/corrupted pairs; prompt_seed: their seed.
-        model_seed: the model's training seed (trained once, then cached).
+        model_seed: a toy model's training seed (trained once, then cached).
+
+    Raises:
+        ConfigError: unknown task, method or model, or a toy model not trained on the task.
+        DataError: a pretrained model that is neither cached nor downloadable.
     """
     from mechinterp.toyworld.models import TOY_MODELS, load_toy_model
 
     if task not in TASKS:
         raise ConfigError(f"unknown task {task!r}; tasks: {sorted(TASKS)}")
     _check_method(method)
-    name = model or TASK_MODELS[task]
-    if name not in TOY_MODELS:
-        raise ConfigError(f"unknown model {name!r}; models: {sorted(TOY_MODELS)}")
-    if task not in TOY_MODELS[name].mixture:
-        raise ConfigError(f"model {name!r} was not trained on task {task!r} (its tasks: "
-                          f"{sorted(TOY_MODELS[name].mixture)}); try --model "
-                          f"{TASK_MODELS[task]}")
     if n_prompts < 2:
         raise ConfigError(f"n_prompts must be at least 2, got {n_prompts}")
-    toy = load_toy_model(name, seed=model_seed)
-    device = next(toy.model.parameters()).device
-    prompts = get_task(task).prompts(n_prompts, seed=prompt_seed).to(device)
-    return discover_circuit(toy.model, prompts, method, threshold=threshold, metric=metric,
-                            model_name=name)
+    name = model or TASK_MODELS[task]
+    if name in TOY_MODELS:
+        if task not in TOY_MODELS[name].mixture:
+            raise ConfigError(f"model {name!r} was not trained on task {task!r} (its tasks: "
+                              f"{sorted(TOY_MODELS[name].mixture)}); try --model "
+                              f"{TASK_MODELS[task]}")
+        net = load_toy_model(name, seed=model_seed).model
+        prompts = get_task(task).prompts(n_prompts, seed=prompt_seed)
+    elif name in PRETRAINED_MODELS or Path(name).is_dir():
+        from mechinterp.pretrained import load_pretrained, natural_prompts, pretrained_tokenizer
+
+        net = load_pretrained(name)
+        prompts = natural_prompts(task, pretrained_tokenizer(net), n_prompts, seed=prompt_seed)
+    else:
+        raise ConfigError(f"unknown model {name!r}; toy models: {sorted(TOY_MODELS)}; "
+                          f"pretrained: {list(PRETRAINED_MODELS)} or a folder holding a saved "
+                          "model")
+    prompts = prompts.to(next(net.parameters()).device)
+    return discover_circuit(net, prompts, method, threshold=threshold, metric=metric,
+                            model_name=name, score_truth=name in TOY_MODELS)
