@@ -1,5 +1,6 @@
 """Circuits in transformers: patching, attribution and automated discovery.
 
+* :mod:`.capture`: activations, attention patterns, direct logit attribution, neurons, plots.
 * :mod:`.metrics`: logit difference and KL metrics on clean/corrupted prompt pairs.
 * :mod:`.patching`: activation patching and attribution patching over residual positions,
   heads and MLPs.
@@ -10,6 +11,18 @@
 * :mod:`.discovery`: one call from a task and a method to a scored circuit.
 """
 
+from mechinterp.circuits.capture import (
+    LogitAttribution,
+    NeuronRanking,
+    attention_patterns,
+    capture,
+    direct_logit_attribution,
+    neuron_activations,
+    plot_attention,
+    plot_direct_logit_attribution,
+    plot_top_neurons,
+    top_neurons,
+)
 from mechinterp.circuits.computation import ComputationGraph, Edge
 from mechinterp.circuits.discovery import (
     DISCOVERY_METHODS,
@@ -41,13 +54,18 @@ __all__ = [
     "ComputationGraph",
     "Discovery",
     "Edge",
+    "LogitAttribution",
+    "NeuronRanking",
     "EdgeScores",
     "GroundTruth",
     "PatchingResult",
     "acdc",
     "activation_patching",
+    "attention_patterns",
     "attribution_patching",
+    "capture",
     "circuit_metric",
+    "direct_logit_attribution",
     "discover_circuit",
     "discover_task",
     "edge_attribution_patching",
@@ -57,5 +75,10 @@ __all__ = [
     "head_diagnostics",
     "kl_metric",
     "logit_diff",
+    "neuron_activations",
+    "plot_attention",
+    "plot_direct_logit_attribution",
+    "plot_top_neurons",
     "roc_auc",
+    "top_neurons",
 ]

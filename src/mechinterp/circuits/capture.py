@@ -22,6 +22,7 @@ Components are named as in :class:`mechinterp.circuits.computation.ComputationGr
 from __future__ import annotations
 
 import difflib
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -97,15 +98,18 @@ def capture(model, tokens: torch.Tensor | PromptSet,
             examples = close or sorted(known)[:6]
             raise ConfigError(f"unknown hook names {unknown}; the model has {len(known)} hooks, "
                               f"e.g. {examples}")
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        # gated-off hooks are reported below as a ConfigError, not as a warning
+        warnings.filterwarnings("ignore", message="run_with_cache: skipped")
         _, cache = model.run_with_cache(tokens, names_filter=wanted)
     if wanted is None:
         return {name: cache[name] for name in cache.keys()}
     silent = [n for n in wanted if n not in cache]
     if silent:
-        raise ConfigError(f"hooks {silent} exist but did not fire on this model (some need a "
-                          f"config flag, e.g. hook_result needs cfg.use_attn_result); hooks that "
-                          f"fire include blocks.0.attn.hook_z and blocks.0.hook_attn_out")
+        raise ConfigError(f"hooks {silent} exist but do not fire on this model: they are gated "
+                          f"off (hook_result, hook_attn_in, hook_q_input, hook_mlp_in need a "
+                          f"model.set_use_*(True) call, which not every bridge supports); per-head "
+                          f"outputs are hook_z times W_O, and hook_attn_out, hook_mlp_out fire")
     return {name: cache[name] for name in wanted}
 
 
@@ -438,8 +442,9 @@ def plot_top_neurons(ranking: NeuronRanking, *, labels: tuple[str, str] = ("prom
         x, y = ranking.baseline_mean.numpy(), ranking.mean.numpy()
         ax_scatter.scatter(x, y, s=8, color="grey", alpha=0.6)
         ax_scatter.scatter(x[idx], y[idx], s=18, color="tab:red")
-        for i in idx[:5]:
-            ax_scatter.annotate(str(i), (x[i], y[i]), fontsize=7)
+        for i in idx[:3]:
+            ax_scatter.annotate(str(i), (x[i], y[i]), xytext=(4, 2), textcoords="offset points",
+                                fontsize=7)
         low, high = float(min(x.min(), y.min())), float(max(x.max(), y.max()))
         ax_scatter.plot([low, high], [low, high], color="black", linewidth=0.8)
         ax_scatter.set_xlabel(f"mean activation, {labels[1]}")
