@@ -11,9 +11,16 @@ import numpy as np
 import pytest
 
 # Set before any fixture runs (module- and session-scoped fixtures are created before
-# function-scoped ones): every test session trains into its own empty cache, on the CPU, with
-# the default profile, whatever the calling shell has set.
-os.environ["MECHINTERP_CACHE"] = tempfile.mkdtemp(prefix="mechinterp-tests-")
+# function-scoped ones): every test run trains into its own empty cache, on the CPU, with
+# the default profile, whatever the calling shell has set. The workers of one `pytest -n`
+# run share that cache (its file locks make a model train once, not once per worker).
+_run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+if _run:
+    _shared = Path(tempfile.gettempdir()) / f"mechinterp-tests-{_run}"
+    _shared.mkdir(exist_ok=True)
+    os.environ["MECHINTERP_CACHE"] = str(_shared)
+else:
+    os.environ["MECHINTERP_CACHE"] = tempfile.mkdtemp(prefix="mechinterp-tests-")
 os.environ["MECHINTERP_DEVICE"] = "cpu"
 os.environ["MECHINTERP_PROGRESS"] = "0"
 os.environ["OMP_NUM_THREADS"] = "1"
