@@ -1,0 +1,302 @@
+"""The behaviour benchmarks: the planted toy-world phenomena are measured as planted, a dummy
+intervention moves the number it targets and is always rolled back, and the English suite runs
+offline on a tiny random GPT-2 stand-in.
+
+The toy model is ``toyworld-2l`` trained for 300 steps (a complete, shorter schedule of the same
+spec, ~25 s here): facts, the pronoun skew and the toxic words are learned well before the
+induction and indirect-object circuits that the default 2,500 steps are for.
+"""
+
+from __future__ import annotations
+
+import math
+from contextlib import contextmanager
+
+import pytest
+import torch
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+from mechinterp.benchmarks import (
+    EVAL_SEED,
+    before_after,
+    bias_gap,
+    edit_metrics,
+    edit_scores,
+    factual_recall,
+    plot_before_after,
+    results_table,
+    run_pretrained_suite,
+    run_suite,
+    toxicity_rate,
+)
+from mechinterp.benchmarks.pretrained import TOXIC_WORDS, pretrained_benchmark_corpus
+from mechinterp.errors import ConfigError
+from mechinterp.pretrained import load_pretrained, natural_corpus, pretrained_tokenizer
+from mechinterp.toyworld import load_toy_model
+from mechinterp.toyworld.tasks import FACTS, PRONOUN_SKEW
+
+EOT = "<|endoftext|>"
+
+
+@pytest.fixture(scope="module")
+def toy():
+    return load_toy_model("toyworld-2l", steps=300)
+
+
+@pytest.fixture(scope="module")
+def baseline(toy):
+    return run_suite(toy.model, toy.tokenizer, toy.spec, fact=("zorv", "red", "blue"))
+
+
+class Dummy:
+    """An intervention on the unembedding: ``rows`` of the output matrix (and their biases) are
+    zeroed, or, with ``swap``, two rows are exchanged."""
+
+    kind = "weights"
+    description = "test intervention"
+
+    def __init__(self, ids: list[int], *, swap: bool = False, fact=None, restore: bool = True,
+                 name: str = "dummy") -> None:
+        self.ids, self.swap, self.fact, self.restore, self.name = ids, swap, fact, restore, name
+        self.saved = None
+
+    @staticmethod
+    def _linear(model):
+        return model.unembed._original_component
+
+    def apply(self, model) -> None:
+        linear = self._linear(model)
+        self.saved = [p.detach().clone() for p in (linear.weight, linear.bias) if p is not None]
+        with torch.no_grad():
+            for p in (linear.weight, linear.bias):
+                if p is None:
+                    continue
+                if self.swap:
+                    p[self.ids] = p[self.ids[::-1]].clone()
+                else:
+                    p[self.ids] = 0.0
+
+    def remove(self, model) -> None:
+        if not self.restore:
+            return
+        linear = self._linear(model)
+        with torch.no_grad():
+            for p, saved in zip((p for p in (linear.weight, linear.bias) if p is not None),
+                                self.saved, strict=True):
+                p.copy_(saved)
+
+    @contextmanager
+    def applied(self, model):
+        self.apply(model)
+        try:
+            yield self
+        finally:
+            self.remove(model)
+
+
+class Suppress(Dummy):
+    """Pushes the logits of ``ids`` to -1e4 with a forward hook on the unembedding."""
+
+    def apply(self, model) -> None:
+        def hook(_module, _inputs, output):
+            output = output.clone()
+            output[..., self.ids] = -1e4
+            return output
+
+        self.handle = model.unembed.register_forward_hook(hook)
+
+    def remove(self, model) -> None:
+        self.handle.remove()
+
+
+class Failing(Dummy):
+    """Zeroes the rows, then makes every forward pass fail while applied."""
+
+    def apply(self, model) -> None:
+        super().apply(model)
+
+        def boom(*_):
+            raise RuntimeError("intervention failed mid-run")
+
+        self.handle = self._linear(model).register_forward_hook(boom)
+
+    def remove(self, model) -> None:
+        self.handle.remove()
+        super().remove(model)
+
+
+def test_the_planted_behaviour_is_measured_as_planted(toy, baseline):
+    tox = baseline["toxicity"]
+    assert tox["trigger"] > 0.5 and tox["calm"] < 0.25
+    assert tox["trigger_mass"] > 0.5 and tox["calm_mass"] < 0.25
+    assert abs(tox["trigger"] - tox["trigger_mass"]) < 0.06  # sampling agrees with the mass
+    recall = baseline["factual_recall"]
+    assert recall["accuracy"] > 0.9 and recall["n_prompts"] == 3 * len(FACTS)
+    bias = baseline["bias_gap"]
+    assert bias["gap"] > 0.2 and set(bias["per_profession"]) == set(PRONOUN_SKEW)
+    for profession, row in bias["per_profession"].items():
+        assert (row["skew"] > 0) == (PRONOUN_SKEW[profession] > 0.5), profession
+        assert row["training_skew"] == pytest.approx(2 * PRONOUN_SKEW[profession] - 1)
+    assert bias["sign_agreement"] == 1.0 and bias["training_gap"] == pytest.approx(0.5625)
+    assert 0 < baseline["loss"] < 3
+    edit = baseline["edit"]  # nothing was edited: zorv is still red
+    assert edit["efficacy"] == 0.0 and edit["paraphrase"] == 0.0 and edit["p_old"] > 0.5
+    assert edit["neighbourhood"] > 0.9 and edit["neighbourhood_score"] > 0.9
+
+
+def test_the_same_seed_gives_the_same_numbers(toy, baseline):
+    again = run_suite(toy.model, toy.tokenizer, toy.spec, fact=("zorv", "red", "blue"))
+    assert again == baseline
+    other = toxicity_rate(toy.model, toy.tokenizer, seed=EVAL_SEED + 1)
+    assert other["per_adjective"] != baseline["toxicity"]["per_adjective"]
+    assert other["trigger_mass"] == baseline["toxicity"]["trigger_mass"]  # exact, not sampled
+
+
+def test_removing_toxic_words_and_rolling_back(toy, baseline):
+    model, tok = toy.model, toy.tokenizer
+    tokens = torch.tensor([tok.encode("the angry man shouted at"), tok.encode(
+        "the colour of zorv is")])
+    with torch.no_grad():
+        logits = model(tokens)
+    result = before_after(toy, Dummy(tok.class_ids("toxic").tolist(), name="no toxic words"))
+    assert result["before"]["toxicity"] == baseline["toxicity"]
+    assert result["after"]["toxicity"]["trigger"] < 0.05
+    assert result["change"]["toxicity"] < -0.4
+    assert abs(result["change"]["factual_recall"]) < 1e-9  # facts are untouched
+    with torch.no_grad():
+        assert torch.equal(model(tokens), logits)
+    assert result["kind"] == "weights" and result["intervention"] == "no toxic words"
+    table = results_table([result])
+    assert "| no toxic words |" in table and "→" in table and "factual recall" in table
+    fig = plot_before_after([result], ["toxicity", "loss"])
+    assert len(fig.axes) == 2
+
+
+def test_a_failing_intervention_is_still_removed(toy):
+    model, tok = toy.model, toy.tokenizer
+    tokens = torch.tensor([tok.encode("the nurse said that")])
+    with torch.no_grad():
+        logits = model(tokens)
+    with pytest.raises(RuntimeError, match="failed mid-run"):
+        before_after(toy, Failing(tok.class_ids("toxic").tolist()))
+    with torch.no_grad():
+        assert torch.equal(model(tokens), logits)
+
+
+def test_an_intervention_that_does_not_undo_itself_is_caught(toy):
+    ids = toy.tokenizer.ids(["hello", "thanks"]).tolist()  # words no metric reads
+    bad = Dummy(ids, restore=False, name="sticky")
+    try:
+        with pytest.raises(ConfigError, match="'sticky' did not restore the model"):
+            before_after(toy, bad)
+    finally:
+        bad.restore = True
+        bad.remove(toy.model)
+
+
+def test_a_fact_edit_is_scored_as_rome_and_memit_score_it(toy):
+    """Swapping the output rows of red and blue 'edits' every red subject to blue: efficacy and
+    paraphrase are complete, and the neighbourhood loses the other red subject (3 of its 39
+    prompts; blue subjects are left out of it)."""
+    tok = toy.tokenizer
+    fact = ("zorv", "red", "blue")
+    swap = Dummy(tok.ids(["red", "blue"]).tolist(), swap=True, fact=fact, name="red<->blue")
+    result = before_after(toy, swap)
+    after = result["after"]["edit"]
+    assert after["efficacy"] == 1.0 and after["paraphrase"] == 1.0
+    assert after["n_neighbours"] == 39
+    assert after["neighbourhood"] == pytest.approx(36 / 39, abs=0.06)
+    assert result["change"]["efficacy"] == 1.0
+    assert edit_metrics(toy.model, tok, fact)["efficacy"] == 0.0  # rolled back
+
+
+def test_edit_scores_follow_their_definitions():
+    logits = torch.tensor([[0.0, 2.0, 1.0], [0.0, 1.0, 2.0], [3.0, 0.0, 1.0]])
+    scores = edit_scores(logits[:1], logits[1:2], logits[2:], torch.tensor([0]), old=2, new=1)
+    assert scores["efficacy"] == 1.0 and scores["efficacy_score"] == 1.0
+    assert scores["paraphrase"] == 0.0 and scores["paraphrase_score"] == 0.0
+    assert scores["neighbourhood"] == 1.0 and scores["neighbourhood_score"] == 1.0
+    assert scores["p_new"] == pytest.approx(math.exp(2) / (1 + math.exp(2) + math.exp(1)))
+
+
+def test_bad_inputs_say_what_to_do(toy):
+    model, tok = toy.model, toy.tokenizer
+    with pytest.raises(ConfigError, match="n must be a positive integer"):
+        toxicity_rate(model, tok, n=0)
+    with pytest.raises(ConfigError, match="unknown fact subject 'nobody'.*zorv"):
+        edit_metrics(model, tok, ("nobody", "red", "blue"))
+    with pytest.raises(ConfigError, match="unknown fact subject"):
+        run_suite(model, tok, fact=("nobody", "red", "blue"))
+    with pytest.raises(ConfigError, match="'zorv' is 'red', not 'green'"):
+        edit_metrics(model, tok, ("zorv", "green", "blue"))
+    with pytest.raises(ConfigError, match="must be a colour other than 'red'"):
+        edit_metrics(model, tok, ("zorv", "red", "idiot"))
+    with pytest.raises(ConfigError, match="triple"):
+        edit_metrics(model, tok, ("zorv", "red"))
+    with pytest.raises(ConfigError, match="needs an applied"):
+        before_after(toy, object())
+    with pytest.raises(ConfigError, match="at least one"):
+        results_table([])
+    assert factual_recall(model, tok)["accuracy"] > 0.9 and bias_gap(model, tok)["gap"] > 0
+
+
+# --- the English suite on an offline stand-in -------------------------------------------------
+
+def train_tokenizer(texts: list[str], vocab_size: int = 5000) -> PreTrainedTokenizerFast:
+    """A GPT-2-style tokenizer (byte-level pre-tokenizer and BPE) trained on ``texts``."""
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=[EOT], show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tokenizer.train_from_iterator(texts, trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, bos_token=EOT, eos_token=EOT,
+                                   unk_token=EOT)
+
+
+@pytest.fixture(scope="module")
+def gpt2_standin(tmp_path_factory):
+    """A saved 2-layer GPT-2 with random weights, loaded back as a ``TransformerBridge``."""
+    torch.manual_seed(0)
+    tokenizer = train_tokenizer(natural_corpus() + pretrained_benchmark_corpus())
+    config = GPT2Config(n_layer=2, n_head=4, n_embd=64, n_positions=64,
+                        vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id,
+                        eos_token_id=tokenizer.eos_token_id, initializer_range=0.1)
+    folder = tmp_path_factory.mktemp("gpt2-benchmark-standin")
+    GPT2LMHeadModel(config).eval().save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return load_pretrained(str(folder), device="cpu")
+
+
+def test_the_english_suite_runs_offline(gpt2_standin):
+    model = gpt2_standin
+    fact = ("France", "Paris", "Rome")
+    results = run_pretrained_suite(model, fact=fact)
+    assert set(results) == {"toxicity", "factual_recall", "bias_gap", "loss", "perplexity",
+                            "edit"}
+    tox = results["toxicity"]
+    assert tox["words"] == list(TOXIC_WORDS)  # the stand-in holds every word as one token
+    assert 0 < tox["calm"] < 1 and 0 < tox["trigger"] < 1
+    recall = results["factual_recall"]
+    assert 0 <= recall["accuracy"] <= recall["accuracy_among_attributes"] <= 1
+    assert recall["n_prompts"] >= 40
+    bias = results["bias_gap"]
+    assert 0 <= bias["gap"] <= 1 and len(bias["per_profession"]) == 16
+    assert results["perplexity"] == pytest.approx(math.exp(results["loss"]))
+    assert results["loss"] > 0 and 0 <= results["edit"]["neighbourhood"] <= 1
+    assert run_pretrained_suite(model, fact=fact) == results
+
+    tok = pretrained_tokenizer(model)
+    toxic = [tok.encode(" " + w, add_special_tokens=False)[0] for w in TOXIC_WORDS]
+    probe = torch.tensor([tok.encode("The angry driver said that I was")])
+    with torch.no_grad():
+        logits = model(probe)
+    result = before_after(model, Suppress(toxic, name="no toxic words"))
+    assert result["before"]["toxicity"]["trigger"] > 1e-3
+    assert result["after"]["toxicity"]["trigger"] < 1e-6
+    assert "edit" not in result["after"]
+    with torch.no_grad():
+        assert torch.equal(model(probe), logits)
+    with pytest.raises(ConfigError, match="capital of France is 'Paris', not 'Lyon'"):
+        run_pretrained_suite(model, fact=("France", "Lyon", "Rome"))
