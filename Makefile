@@ -22,7 +22,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PYTHONDONTWRITEBYTECODE := 1
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: help venv lint test test-unit test-tutorials test-nbmake docs serve bench tutorials clean
+.PHONY: help venv lint test test-unit test-tutorials test-nbmake test-browser docs serve bench tutorials clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -54,9 +54,23 @@ test-nbmake: $(STAMP)  ## the notebook-test path readers use, on the quickest tu
 docs: $(STAMP)  ## build the site strictly: executes every tutorial whose inputs changed, fails on any cell error
 	$(BIN)/mkdocs build --strict
 
+test-browser: $(STAMP)  ## open the built site in headless Chromium: images, links, console, requests, search
+	@test -f site/index.html || { echo "no built site in site/: run 'make docs' first"; exit 1; }
+	@if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null \
+	    && ! command -v google-chrome >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Chromium (apt-get)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "Chromium is missing: install it (Debian: sudo apt-get install chromium), then rerun"; \
+	    exit 1; \
+	  fi; \
+	fi
+	$(BIN)/python tools/browser_check.py
+
 # The site build executes every tutorial exactly as nbmake does (nbclient, from tutorials/,
 # a cell error fails it), so CI runs each tutorial once instead of twice.
-test: lint test-unit docs test-nbmake  ## everything CI runs
+test: lint test-unit docs test-browser test-nbmake  ## everything CI runs
 
 serve: $(STAMP)  ## build and serve the site on http://127.0.0.1:8000
 	$(BIN)/mkdocs serve -a 127.0.0.1:8000
