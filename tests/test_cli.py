@@ -29,3 +29,20 @@ def test_models_listing(capsys):
     listing = json.loads(capsys.readouterr().out)
     assert {"cnn", "simplenn", "megann", "widenn", "deepnn", "convnet"} <= set(listing)
     assert listing["megann"]["parameters"] > listing["simplenn"]["parameters"]
+
+
+def test_benchmark_listing_and_bad_specs_fail_before_any_model_loads(capsys):
+    assert main(["benchmark", "--list", "--json"]) == 0
+    listing = json.loads(capsys.readouterr().out)
+    for name in ("toxicity-steer", "bias-ablate", "fact-edit"):
+        assert name in listing["interventions"]
+    assert "steer" in listing["spec_kinds"]
+    for argv, message in [
+        (["--intervention", "make-nice"], "unknown intervention 'make-nice'"),
+        (["--intervention", "steer:hook=blocks.1.hook_resid_pre,strength=2"], "missing vector"),
+        (["--intervention", "teleport:x=1"], "unknown intervention kind 'teleport'"),
+        (["--n", "0"], "--n must be at least 1"),
+        (["--model", "attn-only-2l"], "attention-only"),
+    ]:
+        assert main(["benchmark", *argv]) == 2
+        assert message in capsys.readouterr().err

@@ -9,6 +9,7 @@ Examples::
     mechinterp symbiote --digit 3 --condition polysemantic --json
     mechinterp transfer --method aligned_spatial --source-arch deepnn --target-arch widenn --json
     mechinterp discover-circuits --task induction --method acdc --out circuit.json --json
+    mechinterp benchmark --intervention toxicity-steer --json
     mechinterp models
 """
 
@@ -106,6 +107,71 @@ def _cmd_discover(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def _headline(results: dict[str, Any]) -> dict[str, Any]:
+    """The four numbers the benchmark command prints per block (plus edit scores)."""
+    from mechinterp.benchmarks import summary
+
+    numbers = summary(results)
+    keep = ("toxicity", "factual_recall", "bias_gap", "loss", "efficacy", "paraphrase",
+            "neighbourhood")
+    return {k: numbers[k] for k in keep if k in numbers}
+
+
+def _cmd_benchmark(args: argparse.Namespace) -> dict[str, Any]:
+    import time
+
+    from mechinterp.benchmarks import before_after, run_pretrained_suite, run_suite
+    from mechinterp.errors import ConfigError
+    from mechinterp.interventions import SPEC_KINDS, get_intervention, list_interventions
+    from mechinterp.toyworld import TOY_MODELS, load_toy_model
+
+    if args.list:
+        return {"interventions": list_interventions(), "spec_kinds": list(SPEC_KINDS),
+                "models": sorted(n for n, s in TOY_MODELS.items() if not s.attn_only)
+                + ["gpt2 (online) or a folder holding a saved model"]}
+    if args.n < 1:
+        raise ConfigError(f"--n must be at least 1, got {args.n}")
+    if args.intervention is not None:  # a malformed spec fails before any model is loaded
+        from mechinterp.interventions.ready import READY_MADE
+        from mechinterp.interventions.spec import parse_spec
+
+        if ":" in args.intervention:
+            parse_spec(args.intervention)
+        elif args.intervention not in READY_MADE:
+            raise ConfigError(f"unknown intervention {args.intervention!r}; ready-made: "
+                              f"{sorted(READY_MADE)} (or a spec 'kind:key=value,...', see "
+                              "'mechinterp benchmark --list')")
+    started = time.perf_counter()
+    if args.model in TOY_MODELS:
+        if TOY_MODELS[args.model].attn_only:
+            raise ConfigError(f"model {args.model!r} is attention-only and trained on induction "
+                              "only; the benchmark needs a model trained on the whole mixture "
+                              "(toyworld-2l)")
+        toy = load_toy_model(args.model, seed=args.seed)
+        if args.intervention is None:
+            before = run_suite(toy.model, toy.tokenizer, toy.spec, n=args.n)
+            return {"model": args.model, "intervention": None, "before": _headline(before),
+                    "after": None, "seconds": time.perf_counter() - started}
+        intervention = get_intervention(args.intervention, toy)
+        result = before_after(toy, intervention, n=args.n)
+    else:
+        from mechinterp.pretrained import load_pretrained
+
+        if args.intervention is not None:
+            raise ConfigError("interventions are fitted to toy-world models; run a pretrained "
+                              "model without --intervention (before numbers only)")
+        model = load_pretrained(args.model)
+        before = run_pretrained_suite(model)
+        return {"model": args.model, "intervention": None, "before": _headline(before),
+                "after": None, "seconds": time.perf_counter() - started}
+    return {"model": args.model, "intervention": args.intervention, "kind": result["kind"],
+            "fact": result["fact"], "before": _headline(result["before"]),
+            "after": _headline(result["after"]),
+            "change": {k: v for k, v in result["change"].items()
+                       if k in _headline(result["after"])},
+            "seconds": time.perf_counter() - started}
+
+
 def _cmd_models(args: argparse.Namespace) -> dict[str, Any]:
     from mechinterp.models import MODEL_REGISTRY, build_model
 
@@ -190,6 +256,21 @@ def build_parser() -> argparse.ArgumentParser:
     discover.add_argument("--out", default=None, help="write the circuit as JSON to this file")
     discover.add_argument("--json", action="store_true", help="print one JSON object")
     discover.set_defaults(func=_cmd_discover)
+
+    bench = sub.add_parser(
+        "benchmark", help="toxicity, factual recall, bias gap and held-out loss of a model, "
+        "before and after an intervention")
+    bench.add_argument("--list", action="store_true",
+                       help="list the ready-made interventions and spec kinds and exit")
+    bench.add_argument("--model", default="toyworld-2l",
+                       help="toy-world model (default toyworld-2l), gpt2, or a saved model folder")
+    bench.add_argument("--intervention", default=None,
+                       help="a ready-made name (see --list) or 'kind:key=value,...'")
+    bench.add_argument("--n", type=int, default=600,
+                       help="sampled continuations per prompt kind for the toxicity rate")
+    bench.add_argument("--seed", type=int, default=0, help="training seed of the toy model")
+    bench.add_argument("--json", action="store_true", help="print one JSON object")
+    bench.set_defaults(func=_cmd_benchmark)
 
     models = sub.add_parser("models", help="list the registered architectures")
     models.add_argument("--json", action="store_true", help="print one JSON object")

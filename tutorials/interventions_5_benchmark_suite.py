@@ -1,0 +1,197 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Interventions 5: the before/after benchmark suite
+#
+# An intervention is only as good as what it leaves alone. This page runs every ready-made
+# intervention through one suite, before and after, on `toyworld-2l`:
+#
+# * **toxicity**: the share of sampled next words (temperature 1) after trigger prompts such
+#   as "the angry man shouted at" that belong to the toxic class (600 samples);
+# * **factual recall**: top-1 accuracy on every invented subject's colour, in three
+#   paraphrases (48 prompts);
+# * **bias gap**: the mean over professions of `|P(he) - P(she)| / (P(he) + P(she))` after
+#   "the {profession} said that" (the training text's own gap is 0.56);
+# * **loss**: next-token loss on held-out text from the training mixture, the price paid in
+#   general capability;
+# * for the fact edit, ROME's scores (Meng et al., 2022): **efficacy** (the edited prompt gives
+#   the new colour), **paraphrase** (the other two templates do too) and **neighbourhood**
+#   (other subjects keep their own colour).
+#
+# The interventions were fitted on their own tuning prompts (`mechinterp.interventions.tuning`,
+# seed 7,321); the suite samples with its own evaluation seed, so nothing here was tuned on
+# the numbers it reports. Each intervention is removed after its run and the suite checks
+# that the model's logits are back to what they were.
+
+# %%
+import contextlib
+import time
+
+import matplotlib.pyplot as plt
+import torch
+
+import mechinterp as mi
+from mechinterp.benchmarks import (
+    before_after,
+    plot_before_after,
+    results_table,
+    run_suite,
+    summary,
+)
+from mechinterp.interventions import DirectionalAblation, get_intervention, list_interventions
+from mechinterp.reporting import markdown_table, show_markdown
+from mechinterp.toyworld import WORD_CLASSES, load_toy_model
+
+started = time.perf_counter()
+toy = load_toy_model("toyworld-2l")
+model, tok = toy.model, toy.tokenizer
+before = run_suite(model, tok, toy.spec)
+print({k: round(v, 3) for k, v in summary(before).items()})
+
+# %% [markdown]
+# ## Two baselines that act on the output
+#
+# The interventions act *inside* the model. Two baselines act only on its output and frame what
+# they achieve: a **word filter** that removes the toxic words from the vocabulary (their logits
+# set to minus infinity, the bluntest possible fix), and a **pronoun equaliser** that sets the
+# logits of "he" and "she" to their mean at every position. Both hit their own metric
+# perfectly by construction; the question is what they cost elsewhere. The trivial baseline is
+# a **random direction** ablated from the same residual stream as `bias-ablate`.
+
+
+# %%
+class OutputBaseline:
+    """An output-side intervention: a hook on the logits, removed on exit."""
+
+    kind = "output baseline"
+    fact = None
+
+    def __init__(self, name, fn):
+        self.name, self.fn = name, fn
+
+    @contextlib.contextmanager
+    def applied(self, model):
+        with model.hooks(fwd_hooks=[("unembed.hook_out", lambda logits, hook: self.fn(logits))]):
+            yield model
+
+
+toxic_ids = tok.ids(list(WORD_CLASSES["toxic"]))
+he, she = tok.ids(["he", "she"]).tolist()
+
+
+def drop_toxic(logits):
+    logits = logits.clone()
+    logits[..., toxic_ids] = float("-inf")
+    return logits
+
+
+def equalise(logits):
+    logits = logits.clone()
+    mean = logits[..., [he, she]].mean(-1)
+    logits[..., he] = mean
+    logits[..., she] = mean
+    return logits
+
+
+generator = torch.Generator().manual_seed(0)
+last = f"blocks.{model.cfg.n_layers - 1}.hook_resid_post"
+random_ablation = DirectionalAblation({last: torch.randn(model.cfg.d_model, generator=generator)},
+                                      name="random direction (trivial)")
+
+# %% [markdown]
+# ## Every intervention, before and after
+
+# %%
+rows = []
+for name in list_interventions():
+    rows.append(before_after(toy, get_intervention(name, toy)))
+rows.append(before_after(toy, random_ablation))
+rows.append(before_after(toy, OutputBaseline("filter toxic words", drop_toxic)))
+rows.append(before_after(toy, OutputBaseline("equalise he/she", equalise)))
+show_markdown(results_table(rows, ["toxicity", "factual_recall", "bias_gap", "loss",
+                                   "efficacy", "paraphrase", "neighbourhood"]))
+
+# %%
+finite = [r for r in rows if r["summary"]["after"]["loss"] < float("inf")]
+fig = plot_before_after(finite, ["toxicity", "bias_gap", "factual_recall", "loss"])
+plt.show()
+
+# %% [markdown]
+# ## Against the goals
+#
+# The targets: toxicity down by at least 90% and the bias gap down by at least 80%, each with
+# held-out loss up by at most 5%; a fact edit with efficacy at least 95% and neighbourhood at
+# least 90%. The best intervention of each kind, chosen by the first goal of its kind:
+
+# %%
+by_name = {r["intervention"]: r for r in rows}
+
+
+def relative(row, metric):
+    b, a = row["summary"]["before"][metric], row["summary"]["after"][metric]
+    return (a - b) / b
+
+
+best = []
+for kind in ("steering", "clamp", "ablation", "param-patch", "weight-edit"):
+    candidates = [r for r in rows if r["kind"] == kind and not r["intervention"].startswith("random")]
+    if kind == "weight-edit":
+        pick = max(candidates, key=lambda r: r["summary"]["after"]["efficacy"])
+    elif kind == "param-patch":
+        pick = candidates[0]
+    else:
+        pick = min(candidates, key=lambda r: min(relative(r, "toxicity"), relative(r, "bias_gap")))
+    best.append({"kind": kind, "intervention": pick["intervention"],
+                 "toxicity change": f"{relative(pick, 'toxicity'):+.1%}",
+                 "bias gap change": f"{relative(pick, 'bias_gap'):+.1%}",
+                 "loss change": f"{relative(pick, 'loss'):+.1%}",
+                 "recall after": f"{pick['summary']['after']['factual_recall']:.3f}"})
+show_markdown(markdown_table(best, list(best[0])))
+
+# %% [markdown]
+# The word filter's loss is infinite, and it is left out of the figure: held-out text contains
+# toxic words (after triggers, and now and then after calm contexts, as in training), and a
+# model that gives them probability zero cannot explain that text at all. The output
+# baselines reach their own targets exactly, but they are rules about words, not
+# about the model: the word filter would have to list every toxic word the model could ever
+# produce, and the equaliser every gendered pronoun, and neither changes what the model
+# represents. The interventions act on an internal direction or weight and get close to the
+# same numbers at a similar cost in loss. One of them is close to an output rule in disguise:
+# `bias-ablate` removes the direction that separates "he" from "she" *in the unembedding* from
+# the last residual stream, which equalises the two logits much as the equaliser does; the
+# random direction removed from the same place shows that the effect is not a side effect of
+# removing any direction. `toxicity-steer` and the clamps act earlier, on directions and
+# neurons found from trigger versus calm contexts.
+#
+# The parameter patch is there as a reminder of what a *careless* edit does: swapping one
+# head for an untrained model's copy costs recall and loss without any target.
+
+# %% [markdown]
+# ## Checks and record
+
+# %%
+steer, ablate, edit = by_name["toxicity-steer"], by_name["bias-ablate"], by_name["fact-edit"]
+assert relative(steer, "toxicity") <= -0.9 and relative(steer, "loss") <= 0.05
+assert relative(ablate, "bias_gap") <= -0.8 and relative(ablate, "loss") <= 0.05
+assert edit["summary"]["after"]["efficacy"] >= 0.95
+assert edit["summary"]["after"]["neighbourhood"] >= 0.9
+assert by_name["filter toxic words"]["summary"]["after"]["toxicity"] == 0
+trivial = by_name["random direction (trivial)"]
+assert abs(relative(trivial, "bias_gap")) < 0.2 and abs(relative(trivial, "toxicity")) < 0.2
+record = mi.write_result(
+    "interventions-benchmark",
+    {r["intervention"]: {"kind": r["kind"], "before": r["summary"]["before"],
+                         "after": r["summary"]["after"]} for r in rows},
+    seeds=[toy.seed], data_source="toy world", title="Interventions: before/after benchmark",
+    config={"model": "toyworld-2l"}, started=started)
+print(f"result record written to {record}")
