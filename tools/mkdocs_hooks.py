@@ -99,7 +99,8 @@ def _execute(script: Path, out: Path, profile: str, device: str) -> float:
     return seconds
 
 
-# Seconds each tutorial took in a recent quick-profile build on a 2-core CPU machine. The build
+# Seconds each tutorial took in a fresh-clone quick-profile build on a 2-core CPU machine (a
+# page that trains a shared model first pays for it; later pages load it). The build
 # starts the slowest pages first so that a long page does not start last and hold up the end;
 # a tutorial missing here counts as a minute. `make docs` prints the fresh numbers and keeps
 # them in <cache>/site/durations.json, which takes precedence over this file.
