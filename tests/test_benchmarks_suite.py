@@ -14,8 +14,7 @@ from contextlib import contextmanager
 
 import pytest
 import torch
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+from gpt2_standin import save_standin
 
 from mechinterp.benchmarks import (
     EVAL_SEED,
@@ -35,8 +34,6 @@ from mechinterp.errors import ConfigError
 from mechinterp.pretrained import load_pretrained, natural_corpus, pretrained_tokenizer
 from mechinterp.toyworld import load_toy_model
 from mechinterp.toyworld.tasks import FACTS, PRONOUN_SKEW
-
-EOT = "<|endoftext|>"
 
 
 @pytest.fixture(scope="module")
@@ -243,29 +240,11 @@ def test_bad_inputs_say_what_to_do(toy):
 
 # --- the English suite on an offline stand-in -------------------------------------------------
 
-def train_tokenizer(texts: list[str], vocab_size: int = 5000) -> PreTrainedTokenizerFast:
-    """A GPT-2-style tokenizer (byte-level pre-tokenizer and BPE) trained on ``texts``."""
-    tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=[EOT], show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    tokenizer.train_from_iterator(texts, trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, bos_token=EOT, eos_token=EOT,
-                                   unk_token=EOT)
-
-
 @pytest.fixture(scope="module")
 def gpt2_standin(tmp_path_factory):
     """A saved 2-layer GPT-2 with random weights, loaded back as a ``TransformerBridge``."""
-    torch.manual_seed(0)
-    tokenizer = train_tokenizer(natural_corpus() + pretrained_benchmark_corpus())
-    config = GPT2Config(n_layer=2, n_head=4, n_embd=64, n_positions=64,
-                        vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id,
-                        eos_token_id=tokenizer.eos_token_id, initializer_range=0.1)
     folder = tmp_path_factory.mktemp("gpt2-benchmark-standin")
-    GPT2LMHeadModel(config).eval().save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
+    save_standin(folder, natural_corpus() + pretrained_benchmark_corpus())
     return load_pretrained(str(folder), device="cpu")
 
 

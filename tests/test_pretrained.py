@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+from gpt2_standin import save_standin, train_tokenizer
 
 from mechinterp.circuits import ComputationGraph, activation_patching
 from mechinterp.errors import ConfigError, DataError, DataUnavailableError
@@ -20,33 +19,12 @@ from mechinterp.pretrained import (
     pretrained_tokenizer,
 )
 
-EOT = "<|endoftext|>"
-
-
-def train_tokenizer(texts: list[str], vocab_size: int = 5000) -> PreTrainedTokenizerFast:
-    """A GPT-2-style tokenizer (byte-level pre-tokenizer and BPE) trained on ``texts``."""
-    tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=[EOT], show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    tokenizer.train_from_iterator(texts, trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, bos_token=EOT, eos_token=EOT,
-                                   unk_token=EOT)
-
 
 @pytest.fixture(scope="module")
 def standin(tmp_path_factory):
     """``(folder, hf_model, tokenizer)``: a saved 2-layer GPT-2 with random weights."""
-    torch.manual_seed(0)
-    tokenizer = train_tokenizer(natural_corpus())
-    config = GPT2Config(n_layer=2, n_head=4, n_embd=64, n_positions=64,
-                        vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id,
-                        eos_token_id=tokenizer.eos_token_id, initializer_range=0.1)
-    model = GPT2LMHeadModel(config).eval()
     folder = tmp_path_factory.mktemp("gpt2-standin")
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
+    model, tokenizer = save_standin(folder, natural_corpus())
     return folder, model, tokenizer
 
 

@@ -172,6 +172,12 @@ def _cmd_benchmark(args: argparse.Namespace) -> dict[str, Any]:
             "seconds": time.perf_counter() - started}
 
 
+def _cmd_self_report(args: argparse.Namespace) -> dict[str, Any]:
+    from mechinterp.selfreport.pipeline import cli_command
+
+    return cli_command(args)
+
+
 def _cmd_models(args: argparse.Namespace) -> dict[str, Any]:
     from mechinterp.models import MODEL_REGISTRY, build_model
 
@@ -271,6 +277,17 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--seed", type=int, default=0, help="training seed of the toy model")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.set_defaults(func=_cmd_benchmark)
+
+    report = sub.add_parser(
+        "self-report", help="fine-tune a model to report its own MLP neurons and score it "
+        "against baselines (scan -> dataset -> train -> evaluate)")
+    report.add_argument("--config", default=None, help="JSON config file (default: defaults)")
+    report.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                        help="override one config field (VALUE is read as JSON when it parses, "
+                        "else as text); repeatable")
+    report.add_argument("--retrain", action="store_true", help="ignore cached predictors")
+    report.add_argument("--json", action="store_true", help="print one JSON object")
+    report.set_defaults(func=_cmd_self_report)
 
     models = sub.add_parser("models", help="list the registered architectures")
     models.add_argument("--json", action="store_true", help="print one JSON object")

@@ -1,0 +1,276 @@
+"""One call from a JSON config to a scored self-report: :func:`run_pipeline`.
+
+scan -> dataset -> train -> evaluate:
+
+1. validate the config against the model's shape (before loading anything heavy);
+2. load the model; scan the chosen layer's neurons on a separate draw of documents and, with
+   ``neurons: "auto"``, pick ``k`` by the scanner's statistic (never by a test score);
+3. draw the documents, record the frozen targets, split by document;
+4. score the baselines (mean, token lookup, linear probe) on the test positions;
+5. for each head, fine-tune a fresh copy of the model with the strategy (cached, so an
+   interrupted run picks up at the first unfinished predictor) and score it against the frozen
+   and the live targets;
+6. train the cross-prediction baseline: another model, same heads, this model's neurons.
+
+The result is one JSON-ready dict; :func:`cli_command` runs it for ``mechinterp self-report``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mechinterp.errors import DataError
+from mechinterp.selfreport.baselines import (
+    BaselineResult,
+    cross_prediction_baseline,
+    linear_probe_baseline,
+    mean_baseline,
+    token_lookup_baseline,
+)
+from mechinterp.selfreport.config import SelfReportConfig, check_against_model, load_config
+from mechinterp.selfreport.dataset import (
+    ActivationDatasetGenerator,
+    DocumentSource,
+    pretrained_documents,
+    toyworld_documents,
+)
+from mechinterp.selfreport.predictor import ActivationPredictor, default_bin_tokens
+from mechinterp.selfreport.scanner import NeuronScanner
+from mechinterp.selfreport.trainer import PredictorTrainer, train_predictor
+
+__all__ = ["Subject", "load_subject", "run_pipeline", "cli_command"]
+
+SCAN_SEED_OFFSET = 104_729  # the scan's documents come from a stream the dataset never draws
+
+
+@dataclass
+class Subject:
+    """A loaded model with what the pipeline needs around it.
+
+    Attributes:
+        model: the ``TransformerBridge``.
+        tokenizer: its tokenizer.
+        documents: a document source for it.
+        identity: what identifies its weights in cache keys.
+    """
+
+    model: Any
+    tokenizer: Any
+    documents: DocumentSource
+    identity: dict[str, Any]
+
+
+def _folder_digest(folder: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(folder.iterdir()):
+        if path.is_file():
+            stat = path.stat()
+            digest.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()[:16]
+
+
+def load_subject(name: str, *, seed: int = 0, steps: int | None = None,
+                 n_ctx: int | None = None) -> Subject:
+    """Load a toy-world model (training it if it is not cached) or a pretrained one.
+
+    Args:
+        name: toy-world model name, Hugging Face name, or folder.
+        seed, steps: training seed and steps of a toy-world model.
+        n_ctx: tokens per document (default: the toy model's context, or 32).
+    """
+    from mechinterp.toyworld import TOY_MODELS, load_toy_model
+
+    if name in TOY_MODELS:
+        toy = load_toy_model(name, seed=seed, steps=steps)
+        docs = toyworld_documents(toy.tokenizer, n_ctx or toy.spec.n_ctx, toy.spec.mixture)
+        return Subject(toy.model, toy.tokenizer, docs, {"toy": name, "key": toy.meta["key"],
+                                                        "seed": seed, "steps": toy.meta["steps"]})
+    from mechinterp.pretrained import load_pretrained, pretrained_tokenizer
+
+    model = load_pretrained(name)
+    tokenizer = pretrained_tokenizer(model)
+    folder = Path(name).expanduser()
+    identity = {"pretrained": name}
+    if folder.is_dir():
+        identity["files"] = _folder_digest(folder)
+    return Subject(model, tokenizer, pretrained_documents(tokenizer, n_ctx or 32), identity)
+
+
+def _cross_subject(config: SelfReportConfig, subject: Subject) -> tuple[Subject | None, str]:
+    """The other model of the cross-prediction baseline, or ``None`` with the reason."""
+    from mechinterp.toyworld import TOY_MODELS
+
+    if config.cross_model is None:
+        return None, "cross_model is null"
+    if config.cross_model == "auto":
+        if config.model not in TOY_MODELS:
+            return None, ("no other model is known to share this tokenizer; set cross_model to "
+                          "one that does")
+        other = load_subject(config.model, seed=config.model_seed + 1,
+                             steps=config.cross_model_steps or config.model_steps,
+                             n_ctx=config.n_ctx)
+        steps = other.identity.get("steps")
+        return other, f"{config.model} seed {config.model_seed + 1}, {steps} steps"
+    other = load_subject(config.cross_model, seed=config.model_seed + 1,
+                         steps=config.cross_model_steps if config.cross_model in TOY_MODELS
+                         else None, n_ctx=config.n_ctx)
+    if other.model.cfg.d_vocab != subject.model.cfg.d_vocab:
+        raise DataError(f"cross_model {config.cross_model!r} has {other.model.cfg.d_vocab} "
+                        f"tokens but {config.model!r} has {subject.model.cfg.d_vocab}: the two "
+                        f"must share a tokenizer")
+    return other, config.cross_model
+
+
+def _scan(config: SelfReportConfig, subject: Subject, layer: int
+          ) -> tuple[NeuronScanner, list[int]]:
+    scanner = NeuronScanner(subject.model, subject.tokenizer, layers=[layer])
+    generator = torch.Generator().manual_seed(config.seed + SCAN_SEED_OFFSET)
+    scanner.scan(subject.documents(config.scan_documents, generator))
+    if isinstance(config.neurons, str):
+        return scanner, [n for _, n in scanner.select(config.k, by=config.select_by, layer=layer)]
+    return scanner, list(config.neurons)
+
+
+def _scores(result: BaselineResult) -> dict[str, Any]:
+    return {**result.scores, **result.details}
+
+
+def _table(heads: dict[str, dict[str, Any]], baselines: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = [{"method": f"self/{h}", "pearson_r": round(s["pearson_r"], 4),
+             "r2": round(s["r2"], 4), "pearson_r_live": round(s["pearson_r_live"], 4),
+             "drift": round(s["drift"], 4)} for h, s in heads.items()]
+    for name, s in baselines.items():
+        if name == "cross_prediction":
+            rows += [{"method": f"cross/{h}", "pearson_r": round(c["pearson_r"], 4),
+                      "r2": round(c["r2"], 4)} for h, c in s.items() if h != "skipped"]
+        else:
+            rows.append({"method": name, "pearson_r": round(s["pearson_r"], 4),
+                         "r2": round(s["r2"], 4)})
+    return rows
+
+
+def _wandb_run(config: SelfReportConfig) -> Any:
+    if not config.wandb:
+        return None
+    import wandb
+
+    return wandb.init(project="mechinterp-selfreport", config=config.as_dict())
+
+
+def run_pipeline(config: SelfReportConfig | dict[str, Any] | str | Path, *,
+                 retrain: bool = False) -> dict[str, Any]:
+    """Scan, build the dataset, train every head, score against the baselines.
+
+    Args:
+        config: a :class:`SelfReportConfig`, a dict of its fields or the path of a JSON file.
+        retrain: ignore cached predictors.
+
+    Returns:
+        A JSON-ready dict: ``pearson_r`` and ``r2`` of the best head (by test Pearson r against
+        the frozen targets), ``best_head``, ``heads`` (per head: frozen and live scores, drift,
+        next-token loss, training seconds), ``baselines``, ``table``, ``drift`` (per head),
+        ``beats_linear_probe``, ``neurons`` with their scan statistics, ``dataset`` sizes,
+        ``seconds`` and the ``config``.
+
+    Raises:
+        ConfigError: any invalid field, before any model is loaded or trained.
+    """
+    started = time.perf_counter()
+    config = load_config(config)
+    shape = check_against_model(config)
+    run = _wandb_run(config)
+    subject = load_subject(config.model, seed=config.model_seed, steps=config.model_steps,
+                           n_ctx=config.n_ctx)
+    layer = shape.n_layers - 1 if config.layer is None else config.layer
+    read_layer = shape.n_layers - 1 if config.read_layer is None else config.read_layer
+    scanner, neurons = _scan(config, subject, layer)
+    dataset = ActivationDatasetGenerator(subject.model, layer, neurons, subject.documents
+                                         ).generate(config.n_documents, seed=config.seed,
+                                                    test_fraction=config.test_fraction)
+    baselines: dict[str, Any] = {
+        "mean": _scores(mean_baseline(dataset)),
+        "token_lookup": _scores(token_lookup_baseline(dataset)),
+        "linear_probe": _scores(linear_probe_baseline(subject.model, dataset,
+                                                      f"blocks.{read_layer}.hook_resid_post"))}
+    settings = {"strategy": config.strategy, "steps": config.steps, "lr": config.lr,
+                "head_lr": config.head_lr, "batch_size": config.batch_size,
+                "unfreeze_k": config.unfreeze_k, "seed": config.seed}
+    bin_tokens = default_bin_tokens(subject.tokenizer, subject.model.cfg.d_vocab, len(neurons),
+                                    config.n_bins) if "token" in config.heads else None
+    data_run = {"layer": layer, "neurons": neurons, "read_layer": read_layer,
+                "n_bins": config.n_bins, "n_documents": config.n_documents,
+                "test_fraction": config.test_fraction, "data_seed": config.seed,
+                "n_ctx": int(dataset.tokens.shape[1])}
+    heads: dict[str, dict[str, Any]] = {}
+    log = run.log if run is not None else None
+    for head in config.heads:
+        predictor = ActivationPredictor.for_dataset(
+            copy.deepcopy(subject.model), dataset, head, n_bins=config.n_bins,
+            read_layer=read_layer, bin_tokens=bin_tokens, seed=config.seed)
+        trainer = PredictorTrainer(predictor, dataset, **settings, log=log)
+        lm_before = trainer.lm_loss()
+        trained = train_predictor(trainer, {"model": subject.identity, **data_run},
+                                  retrain=retrain)
+        heads[head] = {**trainer.evaluate(), "lm_loss_before": lm_before,
+                       "train_seconds": round(trained["train_seconds"], 2),
+                       "cached": trained["cached"], "final_loss": trained["history"][-1]["loss"]}
+    other, described = _cross_subject(config, subject)
+    if other is None:
+        baselines["cross_prediction"] = {"skipped": described}
+    else:
+        baselines["cross_prediction"] = {
+            head: {**_scores(cross_prediction_baseline(
+                copy.deepcopy(other.model), dataset, head, settings,
+                {"model": other.identity, "targets_of": subject.identity, **data_run},
+                n_bins=config.n_bins, read_layer=read_layer, bin_tokens=bin_tokens,
+                retrain=retrain)), "other_model": described} for head in config.heads}
+    best = max(heads, key=lambda h: heads[h]["pearson_r"])
+    result = {
+        "model": config.model, "layer": layer, "neurons": neurons,
+        "selected_by": config.select_by if isinstance(config.neurons, str) else "config",
+        "neuron_stats": {str(n): scanner.stats[layer].row(n) for n in neurons},
+        "top_examples": {str(n): [e.context for e in scanner.top_examples(layer, n, 3)]
+                         for n in neurons},
+        "dataset": dataset.summary(), "best_head": best,
+        "pearson_r": heads[best]["pearson_r"], "r2": heads[best]["r2"],
+        "pearson_r_live": heads[best]["pearson_r_live"], "r2_live": heads[best]["r2_live"],
+        "heads": heads, "baselines": baselines, "table": _table(heads, baselines),
+        "drift": {h: heads[h]["drift"] for h in heads},
+        "beats_linear_probe": heads[best]["pearson_r"] > baselines["linear_probe"]["pearson_r"],
+        "config": config.as_dict(), "seconds": round(time.perf_counter() - started, 2)}
+    if run is not None:
+        run.log({f"table/{row['method']}/pearson_r": row["pearson_r"] for row in result["table"]})
+        run.finish()
+    return result
+
+
+def cli_command(args: argparse.Namespace) -> dict[str, Any]:
+    """Run the pipeline from parsed ``self-report`` arguments.
+
+    Raises:
+        ConfigError: a malformed ``--set`` or any invalid field.
+    """
+    from mechinterp.errors import ConfigError
+
+    fields: dict[str, Any] = {}
+    if args.config:
+        loaded = load_config(args.config)
+        fields = {k: v for k, v in loaded.as_dict().items()}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set takes FIELD=VALUE, got {item!r}")
+        try:
+            fields[key] = json.loads(value)
+        except json.JSONDecodeError:
+            fields[key] = value
+    return run_pipeline(fields, retrain=args.retrain)

@@ -1,0 +1,276 @@
+"""Neuron self-report: scanning, document splits, heads, strategies, baselines, config, pipeline.
+
+The toy model is trained for a few steps only (the cache of a test session starts empty): the
+tests check behaviour and bookkeeping, not how well a well-trained model reports itself.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from mechinterp.errors import ConfigError
+from mechinterp.selfreport import (
+    HEAD_TYPES,
+    ActivationDatasetGenerator,
+    ActivationPredictor,
+    NeuronScanner,
+    PredictorTrainer,
+    SelfReportConfig,
+    check_against_model,
+    linear_probe_baseline,
+    load_config,
+    mean_baseline,
+    plot_scan,
+    pretrained_documents,
+    run_pipeline,
+    score_predictions,
+    token_lookup_baseline,
+    toyworld_documents,
+)
+from mechinterp.toyworld import load_toy_model
+
+TOY_STEPS = 20
+LAYER = 1
+
+
+@pytest.fixture(scope="module")
+def toy():
+    torch.manual_seed(0)
+    return load_toy_model("toyworld-2l", steps=TOY_STEPS)
+
+
+@pytest.fixture(scope="module")
+def docs(toy):
+    return toyworld_documents(toy.tokenizer, toy.spec.n_ctx, toy.spec.mixture)
+
+
+@pytest.fixture(scope="module")
+def dataset(toy, docs):
+    return ActivationDatasetGenerator(toy.model, LAYER, [3, 7, 11], docs).generate(48, seed=5)
+
+
+def test_scanner_statistics_dead_neurons_and_examples(toy, docs):
+    model = copy.deepcopy(toy.model)
+    fc_in = {n: p for n, p in model.named_parameters() if f"layers.{LAYER}." in n and "fc_in" in n}
+    assert len(fc_in) == 2
+    with torch.no_grad():  # neuron 0 of layer 1 can no longer move: gelu(0) everywhere
+        for p in fc_in.values():
+            p[0] = 0
+    tokens = docs(24, torch.Generator().manual_seed(1))
+    scanner = NeuronScanner(model, toy.tokenizer, layers=[LAYER], batch_size=10)
+    stats = scanner.scan(tokens)[LAYER]
+    _, cache = model.run_with_cache(tokens, names_filter=[f"blocks.{LAYER}.mlp.hook_post"])
+    acts = cache[f"blocks.{LAYER}.mlp.hook_post"][:, 1:].reshape(-1, model.cfg.d_mlp)
+    assert torch.allclose(stats.variance, acts.double().var(0, unbiased=False).float(),
+                          rtol=1e-3, atol=1e-6)
+    assert torch.allclose(stats.frequency, (acts > 0).float().mean(0), atol=1e-6)
+    assert bool(stats.dead[0]) and int(stats.dead.sum()) == 1
+    assert torch.all((stats.selectivity >= 0) & (stats.selectivity <= 1))
+    picked = scanner.select(10, by="variance", layer=LAYER)
+    assert (LAYER, 0) not in picked and len(picked) == 10
+    assert [float(stats.variance[n]) for _, n in picked] == sorted(
+        [float(stats.variance[n]) for _, n in picked], reverse=True)
+    with pytest.raises(ConfigError, match="select_by must be one of"):
+        scanner.select(3, by="loudness")
+    top = scanner.top_examples(LAYER, picked[0][1], k=3)
+    assert top[0].activation == pytest.approx(float(acts[:, picked[0][1]].max()), rel=1e-5)
+    assert top[0].activation >= top[1].activation >= top[2].activation
+    assert f"[[{top[0].token}]]" in top[0].context
+    assert top[0].token == toy.tokenizer.decode([int(tokens[top[0].document, top[0].position])])
+    fig = plot_scan(stats, [n for _, n in picked[:3]])
+    assert len(fig.axes) == 1
+
+
+def test_documents_are_split_without_leakage_and_deterministically(toy, docs, dataset):
+    train, test = set(dataset.train_ids.tolist()), set(dataset.test_ids.tolist())
+    assert not train & test and train | test == set(dataset.document_ids.tolist())
+    assert len(test) == round(len(dataset.tokens) * 0.25)
+    rows_train, rows_test = dataset.examples("train"), dataset.examples("test")
+    assert not set(rows_train["document"].tolist()) & set(rows_test["document"].tolist())
+    assert len(rows_test["target"]) == len(test) * (toy.spec.n_ctx - 1)
+    train_docs = {tuple(r) for r in dataset.split("train")[0].tolist()}
+    assert not train_docs & {tuple(r) for r in dataset.split("test")[0].tolist()}
+    again = ActivationDatasetGenerator(toy.model, LAYER, [3, 7, 11], docs).generate(48, seed=5)
+    assert torch.equal(again.tokens, dataset.tokens) and torch.equal(again.test_ids,
+                                                                     dataset.test_ids)
+    assert torch.allclose(again.targets, dataset.targets)
+    other = ActivationDatasetGenerator(toy.model, LAYER, [3, 7, 11], docs).generate(48, seed=6)
+    assert not torch.equal(other.tokens, dataset.tokens)
+
+
+def test_repeated_documents_are_dropped_before_the_split(toy, docs):
+    def repeating(n, generator):
+        half = docs((n + 1) // 2, generator)
+        return torch.cat([half, half])[:n]
+
+    data = ActivationDatasetGenerator(toy.model, LAYER, [0], repeating).generate(40, seed=0)
+    assert data.duplicates_dropped == 20 and len(data.tokens) == 20
+    train = {tuple(r) for r in data.split("train")[0].tolist()}
+    assert not train & {tuple(r) for r in data.split("test")[0].tolist()}
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"nuerons": [1]}, r"unknown config field\(s\) \['nuerons'\]; allowed fields: \[.*'neurons'"),
+    ({"neurons": [3, 999]}, r"neurons \[999\] are out of range: neurons must lie in \[0, 255\]"),
+    ({"heads": ["regression", "poetry"]}, r"heads must be .*'classification', 'token'.*poetry"),
+    ({"strategy": "thaw"}, r"strategy must be one of \['head', 'last_k', 'gradual', 'full'\]"),
+    ({"layer": 4}, r"layer must lie in \[0, 1\]"),
+    ({"unfreeze_k": 3}, r"unfreeze_k must lie in \[1, 2\]"),
+    ({"steps": 0}, r"steps must be an integer >= 1"),
+    ({"model": "attn-only-2l"}, r"no MLP layers"),
+    ({"cross_model": "attn-only-2l"}, r"cross_model .attn-only-2l. must share"),
+])
+def test_config_errors_are_raised_before_any_work(monkeypatch, bad, message):
+    def no_work(*args, **kwargs):
+        raise AssertionError("a model was loaded before the config was validated")
+
+    monkeypatch.setattr("mechinterp.selfreport.pipeline.load_subject", no_work)
+    with pytest.raises(ConfigError, match=message):
+        run_pipeline(bad)
+
+
+def test_config_from_json_file_and_wandb_without_the_package(tmp_path, monkeypatch):
+    path = tmp_path / "run.json"
+    path.write_text('{"neurons": [1, 2], "heads": "token", "steps": 7}')
+    config = load_config(path)
+    assert config.neurons == (1, 2) and config.heads == ("token",) and config.steps == 7
+    assert check_against_model(config).d_mlp == 256
+    monkeypatch.setattr("mechinterp.selfreport.config.importlib.util.find_spec", lambda n: None)
+    with pytest.raises(ConfigError, match="wandb is true but the wandb package is not installed"):
+        SelfReportConfig(wandb=True)
+
+
+def test_token_head_answers_through_the_models_own_unembedding(toy, dataset):
+    model = copy.deepcopy(toy.model)
+    predictor = ActivationPredictor.for_dataset(model, dataset, "token", n_bins=6,
+                                                tokenizer=toy.tokenizer)
+    ids = predictor.bin_tokens
+    assert ids.shape == (3, 6) and len(ids.unique()) == 18
+    assert int(ids.min()) >= 0 and int(ids.max()) < model.cfg.d_vocab
+    assert toy.tokenizer.decode(ids[0, :3]) == "t00 t01 t02"  # answer words of the vocabulary
+    assert predictor.readout is None
+    assert {id(p) for p in predictor.head_parameters()} == {id(p) for p in
+                                                           model.unembed.parameters()}
+    tokens = dataset.tokens[:4]
+    found = {}
+    with torch.no_grad():
+        out = predictor(tokens)
+        model.run_with_hooks(tokens, fwd_hooks=[(f"blocks.{model.cfg.n_layers - 1}"
+                                                 ".hook_resid_post",
+                                                 lambda a, hook: found.setdefault("r", a))])
+        logits = model.ln_final(found["r"]) @ model.W_U + model.b_U
+    assert torch.allclose(out.logits, logits[..., ids], atol=1e-5)
+    expected = (out.logits.softmax(-1) * predictor.bin_values).sum(-1)
+    assert torch.allclose(out.prediction, expected, atol=1e-6)
+
+
+def test_head_strategy_leaves_the_neurons_where_they_were(toy, dataset):
+    before = {n: p.detach().clone() for n, p in toy.model.named_parameters()}
+    model = copy.deepcopy(toy.model)
+    trainer = PredictorTrainer(ActivationPredictor.for_dataset(model, dataset, "token",
+                                                               n_bins=4, tokenizer=toy.tokenizer),
+                               dataset, strategy="head", steps=6, lr=1e-2, head_lr=5e-2)
+    trainer.train()
+    result = trainer.evaluate()
+    assert result["drift"] == pytest.approx(0, abs=1e-5)
+    assert result["relative_change"] == pytest.approx(0, abs=1e-5)
+    assert result["pearson_r_live"] == pytest.approx(result["pearson_r"], abs=1e-5)
+    assert result["r2_live"] == pytest.approx(result["r2"], abs=1e-4)
+    changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
+    assert changed and all("head" in n or "unembed" in n for n in changed)  # only W_U moved
+    full = PredictorTrainer(ActivationPredictor.for_dataset(copy.deepcopy(toy.model), dataset,
+                                                            "regression"),
+                            dataset, strategy="full", steps=6, lr=3e-2)
+    full.train()
+    assert full.evaluate()["relative_change"] > 1e-3  # the neurons moved
+
+
+def test_gradual_unfreezes_from_the_top(toy, dataset):
+    predictor = ActivationPredictor.for_dataset(copy.deepcopy(toy.model), dataset, "regression")
+    trainer = PredictorTrainer(predictor, dataset, strategy="gradual", steps=8)
+    assert [trainer.n_unfrozen(s) for s in range(8)] == [1, 1, 2, 2, 3, 3, 4, 4]
+    groups = trainer.parameter_groups()
+    assert groups[0] == list(predictor.readout.parameters())
+    assert {id(p) for p in groups[1]} >= {id(p) for p in predictor.model.blocks[1].parameters()}
+    last_k = PredictorTrainer(predictor, dataset, strategy="last_k", unfreeze_k=1, steps=8)
+    names = last_k.trained_parameter_names()
+    assert any("blocks.1." in n for n in names) and not any("blocks.0." in n for n in names)
+
+
+def test_baselines_are_scored_on_the_same_test_rows(toy, dataset):
+    targets = dataset.flat_targets("test")
+    hook = f"blocks.{LAYER}.hook_resid_post"
+    results = [mean_baseline(dataset), token_lookup_baseline(dataset),
+               linear_probe_baseline(toy.model, dataset, hook)]
+    for result in results:
+        assert result.prediction.shape == targets.shape
+        assert result.scores["n_rows"] == len(targets)
+        assert result.scores["pearson_r"] == pytest.approx(
+            score_predictions(result.prediction, targets)["pearson_r"], abs=1e-6)
+    assert results[0].scores["pearson_r"] == 0.0 and results[0].scores["r2"] <= 0.0
+    # the neurons are columns of their own layer's activations: a probe there is exact
+    exact = linear_probe_baseline(toy.model, dataset, f"blocks.{LAYER}.mlp.hook_post")
+    assert exact.scores["pearson_r"] > 0.999
+
+
+def test_pipeline_end_to_end(toy):
+    config = {"model_steps": TOY_STEPS, "k": 2, "steps": 4, "n_documents": 24,
+              "scan_documents": 8, "n_bins": 4, "cross_model_steps": 4, "batch_size": 4}
+    result = run_pipeline(config)
+    for key in ("pearson_r", "r2", "pearson_r_live", "best_head", "heads", "baselines", "drift",
+                "table", "seconds", "neurons", "neuron_stats", "dataset", "beats_linear_probe"):
+        assert key in result, key
+    assert set(result["heads"]) == set(HEAD_TYPES) == set(result["drift"])
+    assert set(result["baselines"]) == {"mean", "token_lookup", "linear_probe",
+                                        "cross_prediction"}
+    assert set(result["baselines"]["cross_prediction"]) == set(HEAD_TYPES)
+    assert len(result["neurons"]) == 2 and -1 <= result["pearson_r"] <= 1
+    assert result["pearson_r"] == max(h["pearson_r"] for h in result["heads"].values())
+    assert len(result["table"]) == 3 + 3 + 3
+    again = run_pipeline(config)  # every predictor now comes from the cache
+    assert all(h["cached"] for h in again["heads"].values())
+    assert again["pearson_r"] == pytest.approx(result["pearson_r"], abs=1e-6)
+
+
+def test_gpt2_standin_builds_a_dataset(tmp_path):
+    from gpt2_standin import save_standin
+
+    from mechinterp.pretrained import load_pretrained, natural_corpus
+
+    _, tokenizer = save_standin(tmp_path, natural_corpus(), n_head=2, n_embd=32, n_positions=32,
+                                vocab_size=2000)
+    shape = check_against_model(SelfReportConfig(model=str(tmp_path), neurons=(5,)))
+    assert (shape.n_layers, shape.d_mlp, shape.n_ctx) == (2, 128, 32)
+    with pytest.raises(ConfigError, match=r"neurons must lie in \[0, 127\]"):
+        check_against_model(SelfReportConfig(model=str(tmp_path), neurons=(128,)))
+    model = load_pretrained(str(tmp_path), device="cpu")
+    source = pretrained_documents(tokenizer, 16)
+    data = ActivationDatasetGenerator(model, 1, [5, 9], source).generate(12, seed=0)
+    assert data.tokens.shape == (12 - data.duplicates_dropped, 16)
+    assert data.targets.shape == (len(data.tokens), 16, 2)
+    assert torch.all(data.tokens[:, 0] == tokenizer.bos_token_id)
+    assert data.flat_targets("test").shape == (len(data.test_ids) * 15, 2)
+    result = run_pipeline({"model": str(tmp_path), "k": 1, "steps": 2, "n_documents": 12,
+                           "scan_documents": 4, "n_bins": 3, "n_ctx": 16,
+                           "heads": ["regression", "token"]})
+    assert set(result["heads"]) == {"regression", "token"} and result["layer"] == 1
+    assert "skipped" in result["baselines"]["cross_prediction"]
+
+
+def test_cli_parses_overrides_and_rejects_bad_ones(monkeypatch):
+    from mechinterp.cli import build_parser
+    from mechinterp.selfreport import cli_command
+
+    parser = build_parser()
+    seen = {}
+    monkeypatch.setattr("mechinterp.selfreport.pipeline.run_pipeline",
+                        lambda fields, retrain=False: seen.update(fields) or {"ok": True})
+    args = parser.parse_args(["self-report", "--set", "neurons=[1, 2]", "--set",
+                              "strategy=full", "--json"])
+    assert args.func(args) == {"ok": True}
+    assert seen == {"neurons": [1, 2], "strategy": "full"}
+    with pytest.raises(ConfigError, match="--set takes FIELD=VALUE"):
+        cli_command(parser.parse_args(["self-report", "--set", "steps"]))
