@@ -41,3 +41,28 @@ def test_results_page_is_generated_from_records(tmp_path, monkeypatch):
 def test_bad_record_name():
     with pytest.raises(ConfigError, match="may use only letters"):
         write_result("a/b", {}, seeds=[0], data_source="x")
+
+
+def test_key_results_read_the_records_that_exist():
+    from mechinterp.results import key_results, plot_key_results, render_key_results
+
+    assert render_key_results([]).startswith("*No result records")
+    assert plot_key_results([]) is None
+    records = [
+        {"name": "symbiote-normal", "metrics": {
+            "symbiote.target_output_rate": 0.001, "symbiote.target_output_rate_before": 0.1,
+            "symbiote.nontarget_accuracy_drop": 0.01}},
+        {"name": "circuits-discovery", "metrics": {
+            "induction/eap": {"node_auc": 0.9}, "ioi/acdc": {"node_auc": 0.8},
+            "ioi/weight_norm": {"node_auc": 0.6}}},
+        {"name": "interventions-benchmark", "metrics": {
+            "toxicity-steer": {"before": {"toxicity": 0.9, "loss": 1.0},
+                               "after": {"toxicity": 0.05, "loss": 1.02}}}},
+    ]
+    rows = key_results(records)
+    assert [r["system"] for r in rows] == ["SymbioteNet", "Circuits", "Circuits",
+                                           "Interventions"]
+    assert "0.10%" in rows[0]["numbers"] and "weight_norm" not in rows[2]["numbers"]
+    text = render_key_results(records, image="k.png")
+    assert text.count("](tutorials/") == 4 and "![Key results of this build](k.png)" in text
+    assert plot_key_results(records)[:4] == b"\x89PNG"

@@ -35,6 +35,9 @@ log = logging.getLogger("mkdocs.hooks.tutorials")
 
 _generated: dict[str, Path] = {}  # site path -> file on disk
 _results_markdown: str = ""
+_key_results: tuple[str, bytes | None] = ("", None)
+KEY_RESULTS_MARK = "<!-- key-results -->"
+KEY_RESULTS_IMAGE = "assets/key-results.png"
 
 
 def _profile_and_device() -> tuple[str, str]:
@@ -178,9 +181,19 @@ def on_pre_build(config) -> None:
     _record_durations(timings)
     for seconds, name in sorted(timings, reverse=True):
         log.info("executed %-50s %6.1f s", name, seconds)
-    from mechinterp.results import load_results, render_results_page
+    from mechinterp.results import (
+        load_results,
+        plot_key_results,
+        render_key_results,
+        render_results_page,
+    )
 
-    _results_markdown = render_results_page(load_results())
+    records = load_results()
+    _results_markdown = render_results_page(records)
+    image = plot_key_results(records)
+    global _key_results
+    _key_results = (render_key_results(records, image=KEY_RESULTS_IMAGE if image else None),
+                    image)
 
 
 @event_priority(100)  # before mkdocs-jupyter turns notebooks into pages
@@ -194,7 +207,16 @@ def on_files(files: Files, config) -> Files:
         else:  # a real file under <cache>/<key>/tutorials/, so mkdocs-jupyter can wrap it
             files.append(File(site_path, str(disk_path.parents[1]), site_dir, urls))
     files.append(File.generated(config, "results.md", content=_results_markdown))
+    if _key_results[1] is not None:
+        files.append(File.generated(config, KEY_RESULTS_IMAGE, content=_key_results[1]))
     return files
+
+
+def on_page_markdown(markdown: str, page, config, files) -> str:
+    """Put the key results of this build (table and figure) on the home page."""
+    if page.file.src_uri == "index.md" and KEY_RESULTS_MARK in markdown:
+        return markdown.replace(KEY_RESULTS_MARK, _key_results[0])
+    return markdown
 
 
 def on_serve(server, config, builder):
