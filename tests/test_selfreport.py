@@ -6,11 +6,10 @@ tests check behaviour and bookkeeping, not how well a well-trained model reports
 
 from __future__ import annotations
 
-import copy
-
 import pytest
 import torch
 
+from mechinterp.bridge import copy_bridge
 from mechinterp.errors import ConfigError
 from mechinterp.selfreport import (
     HEAD_TYPES,
@@ -20,10 +19,12 @@ from mechinterp.selfreport import (
     PredictorTrainer,
     SelfReportConfig,
     check_against_model,
+    fit_head,
     linear_probe_baseline,
     load_config,
     mean_baseline,
     plot_scan,
+    prepare,
     pretrained_documents,
     run_pipeline,
     score_predictions,
@@ -53,7 +54,7 @@ def dataset(toy, docs):
 
 
 def test_scanner_statistics_dead_neurons_and_examples(toy, docs):
-    model = copy.deepcopy(toy.model)
+    model = copy_bridge(toy.model)
     fc_in = {n: p for n, p in model.named_parameters() if f"layers.{LAYER}." in n and "fc_in" in n}
     assert len(fc_in) == 2
     with torch.no_grad():  # neuron 0 of layer 1 can no longer move: gelu(0) everywhere
@@ -82,6 +83,33 @@ def test_scanner_statistics_dead_neurons_and_examples(toy, docs):
     assert top[0].token == toy.tokenizer.decode([int(tokens[top[0].document, top[0].position])])
     fig = plot_scan(stats, [n for _, n in picked[:3]])
     assert len(fig.axes) == 1
+
+
+def test_distinct_selection_skips_near_copies(toy, docs):
+    tokens = docs(24, torch.Generator().manual_seed(2))
+    scanner = NeuronScanner(toy.model, toy.tokenizer, layers=[LAYER], batch_size=10)
+    scanner.scan(tokens)
+    ranked = scanner.select(6, by="variance", layer=LAYER)
+    distinct = scanner.select(6, by="variance", layer=LAYER, max_correlation=0.5)
+    assert distinct[0] == ranked[0]
+    with torch.no_grad():
+        _, cache = toy.model.run_with_cache(tokens,
+                                            names_filter=[f"blocks.{LAYER}.mlp.hook_post"])
+    acts = cache[f"blocks.{LAYER}.mlp.hook_post"][:, 1:].reshape(-1, toy.model.cfg.d_mlp)
+    corr = torch.corrcoef(acts.T.double()).abs()
+    kept = [n for _, n in distinct]
+    assert float(corr[kept][:, kept].fill_diagonal_(0).max()) <= 0.5 + 1e-6
+    # each neuron the walk passed over correlates above the bound with one kept before it
+    order = [n for _, n in scanner.select(256, by="variance", layer=LAYER)]
+    passed = [n for n in order[:order.index(kept[-1])] if n not in kept]
+    assert passed, "the bound should have skipped at least one neuron"
+    for n in passed:
+        earlier = [m for m in kept if order.index(m) < order.index(n)]
+        assert float(corr[n, earlier].max()) > 0.5
+    with pytest.raises(ConfigError, match="max_correlation must lie in"):
+        scanner.select(2, max_correlation=1.5)
+    with pytest.raises(ConfigError, match="correlate at most"):
+        scanner.select(200, layer=LAYER, max_correlation=1e-4)
 
 
 def test_documents_are_split_without_leakage_and_deterministically(toy, docs, dataset):
@@ -122,6 +150,8 @@ def test_repeated_documents_are_dropped_before_the_split(toy, docs):
     ({"steps": 0}, r"steps must be an integer >= 1"),
     ({"model": "attn-only-2l"}, r"no MLP layers"),
     ({"cross_model": "attn-only-2l"}, r"cross_model .attn-only-2l. must share"),
+    ({"lm_weight": -0.5}, r"lm_weight must be a number >= 0, got -0.5"),
+    ({"max_correlation": 0}, r"max_correlation must lie in \(0, 1\] or be null"),
 ])
 def test_config_errors_are_raised_before_any_work(monkeypatch, bad, message):
     def no_work(*args, **kwargs):
@@ -144,7 +174,7 @@ def test_config_from_json_file_and_wandb_without_the_package(tmp_path, monkeypat
 
 
 def test_token_head_answers_through_the_models_own_unembedding(toy, dataset):
-    model = copy.deepcopy(toy.model)
+    model = copy_bridge(toy.model)
     predictor = ActivationPredictor.for_dataset(model, dataset, "token", n_bins=6,
                                                 tokenizer=toy.tokenizer)
     ids = predictor.bin_tokens
@@ -169,7 +199,7 @@ def test_token_head_answers_through_the_models_own_unembedding(toy, dataset):
 
 def test_head_strategy_leaves_the_neurons_where_they_were(toy, dataset):
     before = {n: p.detach().clone() for n, p in toy.model.named_parameters()}
-    model = copy.deepcopy(toy.model)
+    model = copy_bridge(toy.model)
     trainer = PredictorTrainer(ActivationPredictor.for_dataset(model, dataset, "token",
                                                                n_bins=4, tokenizer=toy.tokenizer),
                                dataset, strategy="head", steps=6, lr=1e-2, head_lr=5e-2)
@@ -181,15 +211,39 @@ def test_head_strategy_leaves_the_neurons_where_they_were(toy, dataset):
     assert result["r2_live"] == pytest.approx(result["r2"], abs=1e-4)
     changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
     assert changed and all("head" in n or "unembed" in n for n in changed)  # only W_U moved
-    full = PredictorTrainer(ActivationPredictor.for_dataset(copy.deepcopy(toy.model), dataset,
+    full = PredictorTrainer(ActivationPredictor.for_dataset(copy_bridge(toy.model), dataset,
                                                             "regression"),
-                            dataset, strategy="full", steps=6, lr=3e-2)
+                            dataset, strategy="full", steps=6, lr=3e-2, anchor_weight=0.0)
     full.train()
     assert full.evaluate()["relative_change"] > 1e-3  # the neurons moved
 
 
+def test_language_modelling_and_anchor_terms(toy, dataset):
+    def trained(**weights):
+        predictor = ActivationPredictor.for_dataset(copy_bridge(toy.model), dataset,
+                                                    "regression")
+        trainer = PredictorTrainer(predictor, dataset, strategy="full", steps=8, lr=3e-2,
+                                   **weights)
+        trainer.train()
+        return trainer
+
+    plain = trained(lm_weight=0.0, anchor_weight=0.0)
+    mixed = trained(lm_weight=0.5, anchor_weight=0.0)
+    for record in mixed.history:  # the logged loss is the weighted sum of its two terms
+        assert record["loss"] == pytest.approx(record["report_loss"] + 0.5 * record["lm_loss"],
+                                               rel=1e-5)
+    assert all(r["loss"] == pytest.approx(r["report_loss"]) for r in plain.history)
+    anchored = trained(lm_weight=0.0, anchor_weight=50.0)
+    assert (anchored.evaluate()["relative_change"]
+            < 0.5 * plain.evaluate()["relative_change"])
+    with pytest.raises(ConfigError, match="lm_weight must be a number >= 0"):
+        PredictorTrainer(plain.predictor, dataset, lm_weight=-1)
+    with pytest.raises(ConfigError, match="anchor_weight must be a number >= 0"):
+        PredictorTrainer(plain.predictor, dataset, anchor_weight="lots")
+
+
 def test_gradual_unfreezes_from_the_top(toy, dataset):
-    predictor = ActivationPredictor.for_dataset(copy.deepcopy(toy.model), dataset, "regression")
+    predictor = ActivationPredictor.for_dataset(copy_bridge(toy.model), dataset, "regression")
     trainer = PredictorTrainer(predictor, dataset, strategy="gradual", steps=8)
     assert [trainer.n_unfrozen(s) for s in range(8)] == [1, 1, 2, 2, 3, 3, 4, 4]
     groups = trainer.parameter_groups()
@@ -224,15 +278,26 @@ def test_pipeline_end_to_end(toy):
                 "table", "seconds", "neurons", "neuron_stats", "dataset", "beats_linear_probe"):
         assert key in result, key
     assert set(result["heads"]) == set(HEAD_TYPES) == set(result["drift"])
-    assert set(result["baselines"]) == {"mean", "token_lookup", "linear_probe",
+    assert set(result["baselines"]) == {"mean", "token_lookup", "linear_probe", "frozen_model",
                                         "cross_prediction"}
     assert set(result["baselines"]["cross_prediction"]) == set(HEAD_TYPES)
+    frozen = result["baselines"]["frozen_model"]
+    assert set(frozen) == set(HEAD_TYPES)
+    assert all(f["drift"] == pytest.approx(0, abs=1e-5) for f in frozen.values())
     assert len(result["neurons"]) == 2 and -1 <= result["pearson_r"] <= 1
     assert result["pearson_r"] == max(h["pearson_r"] for h in result["heads"].values())
-    assert len(result["table"]) == 3 + 3 + 3
+    assert len(result["table"]) == 3 + 3 + 3 + 3
     again = run_pipeline(config)  # every predictor now comes from the cache
     assert all(h["cached"] for h in again["heads"].values())
     assert again["pearson_r"] == pytest.approx(result["pearson_r"], abs=1e-6)
+    prep = prepare(config)  # the pieces the pipeline is made of give the same runs
+    assert prep.neurons == result["neurons"]
+    trainer, scores = fit_head(prep, "regression", strategy="head")
+    assert scores["cached"] and trainer.strategy == "head"
+    assert scores["pearson_r"] == pytest.approx(
+        result["baselines"]["frozen_model"]["regression"]["pearson_r"], abs=1e-6)
+    with pytest.raises(ConfigError, match=r"unknown trainer setting\(s\) \['stratgy'\]"):
+        fit_head(prep, "regression", stratgy="head")
 
 
 def test_gpt2_standin_builds_a_dataset(tmp_path):

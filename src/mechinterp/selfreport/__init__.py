@@ -10,7 +10,8 @@
   frozen and live targets, and drift.
 * :mod:`.baselines`: mean, token lookup, linear probe and cross-prediction.
 * :mod:`.scores`: Pearson r, R² and drift.
-* :mod:`.config` and :mod:`.pipeline`: a JSON config and :func:`run_pipeline`.
+* :mod:`.config` and :mod:`.pipeline`: a JSON config, :func:`prepare` and :func:`fit_head`
+  (the pieces, for notebooks) and :func:`run_pipeline` (all of it, scored).
 
 The question follows Binder et al. (2024), "Looking Inward": does a model predict itself
 better than another model trained on the same answers (self- vs cross-prediction)? The
@@ -41,7 +42,16 @@ from mechinterp.selfreport.dataset import (
     pretrained_documents,
     toyworld_documents,
 )
-from mechinterp.selfreport.pipeline import Subject, cli_command, load_subject, run_pipeline
+from mechinterp.selfreport.pipeline import (
+    Prepared,
+    Subject,
+    cli_command,
+    fit_head,
+    load_subject,
+    prepare,
+    run_pipeline,
+    scan_documents,
+)
 from mechinterp.selfreport.predictor import (
     HEAD_TYPES,
     ActivationPredictor,
@@ -58,7 +68,12 @@ from mechinterp.selfreport.scanner import (
     plot_scan,
 )
 from mechinterp.selfreport.scores import activation_drift, pearson_r, r2_score, score_predictions
-from mechinterp.selfreport.trainer import STRATEGIES, PredictorTrainer, train_predictor
+from mechinterp.selfreport.trainer import (
+    STRATEGIES,
+    PredictorTrainer,
+    next_token_loss,
+    train_predictor,
+)
 
 __all__ = [
     "HEAD_TYPES",
@@ -74,6 +89,7 @@ __all__ = [
     "NeuronStats",
     "PredictorOutput",
     "PredictorTrainer",
+    "Prepared",
     "SelfReportConfig",
     "Subject",
     "activation_drift",
@@ -82,18 +98,22 @@ __all__ = [
     "cli_command",
     "cross_prediction_baseline",
     "default_bin_tokens",
+    "fit_head",
     "linear_probe_baseline",
     "load_config",
     "load_subject",
     "mean_baseline",
     "neuron_targets",
+    "next_token_loss",
     "pearson_r",
     "plot_scan",
+    "prepare",
     "pretrained_documents",
     "quantile_bins",
     "r2_score",
     "residual_features",
     "run_pipeline",
+    "scan_documents",
     "score_predictions",
     "toyworld_documents",
     "token_lookup_baseline",

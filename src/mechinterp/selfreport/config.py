@@ -35,11 +35,17 @@ class SelfReportConfig:
         neurons: neuron indices, or ``"auto"`` to let the scanner pick ``k``.
         k: how many neurons ``"auto"`` picks.
         select_by: the scanner statistic ``"auto"`` ranks by (see ``SELECT_BY``).
+        max_correlation: ``"auto"`` skips a neuron whose activations correlate above this
+            with one already picked, so the ``k`` neurons are distinct (``null``: no check).
         heads: head types to train, each a separate fine-tuned copy of the model.
         strategy: unfreezing strategy (``head``, ``last_k``, ``gradual``, ``full``).
         unfreeze_k: blocks ``last_k`` unfreezes.
         steps: optimiser steps per predictor.
         lr: learning rate of the model's weights; head_lr: of the head.
+        lm_weight: weight of the model's own next-token loss in the training loss, which keeps
+            it a language model while it learns to report (0: report loss only).
+        anchor_weight: weight of the reported neurons' own change in the training loss, which
+            keeps them close to their frozen values (0: they may drift).
         batch_size: documents per step.
         n_bins: activation bins of the classification and token heads.
         n_documents: documents drawn for the dataset; scan_documents: for the scan (a
@@ -63,12 +69,15 @@ class SelfReportConfig:
     neurons: tuple[int, ...] | str = "auto"
     k: int = 4
     select_by: str = "variance"
+    max_correlation: float | None = 0.9
     heads: tuple[str, ...] = HEAD_TYPES
     strategy: str = "last_k"
     unfreeze_k: int = 1
     steps: int = 400
     lr: float = 1e-3
     head_lr: float = 1e-2
+    lm_weight: float = 1.0
+    anchor_weight: float = 10.0
     batch_size: int = 32
     n_bins: int = 20
     n_documents: int = 1200
@@ -130,6 +139,16 @@ class SelfReportConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
                 raise ConfigError(f"{name} must be a positive number, got {value!r}")
+        if self.max_correlation is not None and (
+                isinstance(self.max_correlation, bool)
+                or not isinstance(self.max_correlation, int | float)
+                or not 0 < self.max_correlation <= 1):
+            raise ConfigError(f"max_correlation must lie in (0, 1] or be null, got "
+                              f"{self.max_correlation!r}")
+        for name in ("lm_weight", "anchor_weight"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+                raise ConfigError(f"{name} must be a number >= 0, got {value!r}")
         if isinstance(self.test_fraction, bool) or not 0 < self.test_fraction < 1:
             raise ConfigError(f"test_fraction must lie strictly between 0 and 1, got "
                               f"{self.test_fraction!r}")

@@ -10,7 +10,9 @@ scan -> dataset -> train -> evaluate:
 5. for each head, fine-tune a fresh copy of the model with the strategy (cached, so an
    interrupted run picks up at the first unfinished predictor) and score it against the frozen
    and the live targets;
-6. train the cross-prediction baseline: another model, same heads, this model's neurons.
+6. train the same head on the *frozen* model (the ``head`` strategy): what a readout learns
+   with no change to the model, so the table shows what fine-tuning adds;
+7. train the cross-prediction baseline: another model, same heads, this model's neurons.
 
 The result is one JSON-ready dict; :func:`cli_command` runs it for ``mechinterp self-report``.
 """
@@ -18,7 +20,6 @@ The result is one JSON-ready dict; :func:`cli_command` runs it for ``mechinterp 
 from __future__ import annotations
 
 import argparse
-import copy
 import hashlib
 import json
 import time
@@ -28,7 +29,8 @@ from typing import Any
 
 import torch
 
-from mechinterp.errors import DataError
+from mechinterp.bridge import copy_bridge
+from mechinterp.errors import ConfigError, DataError
 from mechinterp.selfreport.baselines import (
     BaselineResult,
     cross_prediction_baseline,
@@ -38,6 +40,7 @@ from mechinterp.selfreport.baselines import (
 )
 from mechinterp.selfreport.config import SelfReportConfig, check_against_model, load_config
 from mechinterp.selfreport.dataset import (
+    ActivationDataset,
     ActivationDatasetGenerator,
     DocumentSource,
     pretrained_documents,
@@ -47,7 +50,8 @@ from mechinterp.selfreport.predictor import ActivationPredictor, default_bin_tok
 from mechinterp.selfreport.scanner import NeuronScanner
 from mechinterp.selfreport.trainer import PredictorTrainer, train_predictor
 
-__all__ = ["Subject", "load_subject", "run_pipeline", "cli_command"]
+__all__ = ["Subject", "Prepared", "load_subject", "scan_documents", "prepare", "fit_head",
+           "run_pipeline", "cli_command"]
 
 SCAN_SEED_OFFSET = 104_729  # the scan's documents come from a stream the dataset never draws
 
@@ -130,14 +134,126 @@ def _cross_subject(config: SelfReportConfig, subject: Subject) -> tuple[Subject 
     return other, config.cross_model
 
 
+def scan_documents(config: SelfReportConfig, subject: Subject) -> torch.Tensor:
+    """The documents neurons are chosen on: a draw of ``config.scan_documents`` from a seed
+    stream the dataset never uses, so no neuron is chosen on a test document."""
+    generator = torch.Generator().manual_seed(config.seed + SCAN_SEED_OFFSET)
+    return subject.documents(config.scan_documents, generator)
+
+
 def _scan(config: SelfReportConfig, subject: Subject, layer: int
           ) -> tuple[NeuronScanner, list[int]]:
     scanner = NeuronScanner(subject.model, subject.tokenizer, layers=[layer])
-    generator = torch.Generator().manual_seed(config.seed + SCAN_SEED_OFFSET)
-    scanner.scan(subject.documents(config.scan_documents, generator))
+    scanner.scan(scan_documents(config, subject))
     if isinstance(config.neurons, str):
-        return scanner, [n for _, n in scanner.select(config.k, by=config.select_by, layer=layer)]
+        picked = scanner.select(config.k, by=config.select_by, layer=layer,
+                                max_correlation=config.max_correlation)
+        return scanner, [n for _, n in picked]
     return scanner, list(config.neurons)
+
+
+@dataclass
+class Prepared:
+    """Everything a self-report run trains on, from :func:`prepare`.
+
+    Attributes:
+        config: the validated config.
+        subject: the loaded model.
+        layer: the neurons' MLP layer; read_layer: the residual stream the linear heads read.
+        neurons: the chosen neurons.
+        scanner: the scan they were chosen from (layer ``layer`` only).
+        dataset: documents and frozen targets, split by document.
+        bin_tokens: answer tokens of the token head (``None`` without a token head).
+    """
+
+    config: SelfReportConfig
+    subject: Subject
+    layer: int
+    read_layer: int
+    neurons: list[int]
+    scanner: NeuronScanner
+    dataset: ActivationDataset
+    bin_tokens: torch.Tensor | None
+
+    def trainer_settings(self, **overrides: Any) -> dict[str, Any]:
+        """Keyword arguments of :class:`PredictorTrainer` from the config, with overrides
+        (e.g. ``strategy="head"``).
+
+        Raises:
+            ConfigError: an override that is not a trainer setting.
+        """
+        c = self.config
+        settings = {"strategy": c.strategy, "steps": c.steps, "lr": c.lr, "head_lr": c.head_lr,
+                    "batch_size": c.batch_size, "unfreeze_k": c.unfreeze_k, "seed": c.seed,
+                    "lm_weight": c.lm_weight, "anchor_weight": c.anchor_weight}
+        unknown = sorted(set(overrides) - set(settings))
+        if unknown:
+            raise ConfigError(f"unknown trainer setting(s) {unknown}; allowed: {sorted(settings)}")
+        return {**settings, **overrides}
+
+    def data_run(self) -> dict[str, Any]:
+        """What identifies the data in cache keys."""
+        c = self.config
+        return {"layer": self.layer, "neurons": self.neurons, "read_layer": self.read_layer,
+                "n_bins": c.n_bins, "n_documents": c.n_documents,
+                "test_fraction": c.test_fraction, "data_seed": c.seed,
+                "n_ctx": int(self.dataset.tokens.shape[1])}
+
+
+def prepare(config: SelfReportConfig | dict[str, Any] | str | Path) -> Prepared:
+    """Validate the config, load the model, scan and choose neurons, and build the dataset.
+
+    Raises:
+        ConfigError: any invalid field, before any model is loaded.
+    """
+    config = load_config(config)
+    shape = check_against_model(config)
+    subject = load_subject(config.model, seed=config.model_seed, steps=config.model_steps,
+                           n_ctx=config.n_ctx)
+    layer = shape.n_layers - 1 if config.layer is None else config.layer
+    read_layer = shape.n_layers - 1 if config.read_layer is None else config.read_layer
+    scanner, neurons = _scan(config, subject, layer)
+    dataset = ActivationDatasetGenerator(subject.model, layer, neurons, subject.documents
+                                         ).generate(config.n_documents, seed=config.seed,
+                                                    test_fraction=config.test_fraction)
+    bin_tokens = default_bin_tokens(subject.tokenizer, subject.model.cfg.d_vocab, len(neurons),
+                                    config.n_bins) if "token" in config.heads else None
+    return Prepared(config, subject, layer, read_layer, neurons, scanner, dataset, bin_tokens)
+
+
+def fit_head(prep: Prepared, head: str, *, retrain: bool = False,
+             log: Any = None, **overrides: Any) -> tuple[PredictorTrainer, dict[str, Any]]:
+    """Fine-tune a fresh copy of the model with one head (or load the same run from the
+    cache) and score it on the test documents.
+
+    Args:
+        prep: from :func:`prepare`.
+        head: one of :data:`~mechinterp.selfreport.predictor.HEAD_TYPES`.
+        retrain: ignore a cached predictor.
+        log: called with training records (e.g. ``wandb.log``).
+        **overrides: trainer settings that differ from the config (``strategy``,
+            ``anchor_weight``, ``lm_weight``, ``steps``...).
+
+    Returns:
+        The trainer (its predictor holds the fine-tuned copy) and its scores:
+        :meth:`PredictorTrainer.evaluate` plus ``lm_loss_before``, ``train_seconds``,
+        ``cached`` and ``final_loss``.
+    """
+    bin_tokens = prep.bin_tokens
+    if head == "token" and bin_tokens is None:
+        bin_tokens = default_bin_tokens(prep.subject.tokenizer, prep.subject.model.cfg.d_vocab,
+                                        len(prep.neurons), prep.config.n_bins)
+    predictor = ActivationPredictor.for_dataset(
+        copy_bridge(prep.subject.model), prep.dataset, head, n_bins=prep.config.n_bins,
+        read_layer=prep.read_layer, bin_tokens=bin_tokens, seed=prep.config.seed)
+    trainer = PredictorTrainer(predictor, prep.dataset, **prep.trainer_settings(**overrides),
+                               log=log)
+    lm_before = trainer.lm_loss()
+    trained = train_predictor(trainer, {"model": prep.subject.identity, **prep.data_run()},
+                              retrain=retrain)
+    return trainer, {**trainer.evaluate(), "lm_loss_before": lm_before,
+                     "train_seconds": round(trained["train_seconds"], 2),
+                     "cached": trained["cached"], "final_loss": trained["history"][-1]["loss"]}
 
 
 def _scores(result: BaselineResult) -> dict[str, Any]:
@@ -149,8 +265,9 @@ def _table(heads: dict[str, dict[str, Any]], baselines: dict[str, Any]) -> list[
              "r2": round(s["r2"], 4), "pearson_r_live": round(s["pearson_r_live"], 4),
              "drift": round(s["drift"], 4)} for h, s in heads.items()]
     for name, s in baselines.items():
-        if name == "cross_prediction":
-            rows += [{"method": f"cross/{h}", "pearson_r": round(c["pearson_r"], 4),
+        if name in ("frozen_model", "cross_prediction"):
+            prefix = "frozen" if name == "frozen_model" else "cross"
+            rows += [{"method": f"{prefix}/{h}", "pearson_r": round(c["pearson_r"], 4),
                       "r2": round(c["r2"], 4)} for h, c in s.items() if h != "skipped"]
         else:
             rows.append({"method": name, "pearson_r": round(s["pearson_r"], 4),
@@ -176,64 +293,45 @@ def run_pipeline(config: SelfReportConfig | dict[str, Any] | str | Path, *,
 
     Returns:
         A JSON-ready dict: ``pearson_r`` and ``r2`` of the best head (by test Pearson r against
-        the frozen targets), ``best_head``, ``heads`` (per head: frozen and live scores, drift,
-        next-token loss, training seconds), ``baselines``, ``table``, ``drift`` (per head),
-        ``beats_linear_probe``, ``neurons`` with their scan statistics, ``dataset`` sizes,
-        ``seconds`` and the ``config``.
+        the frozen targets; every head's scores are in ``heads``, so the choice hides nothing),
+        ``best_head``, ``heads`` (per head: frozen and live scores, drift, next-token loss,
+        training seconds), ``baselines`` (``mean``, ``token_lookup``, ``linear_probe``, per head
+        ``frozen_model`` unless the strategy is ``head``, and per head ``cross_prediction``),
+        ``table``, ``drift`` (per head), ``beats_linear_probe``, ``neurons`` with their scan
+        statistics, ``dataset`` sizes, ``seconds`` and the ``config``.
 
     Raises:
         ConfigError: any invalid field, before any model is loaded or trained.
     """
     started = time.perf_counter()
     config = load_config(config)
-    shape = check_against_model(config)
+    prep = prepare(config)
     run = _wandb_run(config)
-    subject = load_subject(config.model, seed=config.model_seed, steps=config.model_steps,
-                           n_ctx=config.n_ctx)
-    layer = shape.n_layers - 1 if config.layer is None else config.layer
-    read_layer = shape.n_layers - 1 if config.read_layer is None else config.read_layer
-    scanner, neurons = _scan(config, subject, layer)
-    dataset = ActivationDatasetGenerator(subject.model, layer, neurons, subject.documents
-                                         ).generate(config.n_documents, seed=config.seed,
-                                                    test_fraction=config.test_fraction)
+    dataset, layer = prep.dataset, prep.layer
     baselines: dict[str, Any] = {
         "mean": _scores(mean_baseline(dataset)),
         "token_lookup": _scores(token_lookup_baseline(dataset)),
-        "linear_probe": _scores(linear_probe_baseline(subject.model, dataset,
-                                                      f"blocks.{read_layer}.hook_resid_post"))}
-    settings = {"strategy": config.strategy, "steps": config.steps, "lr": config.lr,
-                "head_lr": config.head_lr, "batch_size": config.batch_size,
-                "unfreeze_k": config.unfreeze_k, "seed": config.seed}
-    bin_tokens = default_bin_tokens(subject.tokenizer, subject.model.cfg.d_vocab, len(neurons),
-                                    config.n_bins) if "token" in config.heads else None
-    data_run = {"layer": layer, "neurons": neurons, "read_layer": read_layer,
-                "n_bins": config.n_bins, "n_documents": config.n_documents,
-                "test_fraction": config.test_fraction, "data_seed": config.seed,
-                "n_ctx": int(dataset.tokens.shape[1])}
-    heads: dict[str, dict[str, Any]] = {}
+        "linear_probe": _scores(linear_probe_baseline(
+            prep.subject.model, dataset, f"blocks.{prep.read_layer}.hook_resid_post"))}
     log = run.log if run is not None else None
-    for head in config.heads:
-        predictor = ActivationPredictor.for_dataset(
-            copy.deepcopy(subject.model), dataset, head, n_bins=config.n_bins,
-            read_layer=read_layer, bin_tokens=bin_tokens, seed=config.seed)
-        trainer = PredictorTrainer(predictor, dataset, **settings, log=log)
-        lm_before = trainer.lm_loss()
-        trained = train_predictor(trainer, {"model": subject.identity, **data_run},
-                                  retrain=retrain)
-        heads[head] = {**trainer.evaluate(), "lm_loss_before": lm_before,
-                       "train_seconds": round(trained["train_seconds"], 2),
-                       "cached": trained["cached"], "final_loss": trained["history"][-1]["loss"]}
-    other, described = _cross_subject(config, subject)
+    heads = {head: fit_head(prep, head, retrain=retrain, log=log)[1] for head in config.heads}
+    if config.strategy != "head":
+        baselines["frozen_model"] = {head: fit_head(prep, head, retrain=retrain,
+                                                    strategy="head")[1]
+                                     for head in config.heads}
+    other, described = _cross_subject(config, prep.subject)
     if other is None:
         baselines["cross_prediction"] = {"skipped": described}
     else:
         baselines["cross_prediction"] = {
             head: {**_scores(cross_prediction_baseline(
-                copy.deepcopy(other.model), dataset, head, settings,
-                {"model": other.identity, "targets_of": subject.identity, **data_run},
-                n_bins=config.n_bins, read_layer=read_layer, bin_tokens=bin_tokens,
+                copy_bridge(other.model), dataset, head, prep.trainer_settings(),
+                {"model": other.identity, "targets_of": prep.subject.identity,
+                 **prep.data_run()},
+                n_bins=config.n_bins, read_layer=prep.read_layer, bin_tokens=prep.bin_tokens,
                 retrain=retrain)), "other_model": described} for head in config.heads}
     best = max(heads, key=lambda h: heads[h]["pearson_r"])
+    scanner, neurons = prep.scanner, prep.neurons
     result = {
         "model": config.model, "layer": layer, "neurons": neurons,
         "selected_by": config.select_by if isinstance(config.neurons, str) else "config",
@@ -259,8 +357,6 @@ def cli_command(args: argparse.Namespace) -> dict[str, Any]:
     Raises:
         ConfigError: a malformed ``--set`` or any invalid field.
     """
-    from mechinterp.errors import ConfigError
-
     fields: dict[str, Any] = {}
     if args.config:
         loaded = load_config(args.config)

@@ -120,12 +120,15 @@ class PredictorOutput:
         logits: ``(batch, pos, n_neurons, n_bins)`` bin logits (``None`` for regression).
         raw: ``(batch, pos, n_neurons)`` the regression head's standardised output (else None).
         live: ``(batch, pos, n_neurons)`` the neurons' activations in the model as it is now.
+        model_logits: ``(batch, pos, d_vocab)`` the model's next-token logits of the same pass
+            (what the language-modelling term of the training loss is computed on).
     """
 
     prediction: torch.Tensor
     logits: torch.Tensor | None
     raw: torch.Tensor | None
     live: torch.Tensor
+    model_logits: torch.Tensor
 
 
 class ActivationPredictor(nn.Module):
@@ -252,13 +255,14 @@ class ActivationPredictor(nn.Module):
         n = len(self.neurons)
         if self.head == "regression":
             raw = self.readout(found["resid"])
-            return PredictorOutput(raw * self.target_std + self.target_mean, None, raw, live)
+            return PredictorOutput(raw * self.target_std + self.target_mean, None, raw, live,
+                                   logits)
         if self.head == "classification":
             bin_logits = self.readout(found["resid"]).unflatten(-1, (n, self.n_bins))
         else:
             bin_logits = logits[..., self.bin_tokens]
         prediction = (bin_logits.softmax(-1) * self.bin_values).sum(-1)
-        return PredictorOutput(prediction, bin_logits, None, live)
+        return PredictorOutput(prediction, bin_logits, None, live, logits)
 
     def loss(self, output: PredictorOutput, targets: torch.Tensor,
              first_position: int = 1) -> torch.Tensor:
@@ -274,3 +278,10 @@ class ActivationPredictor(nn.Module):
         bins = assign_bins(t, self.bin_edges)
         logits = output.logits[:, first_position:]
         return F.cross_entropy(logits.reshape(-1, self.n_bins), bins.reshape(-1))
+
+    def anchor_loss(self, output: PredictorOutput, targets: torch.Tensor,
+                    first_position: int = 1) -> torch.Tensor:
+        """Mean squared change of the reported neurons from ``targets`` (their frozen values),
+        in units of the training standard deviation."""
+        change = (output.live[:, first_position:] - targets[:, first_position:]) / self.target_std
+        return change.pow(2).mean()

@@ -19,6 +19,14 @@ model's own activations on the same positions), and measures the *drift* between
 (:func:`~mechinterp.selfreport.scores.activation_drift`). It also reports the next-token loss
 before and after, the price the model paid for learning to report.
 
+A model that learns to report and nothing else stops being a language model: the token head
+in particular is pulled towards answering with bin tokens everywhere. ``lm_weight`` adds the
+model's own next-token cross-entropy on the same batch to the loss, so the report has to be
+learned *alongside* the job the model already does (0 turns it off). ``anchor_weight`` adds
+the mean squared change of the reported neurons themselves (standardised, against the frozen
+targets), so that fine-tuning may reorganise how the model represents what it knows about the
+neurons but not the neurons: the report then stays a report on the neuron the model had.
+
 :func:`train_predictor` wraps training in the checkpoint cache, so a finished predictor is never
 trained twice and an interrupted pipeline resumes at the first unfinished one.
 """
@@ -48,7 +56,7 @@ from mechinterp.selfreport.scanner import model_device
 from mechinterp.selfreport.scores import activation_drift, score_predictions
 from mechinterp.train import progress_enabled
 
-__all__ = ["STRATEGIES", "PredictorTrainer", "train_predictor"]
+__all__ = ["STRATEGIES", "PredictorTrainer", "train_predictor", "next_token_loss"]
 
 STRATEGIES = ("head", "last_k", "gradual", "full")
 """Unfreezing strategies of :class:`PredictorTrainer`."""
@@ -67,16 +75,22 @@ class PredictorTrainer:
         batch_size: documents per step (every example position of each is used).
         unfreeze_k: blocks unfrozen by ``last_k``.
         seed: orders the batches.
-        log: called with ``{"step", "loss", "trainable"}`` every 25 steps (e.g. ``wandb.log``).
+        lm_weight: weight of the next-token cross-entropy added to the report loss (0: none).
+        anchor_weight: weight of the standardised squared change of the reported neurons
+            (0: the neurons may drift freely).
+        log: called with ``{"step", "loss", "report_loss", "lm_loss", "trainable"}`` every 25
+            steps (e.g. ``wandb.log``).
 
     Raises:
-        ConfigError: unknown strategy, non-positive sizes, or ``unfreeze_k`` out of range.
+        ConfigError: unknown strategy, non-positive sizes, a negative ``lm_weight`` or
+            ``anchor_weight``, or ``unfreeze_k`` out of range.
     """
 
     def __init__(self, predictor: ActivationPredictor, dataset: ActivationDataset, *,
                  strategy: str = "last_k", steps: int = 400, lr: float = 1e-3,
                  head_lr: float = 1e-2, batch_size: int = 32, unfreeze_k: int = 1,
-                 seed: int = 0, log: Callable[[dict[str, Any]], Any] | None = None) -> None:
+                 seed: int = 0, lm_weight: float = 1.0, anchor_weight: float = 10.0,
+                 log: Callable[[dict[str, Any]], Any] | None = None) -> None:
         if strategy not in STRATEGIES:
             raise ConfigError(f"strategy must be one of {list(STRATEGIES)}, got {strategy!r}")
         for name, value in (("steps", steps), ("batch_size", batch_size)):
@@ -85,19 +99,24 @@ class PredictorTrainer:
         for name, value in (("lr", lr), ("head_lr", head_lr)):
             if not value > 0:
                 raise ConfigError(f"{name} must be positive, got {value!r}")
+        for name, value in (("lm_weight", lm_weight), ("anchor_weight", anchor_weight)):
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+                raise ConfigError(f"{name} must be a number >= 0, got {value!r}")
         n_layers = predictor.model.cfg.n_layers
         if strategy == "last_k" and not 1 <= unfreeze_k <= n_layers:
             raise ConfigError(f"unfreeze_k must lie in [1, {n_layers}], got {unfreeze_k}")
         self.predictor, self.dataset, self.strategy = predictor, dataset, strategy
         self.steps, self.lr, self.head_lr, self.batch_size = steps, lr, head_lr, batch_size
         self.unfreeze_k, self.seed, self.log = unfreeze_k, seed, log
+        self.lm_weight, self.anchor_weight = lm_weight, anchor_weight
         self.history: list[dict[str, float]] = []
 
     def settings(self) -> dict[str, Any]:
         """What determines the training run (for cache keys and records)."""
         return {"strategy": self.strategy, "steps": self.steps, "lr": self.lr,
                 "head_lr": self.head_lr, "batch_size": self.batch_size,
-                "unfreeze_k": self.unfreeze_k, "seed": self.seed}
+                "unfreeze_k": self.unfreeze_k, "seed": self.seed, "lm_weight": self.lm_weight,
+                "anchor_weight": self.anchor_weight}
 
     def parameter_groups(self) -> list[list[torch.nn.Parameter]]:
         """Parameters in unfreezing order: the head, then the last block with the final layer
@@ -160,13 +179,21 @@ class PredictorTrainer:
                 self._set_trainable(groups, current)
             rows = torch.randint(0, len(tokens), (self.batch_size,), generator=generator)
             rows = rows.to(device)
-            loss = predictor.loss(predictor(tokens[rows]), targets[rows], data.first_position)
+            batch = tokens[rows]
+            output = predictor(batch)
+            report = predictor.loss(output, targets[rows], data.first_position)
+            lm = next_token_loss(output.model_logits, batch)
+            loss = report + self.lm_weight * lm if self.lm_weight else report
+            if self.anchor_weight:
+                loss = loss + self.anchor_weight * predictor.anchor_loss(
+                    output, targets[rows], data.first_position)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_([p for g in groups for p in g], 1.0)
             optimizer.step()
             if step % 25 == 0 or step == self.steps - 1:
-                record = {"step": step, "loss": loss.item(), "trainable": current}
+                record = {"step": step, "loss": loss.item(), "report_loss": report.item(),
+                          "lm_loss": lm.item(), "trainable": current}
                 self.history.append(record)
                 if self.log is not None:
                     self.log(record)
@@ -196,10 +223,8 @@ class PredictorTrainer:
         total = 0.0
         for i in range(0, len(tokens), batch_size):
             batch = tokens[i:i + batch_size].to(model_device(model))
-            logits = model(batch)
-            total += float(F.cross_entropy(logits[:, :-1].flatten(0, 1), batch[:, 1:].flatten(),
-                                           reduction="sum"))
-        return total / (len(tokens) * (tokens.shape[1] - 1))
+            total += float(next_token_loss(model(batch), batch)) * len(batch)
+        return total / len(tokens)
 
     def evaluate(self, split: str = "test") -> dict[str, Any]:
         """Scores against the frozen and the live targets, and the drift between them.
@@ -220,6 +245,12 @@ class PredictorTrainer:
                     "drift_per_neuron": drift["drift_per_neuron"],
                     "lm_loss": self.lm_loss(split)})
         return out
+
+
+def next_token_loss(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """Mean next-token cross-entropy of ``logits`` ``(batch, pos, d_vocab)`` on ``tokens``
+    ``(batch, pos)``."""
+    return F.cross_entropy(logits[:, :-1].flatten(0, 1), tokens[:, 1:].flatten())
 
 
 def train_predictor(trainer: PredictorTrainer, run: dict[str, Any], *, retrain: bool = False
