@@ -65,4 +65,18 @@ def test_key_results_read_the_records_that_exist():
     assert "0.10%" in rows[0]["numbers"] and "weight_norm" not in rows[2]["numbers"]
     text = render_key_results(records, image="k.png")
     assert text.count("](tutorials/") == 4 and "![Key results of this build](k.png)" in text
-    assert plot_key_results(records)[:4] == b"\x89PNG"
+    two_panels = plot_key_results(records)
+    assert two_panels[:4] == b"\x89PNG"
+    records.append({"name": "selfreport-pipeline", "metrics": {
+        "pearson_r": 0.99, "best_head": "regression",
+        "heads": {"regression": {"pearson_r": 0.99}, "token": {"pearson_r": 0.9}},
+        "baselines": {"linear_probe": 0.97, "cross/regression": 0.98, "token_lookup": 0.7,
+                      "mean": 0.0}}})
+    row = key_results(records)[-2]
+    assert row["system"] == "Neuron self-report"
+    assert row["numbers"] == ("Pearson r 0.990 on held-out text; linear probe 0.970, another "
+                              "model 0.980, token lookup 0.700")
+    def width(png):  # from the PNG header
+        return int.from_bytes(png[16:20], "big")
+
+    assert width(plot_key_results(records)) > 1.4 * width(two_panels)  # a third panel

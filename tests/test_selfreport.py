@@ -19,6 +19,7 @@ from mechinterp.selfreport import (
     PredictorTrainer,
     SelfReportConfig,
     check_against_model,
+    cross_prediction_baseline,
     fit_head,
     linear_probe_baseline,
     load_config,
@@ -268,6 +269,21 @@ def test_baselines_are_scored_on_the_same_test_rows(toy, dataset):
     # the neurons are columns of their own layer's activations: a probe there is exact
     exact = linear_probe_baseline(toy.model, dataset, f"blocks.{LAYER}.mlp.hook_post")
     assert exact.scores["pearson_r"] > 0.999
+
+
+def test_cross_prediction_trains_without_an_anchor(toy, dataset, monkeypatch):
+    seen = {}
+
+    def record(trainer, run, retrain=False):
+        seen.update(anchor=trainer.anchor_weight, lm=trainer.lm_weight, role=run["role"])
+        return {"history": [], "train_seconds": 0.0, "cached": False}
+
+    monkeypatch.setattr("mechinterp.selfreport.baselines.train_predictor", record)
+    result = cross_prediction_baseline(copy_bridge(toy.model), dataset, "regression",
+                                       {"steps": 2, "anchor_weight": 10.0, "lm_weight": 0.5},
+                                       {"model": "other"})
+    assert seen == {"anchor": 0.0, "lm": 0.5, "role": "cross"}
+    assert result.prediction.shape == dataset.flat_targets("test").shape
 
 
 def test_pipeline_end_to_end(toy):

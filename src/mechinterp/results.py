@@ -233,6 +233,17 @@ def key_results(records: list[dict[str, Any]]) -> list[dict[str, str]]:
                 "result": f"finding the planted {task} circuit",
                 "numbers": "ROC AUC " + ", ".join(f"{m} {a:.2f}" for m, a in aucs.items()),
                 "page": "tutorials/circuits_4_discovery_and_export.ipynb"})
+    report = found.get("selfreport-pipeline", {})
+    if "pearson_r" in report:
+        base = report.get("baselines", {})
+        others = ", ".join(f"{label} {base[key]:.3f}" for key, label in (
+            ("linear_probe", "linear probe"), (f"cross/{report['best_head']}", "another model"),
+            ("token_lookup", "token lookup")) if key in base)
+        rows.append({
+            "system": "Neuron self-report",
+            "result": f"a model reports four of its neurons (`{report['best_head']}` head)",
+            "numbers": f"Pearson r {report['pearson_r']:.3f} on held-out text; {others}",
+            "page": "tutorials/selfreport_4_unfreezing_and_drift.ipynb"})
     bench = found.get("interventions-benchmark", {})
     for name, metric, label in (("toxicity-steer", "toxicity", "toxic continuations"),
                                 ("bias-ablate", "bias_gap", "pronoun bias gap"),
@@ -262,8 +273,9 @@ def render_key_results(records: list[dict[str, Any]], *, image: str | None = Non
 
 
 def plot_key_results(records: list[dict[str, Any]]) -> bytes | None:
-    """A PNG with two panels: circuit-discovery AUC per method and task, and each benchmark
-    metric before and after its best intervention; ``None`` without those records."""
+    """A PNG with circuit-discovery AUC per method and task, each benchmark metric before and
+    after its best intervention and, when its record exists, the self-report's Pearson r
+    against its baselines; ``None`` without the first two records."""
     found = _by_name(records)
     circuits, bench = found.get("circuits-discovery", {}), found.get("interventions-benchmark", {})
     if not circuits or not bench:
@@ -272,7 +284,9 @@ def plot_key_results(records: list[dict[str, Any]]) -> bytes | None:
 
     from mechinterp.plotting import plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.4))
+    report = found.get("selfreport-pipeline", {})
+    panels = 3 if "heads" in report else 2
+    fig, axes = plt.subplots(1, panels, figsize=(5.5 * panels, 3.4))
     methods = ["activation", "attribution", "eap", "acdc", "weight_norm"]
     for i, task in enumerate(("induction", "ioi")):
         values = [circuits.get(f"{task}/{m}", {}).get("node_auc", float("nan")) for m in methods]
@@ -294,6 +308,17 @@ def plot_key_results(records: list[dict[str, Any]]) -> bytes | None:
                        [f"{m.replace('_', ' ')}\n({n})" for n, m in shown])
     axes[1].set_title("Interventions: before and after")
     axes[1].legend()
+    if panels == 3:
+        base = report.get("baselines", {})
+        bars = [(f"self\n{h}", v["pearson_r"], "tab:blue") for h, v in report["heads"].items()]
+        bars += [(label, base[key], "tab:gray") for key, label in (
+            (f"cross/{report['best_head']}", "another\nmodel"), ("linear_probe", "linear\nprobe"),
+            ("token_lookup", "token\nlookup"), ("mean", "mean")) if key in base]
+        axes[2].bar(range(len(bars)), [b[1] for b in bars], color=[b[2] for b in bars])
+        axes[2].set_xticks(range(len(bars)), [b[0] for b in bars], fontsize=8)
+        axes[2].set_ylim(0, 1.05)
+        axes[2].set_ylabel("Pearson r, held-out text")
+        axes[2].set_title("Neuron self-report (toy world)")
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110)

@@ -154,6 +154,10 @@ def cross_prediction_baseline(other: torch.nn.Module, dataset: ActivationDataset
                               retrain: bool = False) -> BaselineResult:
     """Train another model, with the same head and strategy, to report this model's neurons.
 
+    The other model trains with the same settings except ``anchor_weight``, which is set to
+    0: the anchor keeps a model's own reported neurons in place, and the other model's
+    neurons are not the ones reported.
+
     Args:
         other: the other model (trained in place; pass a copy to keep the original).
         dataset: targets of *this* model.
@@ -168,7 +172,11 @@ def cross_prediction_baseline(other: torch.nn.Module, dataset: ActivationDataset
                                                 tokenizer=tokenizer, read_layer=read_layer,
                                                 bin_tokens=bin_tokens,
                                                 seed=trainer_settings.get("seed", 0))
-    trainer = PredictorTrainer(predictor, dataset, **trainer_settings)
+    # The anchor holds a model's *own* reported neurons at their original values. The other
+    # model's neurons at the same indices are unrelated units; anchoring them to this model's
+    # targets would train the outsider to grow a copy of the neuron. It trains without one.
+    settings = {**trainer_settings, "anchor_weight": 0.0}
+    trainer = PredictorTrainer(predictor, dataset, **settings)
     trained = train_predictor(trainer, {**run, "role": "cross"}, retrain=retrain)
     prediction, _ = trainer.predict("test")
     return _result(f"cross_prediction/{head}", dataset, prediction, head=head,

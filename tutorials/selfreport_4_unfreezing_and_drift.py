@@ -1,0 +1,219 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Self-report 4: unfreezing, drift, and self against cross
+#
+# A self-report has an odd feature no probe has: the thing being trained *contains* the thing
+# being reported. Once a block at or below the neurons' layer may change, the neurons the
+# model is asked about stop being the neurons it had. Its report can then be scored two ways:
+#
+# * against the **frozen** targets, the original model's activations that the dataset holds;
+# * against the **live** targets, the fine-tuned model's own activations at the same positions.
+#
+# The distance between the two is the **drift**, 1 - r between the frozen and the live
+# activations (0: unchanged up to scale and offset). A model that "reports" by rewriting its
+# neuron into something easy to report has a good live score and a poor frozen one.
+#
+# How much may change is the **unfreezing strategy**:
+#
+# | strategy | trains |
+# | --- | --- |
+# | `head` | the head only (for the token head, the unembedding) |
+# | `last_k` | the head, the final layer norm and the last k blocks (k = 1 here) |
+# | `gradual` | starts as `head` and unfreezes one more group from the top at evenly spaced steps: the last block with the final norm, the block below, then the embeddings |
+# | `full` | everything from the first step |
+#
+# In `toyworld-2l` the neurons live in the last block, so every strategy but `head` can move
+# them. This page trains the regression head with each strategy, with and without the anchor
+# term of the [previous page](../selfreport_3_heads/), then runs the whole pipeline with its
+# last baseline: **cross-prediction** by a different model.
+
+# %%
+import time
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+import mechinterp as mi
+from mechinterp.reporting import markdown_table, show_markdown
+from mechinterp.selfreport import STRATEGIES, fit_head, load_config, prepare, run_pipeline
+
+started = time.perf_counter()
+config = load_config({})
+prep = prepare(config)
+runs = {("head", 0.0): fit_head(prep, "regression", strategy="head")}  # nothing to anchor
+for strategy in STRATEGIES[1:]:
+    for anchor in (0.0, config.anchor_weight):
+        runs[strategy, anchor] = fit_head(prep, "regression", strategy=strategy,
+                                          anchor_weight=anchor)
+rows = []
+for (strategy, anchor), (trainer, s) in runs.items():
+    n_trained = sum(trainer.predictor.get_parameter(n).numel()
+                    for n in trainer.trained_parameter_names())
+    rows.append({"strategy": strategy, "anchor": anchor, "trained parameters": n_trained,
+                 "r frozen": s["pearson_r"], "r live": s["pearson_r_live"], "drift": s["drift"],
+                 "relative change": s["relative_change"],
+                 "next-token loss": f"{s['lm_loss_before']:.3f} -> {s['lm_loss']:.3f}"})
+show_markdown(markdown_table(rows, ["strategy", "anchor", "trained parameters", "r frozen",
+                                    "r live", "drift", "relative change", "next-token loss"],
+                             {"anchor": "g", "r frozen": ".4f", "r live": ".4f",
+                              "drift": ".4f", "relative change": ".3f"}))
+
+# %% [markdown]
+# Without the anchor, every strategy that may touch the neurons' block moves them, full
+# fine-tuning furthest. The report is trained on the frozen targets, so it keeps tracking
+# those, and its live score falls below its frozen one: the model ends up reporting neurons it
+# no longer quite has. With the anchor, the neurons stay put (drift near zero) and the report
+# is as good or better against both targets, at a smaller cost in next-token loss. The anchor
+# costs the report nothing, because the model can rearrange *how it represents* its neurons
+# without changing them.
+
+# %%
+labels = [f"{s}\n{'anchored' if a else 'free'}" for s, a in runs]
+x = np.arange(len(runs))
+fig, axes = plt.subplots(1, 2, figsize=(12, 3.6))
+axes[0].bar(x - 0.2, [s["pearson_r"] for _, s in runs.values()], 0.4, label="r frozen")
+axes[0].bar(x + 0.2, [s["pearson_r_live"] for _, s in runs.values()], 0.4, label="r live")
+lows = [min(s["pearson_r"], s["pearson_r_live"]) for _, s in runs.values()]
+axes[0].set_ylim(max(0.0, min(lows) - 0.05), 1.0)
+axes[0].set_title("Report quality by strategy")
+axes[0].legend(loc="lower right")
+axes[1].bar(x, [s["drift"] for _, s in runs.values()], color="tab:red")
+axes[1].set_title("Drift of the reported neurons (1 - r, frozen vs live)")
+for ax in axes:
+    ax.set_xticks(x, labels, fontsize=8)
+    ax.grid(alpha=0.3, axis="y")
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## What drift looks like
+#
+# The neuron that moved most under free `full` fine-tuning, its live activation plotted
+# against its original one at every test position, with and without the anchor.
+
+# %%
+free, anchored = runs["full", 0.0], runs["full", config.anchor_weight]
+j = int(np.argmax(free[1]["drift_per_neuron"]))
+frozen_targets = prep.dataset.flat_targets("test")[:, j]
+fig, axes = plt.subplots(1, 2, figsize=(8, 3.6), sharey=True)
+for ax, (trainer, s), name in zip(axes, (free, anchored), ("free", "anchored"), strict=True):
+    _, live = trainer.predict("test")
+    ax.scatter(frozen_targets, live[:, j], s=3, alpha=0.3)
+    lo, hi = float(frozen_targets.min()), float(frozen_targets.max())
+    ax.plot([lo, hi], [lo, hi], color="black", lw=0.8)
+    ax.set_title(f"full, {name}: drift {s['drift_per_neuron'][j]:.3f}")
+    ax.set_xlabel(f"neuron {prep.neurons[j]}, original model")
+axes[0].set_ylabel("after fine-tuning")
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# `gradual` shows its steps in the training loss: each time another group of parameters is
+# unfrozen, the loss falls again.
+
+# %%
+fig, ax = plt.subplots(figsize=(6.5, 3.4))
+for strategy in ("head", "last_k", "gradual", "full"):
+    history = runs[strategy, 0.0][0].history
+    ax.plot([h["step"] for h in history], [h["report_loss"] for h in history], label=strategy)
+ax.set_yscale("log")
+ax.set_xlabel("step")
+ax.set_ylabel("report loss (log scale)")
+ax.set_title("Training curves without the anchor")
+ax.legend()
+ax.grid(alpha=0.3)
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## Self against cross
+#
+# The last baseline is the one the question is about. A second `toyworld-2l`, trained from
+# another seed on the same data for as many steps, is fine-tuned with the same head and
+# strategy to report *this* model's neurons (with no anchor: its own neurons are not the ones
+# reported). It has seen the same tokens and the same answers; what it lacks is the neurons.
+# Binder et al. (2024) call a model introspective about a property when it predicts the
+# property better than such an outsider does.
+#
+# `run_pipeline` runs everything of these pages from one config and returns one JSON-ready
+# dict; the command line does the same:
+#
+# ```bash
+# mechinterp self-report --json                        # the defaults used here
+# mechinterp self-report --config my_run.json --set strategy=full --json
+# ```
+#
+# The config is checked before any work (an unknown field, a neuron out of range or an
+# unknown head is an error that names the field and the allowed values), and
+# `"wandb": true` logs training to Weights & Biases when that package is installed.
+
+# %%
+result = run_pipeline(config)
+show_markdown(markdown_table(result["table"], ["method", "pearson_r", "r2", "pearson_r_live",
+                                               "drift"],
+                             {"pearson_r": ".4f", "r2": ".4f", "pearson_r_live": ".4f",
+                              "drift": ".4f"}))
+cross = result["baselines"]["cross_prediction"]
+self_vs_cross = [{"head": h, "self": result["heads"][h]["pearson_r"],
+                  "cross": cross[h]["pearson_r"],
+                  "self - cross": result["heads"][h]["pearson_r"] - cross[h]["pearson_r"]}
+                 for h in config.heads]
+show_markdown(markdown_table(self_vs_cross, ["head", "self", "cross", "self - cross"],
+                             {"self": ".4f", "cross": ".4f", "self - cross": "+.4f"}))
+print("the other model:", cross[config.heads[0]]["other_model"])
+
+# %% [markdown]
+# Each head's margin over the outsider is in the last column, and it is small: the toy
+# world's neurons are simple enough functions of the text that a different model, fine-tuned
+# to compute them, gets most of the way there (the outsider's regression head even beats the
+# linear probe on *this* model's frozen residual stream). The margin is the part of the report
+# that comes from having the neuron inside. Reading *after* the neurons' layer, that part is
+# mostly the neurons' own write into the residual stream; on the
+# [previous page](../selfreport_3_heads/), reading before it, the regression head had to
+# compute the report instead.
+
+# %%
+free_full, anch_full = runs["full", 0.0][1], runs["full", config.anchor_weight][1]
+assert runs["head", 0.0][1]["drift"] < 1e-4
+assert free_full["drift"] > 5 * anch_full["drift"] and free_full["drift"] > 0.01
+for strategy in STRATEGIES[1:]:
+    free_s, anch_s = runs[strategy, 0.0][1], runs[strategy, config.anchor_weight][1]
+    assert free_s["drift"] > 0.005 and free_s["pearson_r_live"] < free_s["pearson_r"]
+    assert anch_s["drift"] < 0.01
+    assert anch_s["pearson_r"] >= free_s["pearson_r"] - 0.005
+assert free_full["drift"] >= max(runs[s, 0.0][1]["drift"] for s in STRATEGIES)
+assert result["pearson_r"] >= 0.9 and result["beats_linear_probe"]
+best = result["best_head"]
+assert result["heads"][best]["pearson_r"] > cross[best]["pearson_r"]
+assert all(abs(row["self - cross"]) < 0.05 for row in self_vs_cross)
+assert cross["regression"]["pearson_r"] > result["baselines"]["linear_probe"]["pearson_r"]
+assert result["neurons"] == prep.neurons
+record = mi.write_result(
+    "selfreport-pipeline",
+    {"pearson_r": result["pearson_r"], "r2": result["r2"], "best_head": result["best_head"],
+     "pearson_r_live": result["pearson_r_live"],
+     "heads": {h: {"pearson_r": s["pearson_r"], "r2": s["r2"],
+                   "pearson_r_live": s["pearson_r_live"], "drift": s["drift"],
+                   "lm_loss": s["lm_loss"], "lm_loss_before": s["lm_loss_before"]}
+               for h, s in result["heads"].items()},
+     "baselines": {row["method"]: row["pearson_r"] for row in result["table"]
+                   if not row["method"].startswith("self/")},
+     "strategies": {f"{s}/{'anchored' if a else 'free'}": {
+         "pearson_r": v["pearson_r"], "pearson_r_live": v["pearson_r_live"],
+         "drift": v["drift"], "lm_loss": v["lm_loss"]} for (s, a), (_, v) in runs.items()},
+     "neurons": result["neurons"], "dataset": result["dataset"]},
+    seeds=[config.model_seed, config.model_seed + 1, config.seed], data_source="toy world",
+    title="Self-report: strategies, drift and the full pipeline",
+    config=result["config"], started=started)
+print(f"result record written to {record}")
