@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from mechinterp.errors import ConfigError
-from mechinterp.results import load_results, render_results_page, write_result
+from mechinterp.leaderboards import plot_results_figures, render_results_page
+from mechinterp.results import load_results, write_result
 
 
 def test_record_carries_metrics_and_provenance(tmp_path, monkeypatch):
@@ -32,10 +33,33 @@ def test_results_page_is_generated_from_records(tmp_path, monkeypatch):
     records = load_results()
     assert [r["name"] for r in records] == ["a-run", "b-run"]
     page = render_results_page(records)
-    assert page.index("## A") < page.index("## B")
-    assert "| `transfer` | 0.874 |" in page
+    assert page.index('??? note "A (`a-run`)"') < page.index('??? note "B (`b-run`)"')
+    assert "    | `transfer` | 0.874 |" in page  # inside the collapsed block
     assert "profile `quick`" in page
+    assert "## SymbioteNet" not in page  # no leaderboard without its record
     assert "No result records" in render_results_page([])
+    assert plot_results_figures(records) == {}
+
+
+def test_results_page_leaderboards_come_from_their_records():
+    records = [
+        {"name": "circuits-discovery", "profile": "quick", "seeds": [0], "git_commit": "abc",
+         "metrics": {"ioi/acdc": {"node_auc": 0.889, "edge_auc": 0.958, "faithfulness": 1.06,
+                                  "n_edges": 11}, "ioi/weight_norm": {"node_auc": 0.667}}},
+        {"name": "transfer-leaderboard", "profile": "quick", "seeds": [0, 1], "metrics": {
+            "aligned_spatial|widenn <- deepnn|transfer_mean": 0.933,
+            "aligned_spatial|widenn <- deepnn|preservation_mean": 0.976,
+            "aligned_spatial|widenn <- deepnn|specificity_mean": 0.007,
+            "best_method": "aligned_spatial"}},
+    ]
+    page = render_results_page(records, figures={"a caption": "assets/x.png"})
+    assert "![a caption](assets/x.png)" in page
+    assert "| ioi | acdc | 0.889 | 0.958 | 1.060 | 11 |" in page
+    assert "| ioi | weight norm | 0.667 | n/a | n/a | n/a |" in page
+    assert "surgery 12: `aligned_spatial` (best) | 93.3% / 97.6% / 0.7% |" in page
+    assert "commit `abc`" in page and "## Neuron self-report" not in page
+    png = plot_results_figures(records)["transfer-tradeoff.png"]
+    assert png[:4] == b"\x89PNG"
 
 
 def test_bad_record_name():
@@ -44,7 +68,7 @@ def test_bad_record_name():
 
 
 def test_key_results_read_the_records_that_exist():
-    from mechinterp.results import key_results, plot_key_results, render_key_results
+    from mechinterp.dashboard import key_results, plot_key_results, render_key_results
 
     assert render_key_results([]).startswith("*No result records")
     assert plot_key_results([]) is None

@@ -34,13 +34,19 @@ from urllib.parse import urldefrag, urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# The pages a reader is most likely to open: the home page, an essay section, a method page and
-# a circuits tutorial. Add essay pages here as they are written.
+# The pages a reader is most likely to open: the home page, the essay's overview and two of
+# its sections (figures drawn from records, code hidden), method tutorials of each system and
+# the results page built from the records.
 PAGES = (
     "index.html",
+    "essay/",
+    "essay/essay_1_zooming_in/",
+    "essay/essay_5_self_report/",
     "tutorials/symbiosis_normal/",
     "tutorials/transfer_leaderboard/",
     "tutorials/circuits_4_discovery_and_export/",
+    "tutorials/selfreport_3_heads/",
+    "results/",
 )
 SEARCH_QUERY = "symbiote"
 # Debian's Chromium first; other Chromium-family browsers speak the same protocol.

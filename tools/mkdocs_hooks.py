@@ -35,9 +35,11 @@ log = logging.getLogger("mkdocs.hooks.tutorials")
 
 _generated: dict[str, Path] = {}  # site path -> file on disk
 _results_markdown: str = ""
-_key_results: tuple[str, bytes | None] = ("", None)
+_key_results: str = ""
+_images: dict[str, bytes] = {}  # site path -> PNG drawn from the records
 KEY_RESULTS_MARK = "<!-- key-results -->"
 KEY_RESULTS_IMAGE = "assets/key-results.png"
+RESULT_FIGURES = {"transfer-tradeoff.png": "Concept transfer: every method on both model pairs"}
 
 
 def _profile_and_device() -> tuple[str, str]:
@@ -128,9 +130,34 @@ def _record_durations(timings: list[tuple[float, str]]) -> None:
     path.write_text(json.dumps(dict(sorted(known.items())), indent=1) + "\n")
 
 
+# Essay pages read what the method tutorials computed (their checkpoints and result
+# records), so they run in a second phase, once every other tutorial has finished; on the
+# site they live under essay/ rather than tutorials/.
+ESSAY_PREFIX = "essay_"
+
+
+def _site_folder(stem: str) -> str:
+    return "essay" if stem.startswith(ESSAY_PREFIX) else "tutorials"
+
+
+def _run_phase(todo: list[tuple[Path, Path]], profile: str, device: str, workers: int,
+               timings: list[tuple[float, str]]) -> None:
+    pool = ThreadPoolExecutor(max_workers=workers)
+    futures = {pool.submit(_execute, script, out, profile, device): script
+               for script, out in todo}
+    try:
+        for future in as_completed(futures):
+            seconds = future.result()  # re-raises a failed tutorial's PluginError
+            timings.append((seconds, futures[future].name))
+            log.info("tutorial %s: %.1f s", futures[future].name, seconds)
+    finally:  # on a failure, start nothing new: the build fails as soon as it can
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 def _execute_all(todo: list[tuple[Path, Path]], profile: str, device: str
                  ) -> list[tuple[float, str]]:
-    """Execute notebooks, ``$MECHINTERP_SITE_WORKERS`` (default 2) at a time, slowest first.
+    """Execute notebooks, ``$MECHINTERP_SITE_WORKERS`` (default 2) at a time, slowest first:
+    the method tutorials, then the essay pages.
 
     Each notebook runs in its own kernel process with one torch thread, so two workers use
     both cores of a small machine; shared cache entries are built once under a file lock.
@@ -140,18 +167,11 @@ def _execute_all(todo: list[tuple[Path, Path]], profile: str, device: str
     workers = max(1, int(os.environ.get("MECHINTERP_SITE_WORKERS", "2")))
     previous = os.environ.get("MECHINTERP_PROGRESS")
     os.environ["MECHINTERP_PROGRESS"] = "0"  # no progress bars in rendered pages
+    timings: list[tuple[float, str]] = []
     try:
-        pool = ThreadPoolExecutor(max_workers=workers)
-        futures = {pool.submit(_execute, script, out, profile, device): script
-                   for script, out in todo}
-        timings = []
-        try:
-            for future in as_completed(futures):
-                seconds = future.result()  # re-raises a failed tutorial's PluginError
-                timings.append((seconds, futures[future].name))
-                log.info("tutorial %s: %.1f s", futures[future].name, seconds)
-        finally:  # on a failure, start nothing new: the build fails as soon as it can
-            pool.shutdown(wait=True, cancel_futures=True)
+        for essay in (False, True):
+            phase = [item for item in todo if item[0].stem.startswith(ESSAY_PREFIX) == essay]
+            _run_phase(phase, profile, device, workers, timings)
     finally:
         if previous is None:
             os.environ.pop("MECHINTERP_PROGRESS", None)
@@ -170,30 +190,35 @@ def on_pre_build(config) -> None:
     todo = []
     for script in sorted(TUTORIALS.glob("*.py")):
         key = _notebook_key(script, profile, library)
-        executed = cache / key / "tutorials" / f"{script.stem}.ipynb"
+        folder = _site_folder(script.stem)
+        executed = cache / key / folder / f"{script.stem}.ipynb"
         if executed.exists():
             log.info("tutorial %s: cached", script.name)
         else:
             todo.append((script, executed))
-        _generated[f"tutorials/{script.stem}.ipynb"] = executed
-        _generated[f"tutorials/{script.stem}/{script.stem}.py"] = script
+        _generated[f"{folder}/{script.stem}.ipynb"] = executed
+        _generated[f"{folder}/{script.stem}/{script.stem}.py"] = script
     timings = _execute_all(todo, profile, device)
     _record_durations(timings)
     for seconds, name in sorted(timings, reverse=True):
         log.info("executed %-50s %6.1f s", name, seconds)
-    from mechinterp.results import (
-        load_results,
-        plot_key_results,
-        render_key_results,
-        render_results_page,
-    )
+    from mechinterp.dashboard import plot_key_results, render_key_results
+    from mechinterp.leaderboards import plot_results_figures, render_results_page
+    from mechinterp.results import load_results
 
     records = load_results()
-    _results_markdown = render_results_page(records)
     image = plot_key_results(records)
+    _images.clear()
+    captions = {}
+    if image is not None:
+        _images[KEY_RESULTS_IMAGE] = image
+        captions["The key results of this build (also on the home page)"] = KEY_RESULTS_IMAGE
+    for name, png in plot_results_figures(records).items():
+        _images[f"assets/{name}"] = png
+        captions[RESULT_FIGURES.get(name, name)] = f"assets/{name}"
+    _results_markdown = render_results_page(records, figures=captions)
     global _key_results
-    _key_results = (render_key_results(records, image=KEY_RESULTS_IMAGE if image else None),
-                    image)
+    _key_results = render_key_results(records, image=KEY_RESULTS_IMAGE if image else None)
 
 
 @event_priority(100)  # before mkdocs-jupyter turns notebooks into pages
@@ -204,18 +229,18 @@ def on_files(files: Files, config) -> Files:
         if site_path.endswith(".py"):
             files.append(File(disk_path.name, str(disk_path.parent), site_dir, urls,
                               dest_uri=site_path))
-        else:  # a real file under <cache>/<key>/tutorials/, so mkdocs-jupyter can wrap it
+        else:  # a real file under <cache>/<key>/<folder>/, so mkdocs-jupyter can wrap it
             files.append(File(site_path, str(disk_path.parents[1]), site_dir, urls))
     files.append(File.generated(config, "results.md", content=_results_markdown))
-    if _key_results[1] is not None:
-        files.append(File.generated(config, KEY_RESULTS_IMAGE, content=_key_results[1]))
+    for path, png in _images.items():
+        files.append(File.generated(config, path, content=png))
     return files
 
 
 def on_page_markdown(markdown: str, page, config, files) -> str:
     """Put the key results of this build (table and figure) on the home page."""
     if page.file.src_uri == "index.md" and KEY_RESULTS_MARK in markdown:
-        return markdown.replace(KEY_RESULTS_MARK, _key_results[0])
+        return markdown.replace(KEY_RESULTS_MARK, _key_results)
     return markdown
 
 

@@ -21,17 +21,19 @@ KERNEL = {"name": "python3", "display_name": "Python 3", "language": "python"}
 
 
 def notebook_from_script(script: Path) -> nbformat.NotebookNode:
-    """The notebook a script converts to, with a fixed kernel and no volatile metadata."""
+    """The notebook a script converts to, with a fixed kernel and no volatile metadata (cell
+    tags, such as ``hide-input`` on the essay pages, are kept)."""
     notebook = jupytext.read(script)
     notebook.metadata = {"kernelspec": KERNEL, "language_info": {"name": "python"}}
     for i, cell in enumerate(notebook.cells):
-        cell.metadata = {}
+        tags = cell.metadata.get("tags")
+        cell.metadata = {"tags": tags} if tags else {}
         cell.id = f"cell-{i:03d}"  # stable ids keep the generated file diff-free
     return notebook
 
 
-def _cells(notebook: nbformat.NotebookNode) -> list[tuple[str, str]]:
-    return [(c.cell_type, c.source) for c in notebook.cells]
+def _cells(notebook: nbformat.NotebookNode) -> list[tuple[str, str, tuple[str, ...]]]:
+    return [(c.cell_type, c.source, tuple(c.metadata.get("tags", ()))) for c in notebook.cells]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -190,7 +190,7 @@ record = mi.write_result(
                                    for x in scanner.layers},
      "dead_by_layer": {str(x): int(stats[x].dead.sum()) for x in scanner.layers},
      "chosen": chosen_stats},
-    seeds=[config.model_seed, config.seed], data_source="toy world",
+    seeds=sorted({config.model_seed, config.seed}), data_source="toy world",
     title="Self-report: the neuron scan",
     config={"model": config.model, "scan_documents": config.scan_documents,
             "select_by": config.select_by, "max_correlation": config.max_correlation},

@@ -163,7 +163,7 @@ record = mi.write_result(
      "token_lookup": baselines["token lookup"].scores["pearson_r"],
      "linear_probe_by_hook": {hook: probes[hook].scores["pearson_r"] for hook, _ in points},
      "shared_documents": shared},
-    seeds=[config.model_seed, config.seed], data_source="toy world",
+    seeds=sorted({config.model_seed, config.seed}), data_source="toy world",
     title="Self-report: the activation dataset and where a neuron can be read",
     config={"model": config.model, "n_documents": config.n_documents,
             "test_fraction": config.test_fraction},

@@ -233,7 +233,7 @@ record = mi.write_result(
                                       for h, v in early_scores.items()},
                      "linear_probe": early_probe.scores["pearson_r"]},
      "best_head": best, "pearson_r": best_r, "neurons": prep.neurons},
-    seeds=[config.model_seed, config.seed], data_source="toy world",
+    seeds=sorted({config.model_seed, config.seed}), data_source="toy world",
     title="Self-report: three heads against the baselines",
     config={k: v for k, v in config.as_dict().items() if k != "wandb"}, started=started)
 print(f"result record written to {record}")

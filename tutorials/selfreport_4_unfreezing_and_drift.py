@@ -213,7 +213,7 @@ record = mi.write_result(
          "pearson_r": v["pearson_r"], "pearson_r_live": v["pearson_r_live"],
          "drift": v["drift"], "lm_loss": v["lm_loss"]} for (s, a), (_, v) in runs.items()},
      "neurons": result["neurons"], "dataset": result["dataset"]},
-    seeds=[config.model_seed, config.model_seed + 1, config.seed], data_source="toy world",
+    seeds=sorted({config.model_seed, config.model_seed + 1, config.seed}), data_source="toy world",
     title="Self-report: strategies, drift and the full pipeline",
     config=result["config"], started=started)
 print(f"result record written to {record}")

@@ -1,0 +1,227 @@
+"""The results page: a leaderboard per system, figures, and every record, from the records.
+
+:func:`render_results_page` writes the page's Markdown. For each system whose records exist
+it shows one leaderboard table (methods against their baselines, on the same data) with the
+provenance of the records behind it; then every record in full, each in a collapsed block
+with its metrics and provenance. :func:`plot_results_figures` draws the page's figures. Nothing
+on the page is typed by hand: a system whose record is missing is left out.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["render_results_page", "plot_results_figures", "LEADERBOARDS"]
+
+Record = dict[str, Any]
+
+
+def _format(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (list, dict)):
+        text = json.dumps(value)
+        return text if len(text) <= 80 else text[:77] + "..."
+    return str(value)
+
+
+def _pct(value: Any, signed: bool = False) -> str:
+    if not isinstance(value, (int, float)):
+        return "n/a"
+    return f"{value:+.1%}" if signed else f"{value:.1%}"
+
+
+def _num(value: Any) -> str:
+    return f"{value:.3f}" if isinstance(value, (int, float)) else "n/a"
+
+
+def provenance_line(record: Record) -> str:
+    """Profile, seeds, data source, device, commit, torch version, wall time and date."""
+    wall = record.get("wall_seconds")
+    return (f"*Provenance:* profile `{record.get('profile')}`, seeds {record.get('seeds')}, data "
+            f"`{record.get('data_source')}`, device "
+            f"`{record.get('device_name', record.get('device'))}`, commit "
+            f"`{record.get('git_commit')}`, torch {record.get('versions', {}).get('torch')}"
+            + (f", {wall:.1f} s" if isinstance(wall, (int, float)) else "")
+            + f", written {record.get('created')}.")
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    return (["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+            + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+def _symbiote(found: dict[str, Record]) -> list[str] | None:
+    normal = found.get("symbiote-normal", {}).get("metrics")
+    poly = found.get("symbiote-polysemantic", {}).get("metrics", {})
+    if not normal:
+        return None
+    rows = []
+    for key, label in (("symbiote", "**symbiote**"), ("logit_mask", "logit mask (trivial)"),
+                       ("selective_ablation", "selective ablation"),
+                       ("attribution_ablation", "attribution ablation (strong)")):
+        narrow = "polysemantic." if key == "symbiote" else f"baseline.{key}."
+        rows.append([label, _pct(normal.get(f"{key}.target_output_rate")),
+                     _pct(normal.get(f"{key}.nontarget_accuracy_drop"), True),
+                     _pct(poly.get(f"{narrow}target_output_rate")),
+                     _pct(poly.get(f"{narrow}nontarget_accuracy_drop"), True)])
+    return _table(["method (mean over the ten digits)", "wide CNN: target rate",
+                   "wide CNN: accuracy lost", "narrow CNN: target rate",
+                   "narrow CNN: accuracy lost"], rows)
+
+
+def _transfer(found: dict[str, Record]) -> list[str] | None:
+    board = found.get("transfer-leaderboard", {}).get("metrics")
+    if not board:
+        return None
+    from mechinterp.transfer.registry import get_method, list_methods
+
+    pairs = sorted({k.split("|")[1] for k in board if k.count("|") == 2})
+
+    def cell(method: str, pair: str) -> str:
+        key = f"{method}|{pair}|"
+        if f"{key}transfer_mean" not in board:
+            return "refuses the pair"
+        return (f"{board[key + 'transfer_mean']:.1%} / {board[key + 'preservation_mean']:.1%} / "
+                f"{board[key + 'specificity_mean']:.1%}")
+
+    rows = [[f"{get_method(m).kind} {get_method(m).number}: `{m}`"
+             + (" (best)" if m == board.get("best_method") else ""),
+             *[cell(m, p) for p in pairs]]
+            for m in list_methods() if any(f"{m}|{p}|transfer_mean" in board for p in pairs)]
+    return _table(["method", *[f"{p}: transfer / preservation / specificity error"
+                               for p in pairs]], rows)
+
+
+def _circuits(found: dict[str, Record]) -> list[str] | None:
+    found_ = found.get("circuits-discovery", {}).get("metrics")
+    if not found_:
+        return None
+    rows = []
+    for key in sorted(found_):
+        task, method = key.split("/")
+        v = found_[key]
+        rows.append([task, method.replace("_", " "), _num(v.get("node_auc")),
+                     _num(v.get("edge_auc")), _num(v.get("faithfulness")),
+                     str(v.get("n_edges", "n/a"))])
+    return _table(["task", "method", "node ROC AUC", "edge ROC AUC", "faithfulness",
+                   "edges kept"], rows)
+
+
+def _interventions(found: dict[str, Record]) -> list[str] | None:
+    bench = found.get("interventions-benchmark", {}).get("metrics")
+    if not bench:
+        return None
+    rows = []
+    for name, v in sorted(bench.items(), key=lambda item: (item[1]["kind"], item[0])):
+        before, after = v["before"], v["after"]
+        loss = (_pct(after["loss"] / before["loss"] - 1, True)
+                if isinstance(after.get("loss"), (int, float)) else "undefined")
+        rows.append([f"`{name}`", v["kind"],
+                     f"{_num(before['toxicity'])} -> {_num(after['toxicity'])}",
+                     f"{_num(before['bias_gap'])} -> {_num(after['bias_gap'])}",
+                     f"{_num(before['factual_recall'])} -> {_num(after['factual_recall'])}", loss])
+    return _table(["intervention", "kind", "toxicity", "bias gap", "factual recall",
+                   "held-out loss"], rows)
+
+
+def _selfreport(found: dict[str, Record]) -> list[str] | None:
+    report = found.get("selfreport-pipeline", {}).get("metrics")
+    if not report:
+        return None
+    rows = [[f"**self-report, {h} head**", _num(v["pearson_r"]), _num(v.get("r2")),
+             _num(v.get("pearson_r_live")), _num(v.get("drift"))]
+            for h, v in report["heads"].items()]
+    rows += [[name.replace("/", ", ").replace("_", " "), _num(r), "", "", ""]
+             for name, r in report.get("baselines", {}).items()]
+    return _table(["method", "Pearson r (held-out)", "R2", "r against live neurons", "drift"],
+                  rows)
+
+
+LEADERBOARDS: list[tuple[str, tuple[str, ...], Callable[[dict[str, Record]], list[str] | None],
+                         str]] = [
+    ("SymbioteNet: silencing one digit", ("symbiote-normal", "symbiote-polysemantic"),
+     _symbiote, "tutorials/symbiosis_normal.ipynb"),
+    ("Concept transfer: moving the digit 4", ("transfer-leaderboard",), _transfer,
+     "tutorials/transfer_leaderboard.ipynb"),
+    ("Circuit discovery against the planted circuits", ("circuits-discovery",), _circuits,
+     "tutorials/circuits_4_discovery_and_export.ipynb"),
+    ("Interventions: the before/after suite", ("interventions-benchmark",), _interventions,
+     "tutorials/interventions_5_benchmark_suite.ipynb"),
+    ("Neuron self-report", ("selfreport-pipeline",), _selfreport,
+     "tutorials/selfreport_4_unfreezing_and_drift.ipynb"),
+]
+"""``(heading, record names, table builder, page that computed it)`` per system."""
+
+
+def render_results_page(records: list[Record], *, figures: dict[str, str] | None = None) -> str:
+    """Markdown for the results page.
+
+    Args:
+        records: the result records (see :func:`~mechinterp.results.load_results`).
+        figures: ``{caption: image path}`` drawn by :func:`plot_results_figures`, shown first.
+    """
+    lines = ["# Results", "",
+             "Every number on this page was written by an executed tutorial during the site "
+             "build and read back from its JSON record; each table says which profile, seeds, "
+             "data source and commit produced it.", ""]
+    if not records:
+        lines.append("No result records were found for this build.")
+        return "\n".join(lines) + "\n"
+    for caption, path in (figures or {}).items():
+        lines += [f"![{caption}]({path})", "", f"*{caption}.*", ""]
+    found = {r.get("name", ""): r for r in records}
+    for heading, names, build, page in LEADERBOARDS:
+        table = build(found)
+        if table is None:
+            continue
+        lines += [f"## {heading}", "", *table, "",
+                  f"Computed by [this tutorial]({page}).", ""]
+        lines += [provenance_line(found[n]) for n in names if n in found] + [""]
+    lines += ["## Every record", "",
+              "Each record in full: its metrics, then what produced them.", ""]
+    for rec in records:
+        lines += [f'??? note "{rec.get("title", rec.get("name"))} (`{rec.get("name")}`)"', ""]
+        lines += ["    | metric | value |", "    | --- | --- |"]
+        for key, value in sorted(rec.get("metrics", {}).items()):
+            lines.append(f"    | `{key}` | {_format(value)} |")
+        lines += ["", "    " + provenance_line(rec), ""]
+    return "\n".join(lines) + "\n"
+
+
+def plot_results_figures(records: list[Record]) -> dict[str, bytes]:
+    """``{file name: PNG}`` of the results page's figures that the records allow: the
+    transfer trade-off (transfer against preservation, every method on every pair)."""
+    board = next((r["metrics"] for r in records if r.get("name") == "transfer-leaderboard"),
+                 None)
+    if not board:
+        return {}
+    import io
+
+    from mechinterp.plotting import plt
+    from mechinterp.transfer.registry import get_method
+
+    colours = {"surgery": "tab:blue", "sae-free": "tab:green", "baseline": "tab:red"}
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    pairs = sorted({k.split("|")[1] for k in board if k.count("|") == 2})
+    for marker, pair in zip("so", pairs, strict=False):
+        keys = [k for k in board if k.endswith(f"|{pair}|transfer_mean")]
+        for key in keys:
+            method = key.split("|")[0]
+            ax.scatter(board[f"{method}|{pair}|preservation_mean"], board[key], marker=marker,
+                       color=colours.get(get_method(method).kind, "gray"), s=30, alpha=0.8)
+        ax.scatter([], [], marker=marker, color="black", label=pair)
+    for kind, colour in colours.items():
+        ax.scatter([], [], color=colour, label=kind)
+    ax.set_xlabel("preservation")
+    ax.set_ylabel("transfer")
+    ax.set_title("Concept transfer: every method on both pairs (mean over seeds)")
+    ax.legend(fontsize=8, loc="lower left")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    return {"transfer-tradeoff.png": buffer.getvalue()}

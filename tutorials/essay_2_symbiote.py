@@ -1,0 +1,172 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 2. A symbiote that inhibits
+#
+# *Part of the essay [Mechanistic interpretability through the lens of Symbiotic
+# Networks](../). The method tutorial behind this section:
+# [symbiosis under normal conditions](../../tutorials/symbiosis_normal/); the primary network
+# itself is introduced in [looking inside an MNIST CNN](../../tutorials/looking_inside_a_cnn/).*
+#
+# The first instrument is the one the essay is named after. The network under study, *A*, is
+# a small convolutional classifier of handwritten digits. The instrument, *B*, is a second
+# network, a two-layer MLP, that never sees an image. It receives only the name of a digit to
+# silence, and returns one multiplicative **gate** for every hidden unit of A: each
+# convolution channel and each hidden neuron. The gates are applied to A's activations after
+# each ReLU while A runs. A itself is frozen.
+#
+# B is trained so that A, gated, never outputs the named digit while it keeps classifying the
+# other nine as before, and so that the gates stay close to 1 (an L1 penalty on how far they
+# move). A last input, "none", is the identity by construction. Because B's input is the digit
+# and not the image, its answer is one fixed edit of A per digit, the same for every image: a
+# small, interpretable object, and one that can be folded into A's weights
+# ([section 4](../essay_4_circuit_map/)).
+#
+# Why not simply write that edit by hand? Because the obvious hand-made edits fail, and the
+# way they fail is informative.
+
+# %% tags=["hide-input"]
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+import mechinterp as mi
+from mechinterp.essay import provenance_note, require_result
+from mechinterp.plotting import heatmap
+from mechinterp.reporting import markdown_table, show_markdown
+from mechinterp.symbiote import evaluate_symbiote, symbiote_for
+
+record = require_result("symbiote-normal", "symbiosis_normal")
+m = record["metrics"]
+data = mi.load_digits()
+trained = symbiote_for("normal", data, seed=0)
+
+# %% [markdown]
+# ## Four ways to silence a digit
+#
+# Each method is asked, for each of the ten digits in turn, to stop A from answering that
+# digit; the numbers are means over the ten digits, on the test images.
+#
+# * **Logit mask** (trivial): set the digit's output logit to minus infinity. It is perfect by
+#   construction and says nothing about A, since it never looks inside.
+# * **Selective ablation**: replace the units that respond most to the digit with their mean
+#   activation, the classic lesion experiment.
+# * **Attribution ablation** (strong): the same, with units ranked by gradient-times-activation
+#   attribution to the digit's logit, with as many units as the symbiote changes.
+# * **Symbiote**: B's gates for the digit.
+
+# %% tags=["hide-input"]
+methods = [("logit_mask", "logit mask (trivial)"), ("selective_ablation", "selective ablation"),
+           ("attribution_ablation", "attribution ablation"), ("symbiote", "symbiote")]
+rows = [{"method": label,
+         "target rate": m[f"{key}.target_output_rate"],
+         "other digits' accuracy": m[f"{key}.nontarget_accuracy"],
+         "accuracy lost": m[f"{key}.nontarget_accuracy_drop"],
+         "units changed": m[f"{key}.units_changed_fraction"]} for key, label in methods]
+best = m["best_ablation"]
+rows.append({"method": f"best ablation of any budget ({best['budget']} units)",
+             "target rate": best["target_output_rate"],
+             "accuracy lost": best["nontarget_accuracy_drop"]})
+show_markdown(markdown_table(rows, ["method", "target rate", "other digits' accuracy",
+                                    "accuracy lost", "units changed"],
+                             {"target rate": ".2%", "other digits' accuracy": ".1%",
+                              "accuracy lost": "+.2%", "units changed": ".0%"}))
+show_markdown(
+    f"Before any edit, A answers the target digit on {m['symbiote.target_output_rate_before']:.0%}"
+    f" of test images (one digit in ten) and classifies the other digits with "
+    f"{m['symbiote.baseline_nontarget_accuracy']:.1%} accuracy. The symbiote brings the target "
+    f"rate to {m['symbiote.target_output_rate']:.2%} while the other digits lose "
+    f"{m['symbiote.nontarget_accuracy_drop']:.2%} of accuracy, changing "
+    f"{m['symbiote.units_changed_fraction']:.0%} of A's units by more than 0.1. The ablations "
+    f"either do not silence the digit or take the rest of the network down with it: the "
+    f"attribution-ranked ablation silences it at the cost of "
+    f"{m['attribution_ablation.nontarget_accuracy_drop']:.0%} of the other digits' accuracy.")
+
+# %% [markdown]
+# The contrast between the symbiote and the ablations is the first argument for a learned
+# instrument. An ablation removes a unit; a gate can dim it by a third, boost another one a
+# little, and leave a third alone, and the right combination over every unit of A is not
+# something a ranking of units finds. The ablations pick units that *matter* to the digit, but units
+# that matter to one digit matter to others too, and cutting them cuts those as well. B
+# searches for an edit that is *specific*, because specificity is in its objective.
+
+# %% tags=["hide-input"]
+per_digit = [evaluate_symbiote(trained, data, d) for d in range(10)]
+confusion = np.zeros((10, 10))
+for row in per_digit:
+    for target, share in row["confusion"].items():
+        confusion[row["digit"], int(target)] = share
+fig, ax = plt.subplots(figsize=(7.5, 3.6))
+digits = np.arange(10)
+ax.bar(digits - 0.2, [r["target_output_rate_before"] for r in per_digit], 0.4,
+       label="target rate, A alone", color="tab:gray")
+ax.bar(digits + 0.2, [r["target_output_rate"] for r in per_digit], 0.4,
+       label="target rate, A with B", color="tab:red")
+ax.plot(digits, [r["nontarget_accuracy_drop"] for r in per_digit], "ko-", ms=4,
+        label="other digits' accuracy lost")
+ax.set_xticks(digits)
+ax.set_xlabel("digit silenced")
+ax.set_ylabel("share of test images")
+ax.set_title("Silencing each digit in turn")
+ax.legend(fontsize=8)
+fig.tight_layout()
+plt.show()
+fig = heatmap(confusion, xlabel="A's answer with B silencing the digit",
+              ylabel="true digit (the one silenced)", cmap="Blues", center=None,
+              title="Where the silenced digit's images go", annotate=True,
+              colorbar_label="share of the digit's test images", figsize=(7, 5.6))
+plt.show()
+
+# which digit is each digit's nearest neighbour in A's last hidden layer?
+A = trained.primary.model
+hook = A.hidden_hooks[-1]
+with torch.no_grad():
+    _, cache = A.run_with_cache(data.train_images, names_filter=[hook])
+means = torch.stack([cache[hook][data.train_labels == d].mean(0) for d in range(10)])
+cosine = torch.nn.functional.normalize(means, dim=1) @ torch.nn.functional.normalize(means, dim=1).T
+cosine.fill_diagonal_(-1)
+nearest = cosine.argmax(1).tolist()
+destination = [int(confusion[d].argmax()) for d in range(10)]
+agree = sum(n == t for n, t in zip(nearest, destination, strict=True))
+show_markdown(
+    "Most common destination of each silenced digit: "
+    + ", ".join(f"{d} -> {t}" for d, t in enumerate(destination))
+    + f". For {agree} of the ten digits this is the digit whose mean activation pattern in A's "
+    f"last hidden layer (`{hook}`) is closest to its own (cosine similarity).")
+
+# %% [markdown]
+# The destinations are a by-product worth a second look. Nothing in B's objective says where
+# the images of the silenced digit should go, only that they must not stay. Mostly B sends a
+# digit's images to a digit that A already represents as similar, because that is the
+# cheapest place to send them. The symbiote's edits thus carry information about A's
+# geometry that the inhibition task never asked for.
+#
+# The logit mask remains the best inhibitor on the table, and that is the point of including
+# it: a method that silences a digit is not thereby an interpretability method. What makes
+# the symbiote one is that its edit lives *inside* A, on named units, where it can be read
+# and tested, which the [circuit map](../essay_4_circuit_map/) does. First, though, the
+# question of what happens when A has no room to give each digit its own units:
+# [polysemantic conditions](../essay_3_polysemantic/).
+
+# %% tags=["hide-input"]
+show_markdown(provenance_note(record))
+assert m["symbiote.target_output_rate"] <= 0.01
+assert m["symbiote.nontarget_accuracy_drop"] <= 0.01
+assert m["attribution_ablation.nontarget_accuracy_drop"] > 10 * m["symbiote.nontarget_accuracy_drop"]
+assert m["selective_ablation.nontarget_accuracy_drop"] > m["symbiote.nontarget_accuracy_drop"]
+assert (best["target_output_rate"] + best["nontarget_accuracy_drop"]
+        > m["symbiote.target_output_rate"] + m["symbiote.nontarget_accuracy_drop"])
+assert m["logit_mask.target_output_rate"] == 0.0 and m["logit_mask.units_changed"] == 0
+assert np.allclose(np.diag(confusion), 0, atol=0.05)
+assert all(max(row["confusion"].values()) > 0.3 for row in per_digit)
+assert agree >= 6, (nearest, destination)

@@ -1,0 +1,173 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 3. Polysemantic conditions
+#
+# *Part of the essay [Mechanistic interpretability through the lens of Symbiotic
+# Networks](../). The method tutorial behind this section:
+# [symbiosis under polysemantic conditions](../../tutorials/symbiosis_polysemantic/).*
+#
+# The symbiote of the [previous section](../essay_2_symbiote/) had an easy subject: a CNN with
+# 152 hidden units for ten digits, enough for each digit to have units of its own. Real
+# networks are rarely so generous. When a network has to represent more features than it has
+# units, it packs several features into each unit, and a single unit then answers to several
+# unrelated things. Olah and colleagues met such *polysemantic* neurons throughout their
+# circuits work, and Elhage et al. (2022), "Toy Models of Superposition", showed how and when
+# networks learn to overlap features this way. Polysemanticity is the main obstacle to
+# reading a network one unit at a time.
+#
+# What does it do to an instrument that acts on units? To find out, the same symbiote is
+# trained on a deliberately narrow primary: 4 and 8 convolution channels and a bottleneck of
+# 8 hidden units, 20 units in all, against the normal CNN's 152.
+
+# %% tags=["hide-input"]
+import matplotlib.pyplot as plt
+import numpy as np
+
+import mechinterp as mi
+from mechinterp.essay import provenance_note, require_result
+from mechinterp.reporting import markdown_table, show_markdown
+from mechinterp.symbiote import evaluate_symbiote, symbiote_for
+
+record = require_result("symbiote-polysemantic", "symbiosis_polysemantic")
+m = record["metrics"]
+data = mi.load_digits()
+symbiotes = {c: symbiote_for(c, data, seed=0) for c in ("normal", "polysemantic")}
+units = {c: t.symbiote.n_units for c, t in symbiotes.items()}
+
+# %% [markdown]
+# ## Measuring how shared the units are
+#
+# The obvious measure is per unit: how evenly a unit's mean activation spreads over the ten
+# digits (an entropy, 0 for a unit that answers to one digit, 1 for one that answers to all
+# alike). It barely separates the two networks, because even in the wide CNN a ReLU unit
+# responds to strokes that many digits share. The bottleneck's effect shows up at the level
+# of the layer: how many digits are *not* the strongest response of any unit (they have no
+# unit of their own), and how similar the two most alike digits' activation patterns are.
+
+# %% tags=["hide-input"]
+layers = ["conv1.hook_post", "conv2.hook_post", "fc1.hook_post"]
+rows = []
+for layer in layers:
+    rows.append({"layer": layer.split(".")[0],
+                 "entropy, normal": m[f"mean_entropy.normal.{layer}"],
+                 "entropy, narrow": m[f"mean_entropy.polysemantic.{layer}"],
+                 "digits without a unit, normal":
+                     m[f"sharing.normal.{layer}.classes_without_own_unit"],
+                 "digits without a unit, narrow":
+                     m[f"sharing.polysemantic.{layer}.classes_without_own_unit"],
+                 "closest digit pair, normal": m[f"sharing.normal.{layer}.max_class_cosine"],
+                 "closest digit pair, narrow":
+                     m[f"sharing.polysemantic.{layer}.max_class_cosine"]})
+show_markdown(markdown_table(rows, list(rows[0]), {
+    "entropy, normal": ".3f", "entropy, narrow": ".3f",
+    "digits without a unit, normal": ".0f", "digits without a unit, narrow": ".0f",
+    "closest digit pair, normal": ".2f", "closest digit pair, narrow": ".2f"}))
+fc = "fc1.hook_post"
+show_markdown(
+    f"In the hidden layer that feeds the output, "
+    f"{m[f'sharing.normal.{fc}.classes_without_own_unit']:.0f} digit of the wide CNN lacks a "
+    f"unit of its own, against {m[f'sharing.polysemantic.{fc}.classes_without_own_unit']:.0f} "
+    f"in the bottleneck, and the closest pair of digits moves from cosine "
+    f"{m[f'sharing.normal.{fc}.max_class_cosine']:.2f} to "
+    f"{m[f'sharing.polysemantic.{fc}.max_class_cosine']:.2f}. The narrow network still "
+    f"classifies {m['primary_test_accuracy.polysemantic']:.1%} of test digits correctly "
+    f"(wide: {m['primary_test_accuracy.normal']:.1%}): it has not failed to learn the digits, "
+    "it has learned them as overlapping patterns over shared units.")
+
+# %% [markdown]
+# ## The same instrument, a different price
+#
+# The symbiote is trained on the narrow primary exactly as on the wide one.
+
+# %% tags=["hide-input"]
+conditions = [("normal", "wide CNN"), ("polysemantic", "narrow CNN")]
+rows = [{"primary": f"{label} ({units[c]} units)", "target rate": m[f"{c}.target_output_rate"],
+         "other digits, A": m[f"{c}.baseline_nontarget_accuracy"],
+         "other digits, A+B": m[f"{c}.nontarget_accuracy"],
+         "accuracy lost": m[f"{c}.nontarget_accuracy_drop"],
+         "units changed": m[f"{c}.units_changed_fraction"]} for c, label in conditions]
+for key, label in (("selective_ablation", "selective ablation"),
+                   ("attribution_ablation", "attribution ablation")):
+    rows.append({"primary": f"narrow CNN, {label}",
+                 "target rate": m[f"baseline.{key}.target_output_rate"],
+                 "other digits, A": m[f"baseline.{key}.baseline_nontarget_accuracy"],
+                 "other digits, A+B": m[f"baseline.{key}.nontarget_accuracy"],
+                 "accuracy lost": m[f"baseline.{key}.nontarget_accuracy_drop"],
+                 "units changed": m[f"baseline.{key}.units_changed_fraction"]})
+show_markdown(markdown_table(rows, list(rows[0]), {
+    "target rate": ".2%", "other digits, A": ".1%", "other digits, A+B": ".1%",
+    "accuracy lost": "+.1%", "units changed": ".0%"}))
+
+per_digit = {c: [evaluate_symbiote(t, data, d) for d in range(10)]
+             for c, t in symbiotes.items()}
+fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+digits = np.arange(10)
+for i, (c, label) in enumerate(conditions):
+    axes[0].bar(digits + (i - 0.5) * 0.4, [r["nontarget_accuracy_drop"] for r in per_digit[c]],
+                0.4, label=label)
+    axes[1].bar(digits + (i - 0.5) * 0.4, [r["units_changed_fraction"] for r in per_digit[c]],
+                0.4, label=label)
+axes[0].set_ylabel("other digits' accuracy lost")
+axes[1].set_ylabel("share of A's units changed")
+for ax, title in zip(axes, ("The collateral cost of silencing each digit",
+                            "How much of A the symbiote has to touch"), strict=True):
+    ax.set_xticks(digits)
+    ax.set_xlabel("digit silenced")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+fig.tight_layout()
+plt.show()
+costly = max(range(10), key=lambda d: per_digit["polysemantic"][d]["nontarget_accuracy_drop"])
+cheap = min(range(10), key=lambda d: per_digit["polysemantic"][d]["nontarget_accuracy_drop"])
+show_markdown(
+    f"On the narrow CNN, silencing {costly} costs the other digits "
+    f"{per_digit['polysemantic'][costly]['nontarget_accuracy_drop']:.1%} of their accuracy; "
+    f"silencing {cheap} costs {per_digit['polysemantic'][cheap]['nontarget_accuracy_drop']:.1%}. "
+    f"On the wide CNN no digit costs more than "
+    f"{max(r['nontarget_accuracy_drop'] for r in per_digit['normal']):.1%}.")
+
+# %% [markdown]
+# The symbiote still does its job on the narrow network: the silenced digit almost never
+# comes out. The ablations, which worked badly on the wide network, now fail outright. But
+# the symbiote pays for its success. With every unit shared, there is no gate that dims one
+# digit alone, so B has to change most of the network and accept damage to the digits that
+# share the units it dims.
+#
+# That price is the finding. **How cheaply a symbiote can remove an output is a behavioural
+# measure of how disentangled the network's representation of that output is.** It needs no
+# definition of a feature, no dictionary and no human labelling: train the instrument, read
+# off the collateral damage and the share of units it had to touch. It also comes per output,
+# so it says *which* digits are costly to separate from the rest. It is an upper bound on
+# the cost of removing an output with gates: a better search could only find a cheaper
+# edit, so the measure can overstate how entangled an output is, never understate it.
+#
+# Where exactly does the symbiote cut, and is the cut causal? That is what the record of its
+# gates, [the circuit map](../essay_4_circuit_map/), shows.
+
+# %% tags=["hide-input"]
+show_markdown(provenance_note(record))
+assert units["normal"] > 5 * units["polysemantic"]
+assert (m[f"sharing.polysemantic.{fc}.classes_without_own_unit"]
+        > m[f"sharing.normal.{fc}.classes_without_own_unit"])
+assert (m[f"sharing.polysemantic.{fc}.max_class_cosine"]
+        > m[f"sharing.normal.{fc}.max_class_cosine"])
+assert abs(m[f"mean_entropy.polysemantic.{fc}"] - m[f"mean_entropy.normal.{fc}"]) < 0.1
+assert m["polysemantic.target_output_rate"] < 0.02
+assert m["polysemantic.nontarget_accuracy_drop"] > 5 * m["normal.nontarget_accuracy_drop"]
+assert m["polysemantic.units_changed_fraction"] > 2 * m["normal.units_changed_fraction"]
+for key in ("selective_ablation", "attribution_ablation"):
+    assert (m[f"baseline.{key}.nontarget_accuracy_drop"]
+            > 3 * m["polysemantic.nontarget_accuracy_drop"])
+assert (per_digit["polysemantic"][costly]["nontarget_accuracy_drop"]
+        > max(r["nontarget_accuracy_drop"] for r in per_digit["normal"]))

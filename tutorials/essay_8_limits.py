@@ -1,0 +1,187 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 8. Limits and open questions
+#
+# *Part of the essay [Mechanistic interpretability through the lens of Symbiotic
+# Networks](../). The numbers below come from the result records of every method tutorial;
+# the [results page](../../results/) lists them all with their provenance.*
+#
+# The argument of this essay is that networks trained against a network make good
+# instruments for studying it: they search, they act, and they leave a readable trace. The
+# sections showed each instrument doing something a hand-made tool could not. This last
+# section collects what they did not show, because an instrument is only as useful as an
+# honest account of its range.
+#
+# First, the scorecard: each instrument's headline number next to the trivial and the strong
+# baseline it was measured against, on the same data.
+
+# %% tags=["hide-input"]
+from mechinterp.essay import provenance_note, require_result
+from mechinterp.reporting import markdown_table, show_markdown
+
+records = {
+    "symbiote": require_result("symbiote-normal", "symbiosis_normal"),
+    "poly": require_result("symbiote-polysemantic", "symbiosis_polysemantic"),
+    "map": require_result("symbiote-circuit-map", "symbiote_circuit_map"),
+    "report": require_result("selfreport-pipeline", "selfreport_4_unfreezing_and_drift"),
+    "heads": require_result("selfreport-heads", "selfreport_3_heads"),
+    "transfer": require_result("transfer-leaderboard", "transfer_leaderboard"),
+    "discovery": require_result("circuits-discovery", "circuits_4_discovery_and_export"),
+    "bench": require_result("interventions-benchmark", "interventions_5_benchmark_suite"),
+}
+sym, poly, cmap = (records[k]["metrics"] for k in ("symbiote", "poly", "map"))
+rep, heads = records["report"]["metrics"], records["heads"]["metrics"]
+board, disc, bench = (records[k]["metrics"] for k in ("transfer", "discovery", "bench"))
+best_transfer = board["best_method"]
+cross_pair = next(k.split("|")[1] for k in board
+                  if k.count("|") == 2 and k.split("|")[1].split(" <- ")[0]
+                  != k.split("|")[1].split(" <- ")[1])
+
+
+def tb(method, metric):
+    return board[f"{method}|{cross_pair}|{metric}_mean"]
+
+
+def cost(metrics, prefix):
+    """Target rate plus accuracy lost: 0 is a perfect, harmless inhibition."""
+    return (metrics[f"{prefix}target_output_rate"]
+            + max(0.0, metrics[f"{prefix}nontarget_accuracy_drop"]))
+
+
+best = rep["best_head"]
+cross_best = rep["baselines"][f"cross/{best}"]
+fine_tuning = (tb("finetune_with_budget", "transfer"), tb("finetune_with_budget", "specificity"))
+rows = [
+    {"instrument": "symbiote (wide CNN)", "measure": "target rate + accuracy lost",
+     "instrument score": cost(sym, "symbiote."),
+     "trivial baseline": f"logit mask: {cost(sym, 'logit_mask.'):.3f}",
+     "strong baseline": f"attribution ablation: {cost(sym, 'attribution_ablation.'):.3f}"},
+    {"instrument": "symbiote (narrow CNN)", "measure": "target rate + accuracy lost",
+     "instrument score": cost(poly, "polysemantic."),
+     "trivial baseline": f"logit mask: {cost(poly, 'baseline.logit_mask.'):.3f}",
+     "strong baseline": "attribution ablation: "
+                        f"{cost(poly, 'baseline.attribution_ablation.'):.3f}"},
+    {"instrument": f"self-report ({best} head)", "measure": "Pearson r",
+     "instrument score": rep["pearson_r"],
+     "trivial baseline": f"token lookup: {rep['baselines']['token_lookup']:.3f}",
+     "strong baseline": f"another model: {cross_best:.3f}"},
+    {"instrument": f"concept transfer (`{best_transfer}`, {cross_pair})",
+     "measure": "transfer (specificity error)",
+     "instrument score": tb(best_transfer, "transfer"),
+     "trivial baseline": "unedited recipient: 0.000",
+     "strong baseline": f"fine-tuning: {fine_tuning[0]:.3f} ({fine_tuning[1]:.3f})"},
+    {"instrument": "ACDC (indirect objects)", "measure": "ROC AUC vs planted circuit",
+     "instrument score": disc["ioi/acdc"]["node_auc"], "trivial baseline": "random: 0.5",
+     "strong baseline": f"activation patching: {disc['ioi/activation']['node_auc']:.3f}"},
+    {"instrument": "probe-gated steering", "measure": "toxic rate after",
+     "instrument score": bench["toxicity-steer"]["after"]["toxicity"],
+     "trivial baseline": "random direction: "
+                         f"{bench['random direction (trivial)']['after']['toxicity']:.3f}",
+     "strong baseline": f"word filter: {bench['filter toxic words']['after']['toxicity']:.3f} "
+                        "(held-out loss undefined)"},
+]
+show_markdown(markdown_table(rows, ["instrument", "measure", "instrument score",
+                                    "trivial baseline", "strong baseline"],
+                             {"instrument score": ".3f"}))
+
+# %% [markdown]
+# ## What the instruments did not show
+#
+# **Everything here is small.** The CNNs have a few hundred units, the transformers two
+# layers, and the default build runs on a CPU in minutes. The site's `full` profile uses all
+# of MNIST, longer training and more seeds, and the code runs GPT-2 through the same
+# TransformerLens bridge; but planted ground truth exists only in the toy world, and a result
+# on a two-layer model is a result about two-layer models until shown otherwise.
+#
+# **The symbiote's edit is the same for every image.** B sees the name of the digit, not the
+# image, so what it learns is one gate pattern per output. That is what makes the edit
+# foldable into weights and readable as a map, and it is also a restriction: behaviours that
+# depend on the input, such as a toxic reply to a hostile prompt, need an instrument that
+# sees the input, which is what the probe gate of the steering experiment is.
+
+# %% tags=["hide-input"]
+show_markdown(
+    f"**The map is a sketch.** Ablating the units B dims for a digit brings the accuracy on "
+    f"that digit from {cmap['causal.digit_accuracy_before']:.1%} to "
+    f"{cmap['causal.digit_accuracy_ablated']:.1%}, not to zero; B also works through boosts "
+    f"and small shadings. On the narrow network B still silences each digit, but the other "
+    f"digits lose {poly['polysemantic.nontarget_accuracy_drop']:.1%} of their accuracy "
+    f"(wide network: {poly['normal.nontarget_accuracy_drop']:.1%}), and it changes "
+    f"{poly['polysemantic.units_changed_fraction']:.0%} of the units: in superposition a "
+    "gate-per-unit instrument can measure the entanglement but not undo it.")
+show_markdown(
+    f"**Self-knowledge was worth little here.** The self-report beat a second model trained "
+    f"to predict the same neurons by "
+    f"{rep['pearson_r'] - cross_best:.3f} in Pearson r, and the token "
+    f"head, the one that answers in words, was the weakest (r "
+    f"{rep['heads']['token']['pearson_r']:.3f}) and the only one that cost the model much of "
+    f"its next-token loss. Reading before the neurons' layer, the frozen model's "
+    f"classification head already reached "
+    f"{heads['read_before']['frozen_model']['classification']:.3f} against the linear probe's "
+    f"{heads['read_before']['linear_probe']:.3f}: a nonlinear "
+    "readout explains most of that gap without any introspection.")
+show_markdown(
+    f"**Transfer was measured on digits.** The best method moved the concept across "
+    f"architectures with {tb(best_transfer, 'transfer'):.1%} transfer at "
+    f"{tb(best_transfer, 'preservation'):.1%} preservation and a specificity error of "
+    f"{tb(best_transfer, 'specificity'):.1%}, but a digit is a concept with a clean boundary "
+    "and a few hundred examples; what a concept is inside a language model, and whether it "
+    "moves the same way, is open.")
+show_markdown(
+    f"**Discovery was calibrated on easy circuits.** On induction the data-free weight norm "
+    f"scores an AUC of {disc['induction/weight_norm']['node_auc']:.2f}, as high as any "
+    f"method, and on indirect objects the planted circuit holds a single head. The "
+    f"interventions that only remove or clamp a direction cut the toxic rate to "
+    f"{bench['toxicity-ablate']['after']['toxicity']:.2f} (ablation) and "
+    f"{bench['neuron-clamp']['after']['toxicity']:.2f} (neuron clamp) from "
+    f"{bench['toxicity-ablate']['before']['toxicity']:.2f}. The likely reason, argued on the "
+    "[clamping page](../../tutorials/interventions_2_clamping_and_ablation/), is that removing what distinguishes a hostile context from a calm one "
+    "returns the model to its average behaviour rather than pushing it below; only steering "
+    "pushes past it, and only the gated version does so cheaply.")
+
+# %% [markdown]
+# ## Open questions
+#
+# * **A symbiote for transformers.** Gating attention heads and MLP neurons to suppress one
+#   behaviour (a fact, a bias, a refusal) while preserving the rest is the direct analogue of
+#   SymbioteNet, and its gates would be a circuit map that could be scored against the
+#   planted circuits of the toy world and against activation patching.
+# * **Input-conditioned symbiotes.** A symbiote that sees the input would trade the
+#   foldable, per-output edit for one that can act on context, and would have to be read
+#   differently: its gates become a function, not a table.
+# * **Self-report with a question.** The report here is read at every position; the
+#   introspection experiments on language models ask a question and read one answer. A
+#   question token, and neurons chosen to be hard for an outsider (high context variance, low
+#   token selectivity), would test privileged access where the toy world's neurons did not.
+# * **Do the instruments agree?** The symbiote's map, the report head's readout and the
+#   patching scores are three measurements of one network's circuitry. Where they disagree
+#   about the same network is where the next thing is to be learned.
+# * **Instruments that change their subject.** The report head moved the neurons it reported
+#   on until an anchor stopped it. Any instrument that is trained *with* the network under
+#   study, rather than against a frozen copy, inherits that problem, and the drift it causes
+#   deserves to be measured as routinely as accuracy.
+#
+# The code for every section is in the notebook and script downloads of its page, and every
+# method has a tutorial of its own: an instrument is most useful in the hands of someone who
+# can check it.
+
+# %% tags=["hide-input"]
+show_markdown(provenance_note(*records.values()))
+assert rows[0]["instrument score"] < 0.02 and rows[2]["instrument score"] >= 0.9
+assert cmap["causal.digit_accuracy_ablated"] > 0.5
+assert rep["pearson_r"] - cross_best < 0.05
+assert disc["induction/weight_norm"]["node_auc"] >= 0.95
+assert bench["toxicity-ablate"]["after"]["toxicity"] > 0.3
+assert bench["neuron-clamp"]["after"]["toxicity"] > 0.3
+assert tb(best_transfer, "specificity") < tb("finetune_with_budget", "specificity")
