@@ -49,6 +49,7 @@ from mechinterp.essay import provenance_note, require_result
 from mechinterp.reporting import markdown_table, show_markdown
 from mechinterp.transfer.protocol import SEED_RESULTS
 from mechinterp.transfer.registry import get_method, list_methods
+from mechinterp.transfer.report import plot_budget_curve
 
 record = require_result("transfer-leaderboard", "transfer_leaderboard")
 board = record["metrics"]
@@ -158,17 +159,7 @@ show_markdown(
 
 # %% tags=["hide-input"]
 curve = {k.split("|")[1]: v for k, v in board.items() if k.startswith("budget_curve|")}
-fig, ax = plt.subplots(figsize=(6.5, 3.6))
-for method, points in curve.items():
-    ax.errorbar([p[0] for p in points], [p[1] for p in points], yerr=[p[2] for p in points],
-                marker="o", capsize=3, label=method)
-ax.set_xscale("log")
-ax.set_xlabel("concept images the method may use (log scale)")
-ax.set_ylabel("transfer")
-ax.set_title(f"How many fours it takes ({same})")
-ax.legend(fontsize=8)
-ax.grid(alpha=0.3)
-fig.tight_layout()
+fig = plot_budget_curve(curve, f"How many fours it takes ({same})")
 plt.show()
 few = {m: pts[0] for m, pts in curve.items()}
 show_markdown("With only ten images of the concept: "

@@ -40,7 +40,7 @@ from mechinterp.transfer.leaderboard import (
     summarise_runs,
     support_matrix,
 )
-from mechinterp.transfer.report import plot_tradeoff, summary_table
+from mechinterp.transfer.report import plot_budget_curve, plot_tradeoff, summary_table
 
 started = time.perf_counter()
 data = mi.load_digits()
@@ -136,17 +136,7 @@ for method in curve_methods:
         curve[method].append((runs[0]["concept_images_used"],
                               float(np.mean([r["transfer"] for r in runs])),
                               float(np.std([r["transfer"] for r in runs]))))
-fig, ax = plt.subplots(figsize=(6.5, 4))
-for method, points in curve.items():
-    ax.errorbar([p[0] for p in points], [p[1] for p in points], yerr=[p[2] for p in points],
-                marker="o", capsize=3, label=method)
-ax.set_xscale("log")
-ax.set_xlabel("concept images used")
-ax.set_ylabel("transfer")
-ax.set_title("Transfer against the concept-image budget (MegaNN <- MegaNN)")
-ax.legend()
-ax.grid(alpha=0.3)
-fig.tight_layout()
+fig = plot_budget_curve(curve, "Transfer against the concept-image budget (MegaNN <- MegaNN)")
 plt.show()
 show_markdown(markdown_table(
     [{"method": m, **{f"{p[0]} images": f"{p[1]:.1%}" for p in pts}} for m, pts in curve.items()],

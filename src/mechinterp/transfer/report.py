@@ -21,6 +21,7 @@ __all__ = [
     "plot_prediction_profile",
     "summary_table",
     "plot_tradeoff",
+    "plot_budget_curve",
     "MethodStudy",
     "method_study",
 ]
@@ -79,6 +80,27 @@ def summary_table(summary: Sequence[dict[str, Any]]) -> str:
         })
     return markdown_table(rows, ["method", "pair", "transfer", "preservation",
                                  "specificity", "images", "changes", "seed project"])
+
+
+def plot_budget_curve(curve: dict[str, Sequence[Sequence[float]]], title: str) -> Figure:
+    """Transfer against the number of concept images used, one line per method.
+
+    Args:
+        curve: ``{method: [(images used, mean transfer, std over seeds), ...]}``.
+        title: the figure's title.
+    """
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    for method, points in curve.items():
+        ax.errorbar([p[0] for p in points], [p[1] for p in points],
+                    yerr=[p[2] for p in points], marker="o", capsize=3, label=method)
+    ax.set_xscale("log")
+    ax.set_xlabel("concept images used (log scale)")
+    ax.set_ylabel("transfer")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
 
 
 def plot_tradeoff(summary: Sequence[dict[str, Any]], title: str) -> Figure:
