@@ -162,7 +162,7 @@ show_markdown(provenance_note(record))
 assert m["causal.digit_accuracy_ablated"] < m["causal.digit_accuracy_random"] - 0.05
 assert m["causal.digit_accuracy_ablated"] > 0.5  # ablating the dimmed units alone does not silence
 assert m["fold.max_logit_gap"] < 1e-4
-assert 0.6 < m["stability.mean_jaccard"] < 0.9
+assert m["stability.mean_jaccard"] > 0.5  # "most of each digit's changed units recur"
 assert m["stability.target_output_rate_max"] < 0.01
 assert shares["fc1"][0] > shares["fc1"][1] and shares["conv1"][1] > shares["conv1"][0]
 assert abs(rho.statistic) < 0.5

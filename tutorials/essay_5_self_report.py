@@ -194,6 +194,7 @@ show_markdown(
 # %% tags=["hide-input"]
 show_markdown(provenance_note(pipeline, heads_record, dataset_record))
 reg_early = early["heads"]["regression"]
+assert len(m["neurons"]) == 4 and m["dataset"]["n_test_documents"] == 300  # as the text says
 lm_rise = {k: v["lm_loss"] - v["lm_loss_before"] for k, v in m["heads"].items()}
 assert m["pearson_r"] > base["linear_probe"] and m["pearson_r"] >= 0.9
 assert early["frozen_model"]["classification"] > early["linear_probe"]

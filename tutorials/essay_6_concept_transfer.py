@@ -180,6 +180,7 @@ show_markdown("With only ten images of the concept: "
 
 # %% tags=["hide-input"]
 show_markdown(provenance_note(record))
+assert sum(kinds[m] != "baseline" for m in methods) == 21  # the heading's count
 copiers = ["direct_weight_copy", "importance_neuron_copy", "pathway_transplant", "gradual_blending"]
 for m in copiers:
     t, p = score(m, same, "transfer"), score(m, same, "preservation")
