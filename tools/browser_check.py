@@ -9,6 +9,7 @@ Playwright (the system's Chromium, no browser download). On each page:
 * the console shows no error and the page raises no uncaught exception;
 * no request leaves the machine: fonts, scripts and API calls from other hosts all fail the
   check (the browser cannot resolve any other host, so nothing is sent either way);
+* on the pages of :data:`MATH_PAGES`, MathJax has typeset the TeX;
 * a full-page screenshot is saved in ``site-screenshots/``.
 
 On the home page it also switches the light/dark palette and runs a search.
@@ -41,6 +42,7 @@ PAGES = (
     "index.html",
     "essay/",
     "essay/essay_1_zooming_in/",
+    "essay/essay_4_circuit_map/",
     "essay/essay_5_self_report/",
     "tutorials/symbiosis_normal/",
     "tutorials/transfer_leaderboard/",
@@ -48,6 +50,8 @@ PAGES = (
     "tutorials/selfreport_3_heads/",
     "results/",
 )
+# Pages whose prose holds TeX: MathJax must have typeset it.
+MATH_PAGES = ("essay/essay_4_circuit_map/", "essay/essay_5_self_report/")
 SEARCH_QUERY = "symbiote"
 # Debian's Chromium first; other Chromium-family browsers speak the same protocol.
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
@@ -123,6 +127,24 @@ def check_images(page, name: str) -> Check:
     broken = [i["src"][:80] or "(empty src)" for i in images if not (i["complete"] and i["width"])]
     return Check(name, "images load", [f"not loaded: {src}" for src in broken],
                  f"{len(images) - len(broken)} of {len(images)} loaded")
+
+
+TYPESET_MATH = """async () => {
+  if (!window.MathJax || !window.MathJax.startup) return -1;
+  await window.MathJax.startup.promise;
+  return document.querySelectorAll("mjx-container svg").length;
+}"""
+
+
+def check_math(page, name: str) -> Check:
+    """MathJax (served from this site) has turned the page's TeX into SVG."""
+    count = page.evaluate(TYPESET_MATH)
+    check = Check(name, "math renders", detail=f"{count} formulas typeset")
+    if count < 0:
+        check.problems.append("MathJax did not load")
+    elif count == 0:
+        check.problems.append("no formula was typeset")
+    return check
 
 
 def check_palette(page, name: str, shots: Path) -> Check:
@@ -201,6 +223,8 @@ def visit(context, base: str, name: str, shots: Path, home: bool) -> tuple[list[
         checks.append(Check(name, "page opens", [] if status == 200 else [f"HTTP {status}"],
                             f"HTTP {status}"))
         checks.append(check_images(page, name))
+        if name in MATH_PAGES:
+            checks.append(check_math(page, name))
         for href in page.eval_on_selector_all("a[href]", "links => links.map(a => a.href)"):
             url = urldefrag(href).url
             if urlsplit(url).netloc == origin:

@@ -119,10 +119,11 @@ show_markdown(
 #
 # * **Causal.** With B switched off, mean-ablate only the units B *dims* for a digit, and
 #   compare with ablating as many randomly chosen units.
-# * **Exact.** A gate on a unit after its ReLU can be moved into the weights that produce the
-#   unit, since scaling a unit's weights and bias by a non-negative factor scales its ReLU
-#   output by the same factor. Folding B's gates for one digit into a copy of A gives a plain
-#   network, with no symbiote and no hooks, that should behave exactly like A with B.
+# * **Exact.** A gate $g \ge 0$ on a unit after its ReLU can be moved into the weights $w$ and
+#   bias $b$ that produce the unit, since
+#   $g \, \mathrm{relu}(w^\top x + b) = \mathrm{relu}\big((g w)^\top x + g b\big)$.
+#   Folding B's gates for one digit into a copy of A gives a plain network, with no symbiote
+#   and no hooks, that should behave exactly like A with B.
 # * **Stable.** Train B again from other seeds and compare the unit sets it changes.
 
 # %% tags=["hide-input"]

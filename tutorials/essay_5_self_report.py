@@ -149,7 +149,9 @@ show_markdown(
 # ## The report changes what it reports on
 #
 # A head trained on the *frozen* targets (the neurons' values in the original model) can be
-# scored against them or against the *live* neurons of the fine-tuned model. Without the
+# scored against them or against the *live* neurons of the fine-tuned model. The distance
+# between the two is the drift, $1 - r(a_{\text{frozen}}, a_{\text{live}})$ over the test
+# positions, with $r$ the Pearson correlation. Without the
 # anchor term, every strategy that may touch the neurons' block moves them (full fine-tuning
 # the furthest), and the report, trained on the original values, keeps tracking the neurons
 # the model used to have better than the ones it now has. With the anchor, the neurons stay
