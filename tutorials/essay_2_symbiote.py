@@ -59,10 +59,13 @@ trained = symbiote_for("normal", data, seed=0)
 #
 # * **Logit mask** (trivial): set the digit's output logit to minus infinity. It is perfect by
 #   construction and says nothing about A, since it never looks inside.
-# * **Selective ablation**: replace the units that respond most to the digit with their mean
-#   activation, the classic lesion experiment.
-# * **Attribution ablation** (strong): the same, with units ranked by gradient-times-activation
-#   attribution to the digit's logit, with as many units as the symbiote changes.
+# * **Selective ablation**: replace the units most specific to the digit (the largest
+#   standardised gap between their mean activation on the digit and on the rest) with their
+#   mean activation: the classic lesion experiment.
+# * **Attribution ablation** (strong): mean-ablate the units that attribution patching, a
+#   first-order estimate, predicts will lower the digit's logit margin the most.
+#
+# Both ablations get the same number of units as the symbiote changes for that digit.
 # * **Symbiote**: B's gates for the digit.
 
 # %% tags=["hide-input"]
