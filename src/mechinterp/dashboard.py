@@ -98,10 +98,65 @@ def render_key_results(records: list[dict[str, Any]], *, image: str | None = Non
     return "\n".join(lines) + "\n"
 
 
+def _draw_circuits(ax, circuits: dict[str, Any]) -> None:
+    methods = ["activation", "attribution", "eap", "acdc", "weight_norm"]
+    for i, task in enumerate(("induction", "ioi")):
+        values = [circuits.get(f"{task}/{m}", {}).get("node_auc", float("nan")) for m in methods]
+        ax.bar([j + 0.4 * i for j in range(len(methods))], values, 0.4, label=task)
+    ax.set_xticks([j + 0.2 for j in range(len(methods))], [m.replace("_", " ") for m in methods])
+    ax.axhline(0.5, color="grey", lw=0.8, ls="--")
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("ROC AUC vs planted circuit")
+    ax.set_title("Circuit discovery (toy world)")
+    ax.legend(loc="lower left")
+
+
+def _draw_interventions(ax, bench: dict[str, Any]) -> None:
+    shown = [(n, m) for n, m in (("toxicity-steer", "toxicity"), ("bias-ablate", "bias_gap"),
+                                 ("fact-edit", "efficacy")) if n in bench]
+    for i, when in enumerate(("before", "after")):
+        ax.bar([j + 0.4 * i for j in range(len(shown))], [bench[n][when][m] for n, m in shown],
+               0.4, label=when)
+    ax.set_xticks([j + 0.2 for j in range(len(shown))],
+                  [f"{m.replace('_', ' ')}\n({n})" for n, m in shown])
+    ax.set_title("Interventions: before and after")
+    ax.legend()
+
+
+def _draw_selfreport(ax, report: dict[str, Any]) -> None:
+    base = report.get("baselines", {})
+    short = {"classification": "classif."}
+    bars = [(f"self\n{short.get(h, h)}", v["pearson_r"], "tab:blue")
+            for h, v in report["heads"].items()]
+    bars += [(label, base[key], "tab:gray") for key, label in (
+        (f"cross/{report['best_head']}", "another\nmodel"), ("linear_probe", "linear\nprobe"),
+        ("token_lookup", "token\nlookup"), ("mean", "mean")) if key in base]
+    ax.bar(range(len(bars)), [b[1] for b in bars], color=[b[2] for b in bars])
+    ax.set_xticks(range(len(bars)), [b[0] for b in bars], fontsize=8)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("Pearson r, held-out text")
+    ax.set_title("Neuron self-report (toy world)")
+
+
+def _draw_symbiote(ax, normal: dict[str, Any], poly: dict[str, Any]) -> None:
+    groups = [("wide CNN", normal, "symbiote."), ("narrow CNN", poly, "polysemantic.")]
+    groups = [g for g in groups if f"{g[2]}target_output_rate" in g[1]]
+    for i, (key, label) in enumerate((("target_output_rate_before", "target rate, A alone"),
+                                      ("target_output_rate", "target rate, A with B"),
+                                      ("nontarget_accuracy_drop", "other digits' loss"))):
+        ax.bar([j + 0.27 * i for j in range(len(groups))],
+               [m[prefix + key] for _, m, prefix in groups], 0.27, label=label)
+    ax.set_xticks([j + 0.27 for j in range(len(groups))], [g[0] for g in groups])
+    ax.set_ylabel("share of test images")
+    ax.set_title("SymbioteNet: silencing one digit (mean over digits)")
+    ax.legend(fontsize=8, loc="upper center")
+
+
 def plot_key_results(records: list[dict[str, Any]]) -> bytes | None:
-    """A PNG with circuit-discovery AUC per method and task, each benchmark metric before and
-    after its best intervention and, when its record exists, the self-report's Pearson r
-    against its baselines; ``None`` without the first two records."""
+    """A PNG of the headline numbers, one panel per system whose record exists, two panels a
+    row: circuit-discovery AUC per method and task, each benchmark metric before and after its
+    best intervention, the self-report's Pearson r against its baselines and the symbiote's
+    inhibition; ``None`` without the circuits and benchmark records."""
     found = _by_name(records)
     circuits, bench = found.get("circuits-discovery", {}), found.get("interventions-benchmark", {})
     if not circuits or not bench:
@@ -111,40 +166,19 @@ def plot_key_results(records: list[dict[str, Any]]) -> bytes | None:
     from mechinterp.plotting import plt
 
     report = found.get("selfreport-pipeline", {})
-    panels = 3 if "heads" in report else 2
-    fig, axes = plt.subplots(1, panels, figsize=(5.5 * panels, 3.4))
-    methods = ["activation", "attribution", "eap", "acdc", "weight_norm"]
-    for i, task in enumerate(("induction", "ioi")):
-        values = [circuits.get(f"{task}/{m}", {}).get("node_auc", float("nan")) for m in methods]
-        axes[0].bar([j + 0.4 * i for j in range(len(methods))], values, 0.4, label=task)
-    axes[0].set_xticks([j + 0.2 for j in range(len(methods))],
-                       [m.replace("_", " ") for m in methods])
-    axes[0].axhline(0.5, color="grey", lw=0.8, ls="--")
-    axes[0].set_ylim(0, 1.05)
-    axes[0].set_ylabel("ROC AUC vs planted circuit")
-    axes[0].set_title("Circuit discovery (toy world)")
-    axes[0].legend(loc="lower left")
-    shown = [("toxicity-steer", "toxicity"), ("bias-ablate", "bias_gap"),
-             ("fact-edit", "efficacy")]
-    shown = [(n, m) for n, m in shown if n in bench]
-    for i, when in enumerate(("before", "after")):
-        axes[1].bar([j + 0.4 * i for j in range(len(shown))],
-                    [bench[n][when][m] for n, m in shown], 0.4, label=when)
-    axes[1].set_xticks([j + 0.2 for j in range(len(shown))],
-                       [f"{m.replace('_', ' ')}\n({n})" for n, m in shown])
-    axes[1].set_title("Interventions: before and after")
-    axes[1].legend()
-    if panels == 3:
-        base = report.get("baselines", {})
-        bars = [(f"self\n{h}", v["pearson_r"], "tab:blue") for h, v in report["heads"].items()]
-        bars += [(label, base[key], "tab:gray") for key, label in (
-            (f"cross/{report['best_head']}", "another\nmodel"), ("linear_probe", "linear\nprobe"),
-            ("token_lookup", "token\nlookup"), ("mean", "mean")) if key in base]
-        axes[2].bar(range(len(bars)), [b[1] for b in bars], color=[b[2] for b in bars])
-        axes[2].set_xticks(range(len(bars)), [b[0] for b in bars], fontsize=8)
-        axes[2].set_ylim(0, 1.05)
-        axes[2].set_ylabel("Pearson r, held-out text")
-        axes[2].set_title("Neuron self-report (toy world)")
+    normal = found.get("symbiote-normal", {})
+    poly = found.get("symbiote-polysemantic", {})
+    panels = [lambda ax: _draw_circuits(ax, circuits), lambda ax: _draw_interventions(ax, bench)]
+    if "heads" in report:
+        panels.append(lambda ax: _draw_selfreport(ax, report))
+    if "symbiote.target_output_rate" in normal:
+        panels.append(lambda ax: _draw_symbiote(ax, normal, poly))
+    rows = (len(panels) + 1) // 2
+    fig, axes = plt.subplots(rows, 2, figsize=(11, 3.6 * rows), squeeze=False)
+    for ax, draw in zip(axes.flat, panels, strict=False):
+        draw(ax)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_visible(False)
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110)

@@ -179,7 +179,9 @@ def render_results_page(records: list[Record], *, figures: dict[str, str] | None
             continue
         lines += [f"## {heading}", "", *table, "",
                   f"Computed by [this tutorial]({page}).", ""]
-        lines += [provenance_line(found[n]) for n in names if n in found] + [""]
+        for name in names:
+            if name in found:
+                lines += [provenance_line(found[name]), ""]
     lines += ["## Every record", "",
               "Each record in full: its metrics, then what produced them.", ""]
     for rec in records:
