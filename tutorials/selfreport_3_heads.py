@@ -128,6 +128,13 @@ axes[0].set_ylabel("reported activation")
 axes[0].legend(loc="upper left", fontsize=7, markerscale=3)
 fig.tight_layout()
 plt.show()
+fires = target > target.quantile(0.9, dim=0)  # each neuron's top tenth of test positions
+probe_error = (probe_prediction - target).abs()
+self_error = (prediction - target).abs()
+show_markdown(f"Mean absolute error where a neuron fires (its top tenth of test positions) and "
+              f"elsewhere: linear probe {float(probe_error[fires].mean()):.3f} and "
+              f"{float(probe_error[~fires].mean()):.3f}; self-report "
+              f"{float(self_error[fires].mean()):.3f} and {float(self_error[~fires].mean()):.3f}.")
 
 # %% [markdown]
 # ## The token head's trade-off
@@ -204,6 +211,7 @@ show_markdown(markdown_table(early_rows, ["head", "self-report (full)", "r live"
 # %%
 best_r = fitted[best][1]["pearson_r"]
 assert best_r >= 0.9 and best_r > probe_r, (best_r, probe_r)
+assert probe_error[fires].mean() > 1.5 * probe_error[~fires].mean()
 assert fitted["regression"][1]["pearson_r"] > frozen["regression"]["pearson_r"]
 assert frozen["regression"]["pearson_r"] <= probe_r + 0.005  # a frozen linear head is a probe
 assert all(s["pearson_r"] > baselines["token lookup"].scores["pearson_r"]
