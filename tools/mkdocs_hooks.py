@@ -3,9 +3,11 @@
 The tutorials live in ``tutorials/`` as jupytext percent scripts. Before each build this hook
 converts every script to a notebook, executes it with ``nbclient`` (from the ``tutorials/``
 folder, as ``pytest --nbmake`` does), and hands the executed notebook to mkdocs-jupyter as
-``tutorials/<name>.ipynb``, with the script alongside for download. A cell that raises fails
-the build. Executed notebooks are cached under the mechinterp cache, keyed by the tutorial's
-text, the library's source and the profile, so ``mkdocs serve`` re-runs only what changed.
+``tutorials/<name>.ipynb`` (essay pages as ``essay/<name>.ipynb``, executed after the others
+because they read their records), with the script alongside for download. A cell that
+raises fails the build. Executed notebooks are cached under the mechinterp cache, keyed by
+the tutorial's text, the library's source and the profile (and, for an essay page, the keys
+of the tutorials it reads), so ``mkdocs serve`` re-runs only what changed.
 
 After the tutorials have run (they write result records), the results page is generated from
 the records.
@@ -63,10 +65,12 @@ def _library_digest() -> str:
     return digest.hexdigest()
 
 
-def _notebook_key(script: Path, profile: str, library: str) -> str:
+def _notebook_key(script: Path, profile: str, library: str, reads: str = "") -> str:
+    """What an executed notebook depends on: its script, the library, the profile, the data
+    source and, for an essay page, ``reads`` (the keys of the tutorials whose records it reads)."""
     digest = hashlib.sha256()
     for part in (script.read_bytes(), library.encode(), profile.encode(),
-                 os.environ.get("MECHINTERP_DATA", "").encode()):
+                 os.environ.get("MECHINTERP_DATA", "").encode(), reads.encode()):
         digest.update(part)
     return digest.hexdigest()[:16]
 
@@ -188,8 +192,14 @@ def on_pre_build(config) -> None:
     cache = _cache_root() / "notebooks"
     _generated.clear()
     todo = []
-    for script in sorted(TUTORIALS.glob("*.py")):
-        key = _notebook_key(script, profile, library)
+    scripts = sorted(TUTORIALS.glob("*.py"),
+                     key=lambda s: (s.stem.startswith(ESSAY_PREFIX), s.stem))
+    method_keys: list[str] = []  # an essay page is stale whenever a tutorial it reads is
+    for script in scripts:
+        essay = script.stem.startswith(ESSAY_PREFIX)
+        key = _notebook_key(script, profile, library, "".join(method_keys) if essay else "")
+        if not essay:
+            method_keys.append(key)
         folder = _site_folder(script.stem)
         executed = cache / key / folder / f"{script.stem}.ipynb"
         if executed.exists():
@@ -206,7 +216,7 @@ def on_pre_build(config) -> None:
     from mechinterp.leaderboards import plot_results_figures, render_results_page
     from mechinterp.results import load_results
 
-    records = load_results()
+    records = load_results(profile=profile)  # this build's profile only
     image = plot_key_results(records)
     _images.clear()
     captions = {}

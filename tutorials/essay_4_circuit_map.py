@@ -105,9 +105,9 @@ show_markdown(
 
 # %% [markdown]
 # That last number is a warning against reading the map too quickly. The overlap between two
-# digits' edits is *not* a restatement of how similar A's representations of them are. It
-# cannot be: to silence one digit without hurting its look-alike, B has to avoid exactly the
-# units the look-alike relies on, so digits that A confuses can end up with edits that share
+# digits' edits is *not* a restatement of how similar A's representations of them are, and
+# there is a reason not to expect it to be: to silence one digit without hurting its
+# look-alike, B has to avoid the units the look-alike relies on, so digits that A confuses can end up with edits that share
 # little. The map answers a causal question (which units can be changed to remove this digit
 # and nothing else) and that question has a different answer from the correlational one
 # (which digits look alike inside A).

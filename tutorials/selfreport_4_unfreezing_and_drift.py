@@ -60,7 +60,8 @@ rows = []
 for (strategy, anchor), (trainer, s) in runs.items():
     n_trained = sum(trainer.predictor.get_parameter(n).numel()
                     for n in trainer.trained_parameter_names())
-    rows.append({"strategy": strategy, "anchor": anchor, "trained parameters": n_trained,
+    rows.append({"strategy": strategy, "anchor": None if strategy == "head" else anchor,
+                 "trained parameters": n_trained,
                  "r frozen": s["pearson_r"], "r live": s["pearson_r_live"], "drift": s["drift"],
                  "relative change": s["relative_change"],
                  "next-token loss": f"{s['lm_loss_before']:.3f} -> {s['lm_loss']:.3f}"})
@@ -79,7 +80,7 @@ show_markdown(markdown_table(rows, ["strategy", "anchor", "trained parameters", 
 # without changing them.
 
 # %%
-labels = [f"{s}\n{'anchored' if a else 'free'}" for s, a in runs]
+labels = [s if s == "head" else f"{s}\n{'anchored' if a else 'free'}" for s, a in runs]
 x = np.arange(len(runs))
 fig, axes = plt.subplots(1, 2, figsize=(12, 3.6))
 axes[0].bar(x - 0.2, [s["pearson_r"] for _, s in runs.values()], 0.4, label="r frozen")

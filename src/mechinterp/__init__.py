@@ -6,7 +6,7 @@ The public API is re-exported here; submodules hold one concept each:
 * :mod:`mechinterp.data`: digit data sets as device tensors.
 * :mod:`mechinterp.models`: hooked classifiers and their registry.
 * :mod:`mechinterp.train`: training, evaluation and the checkpoint cache.
-* :mod:`mechinterp.results`: result records and the results page.
+* :mod:`mechinterp.results`: result records with their provenance.
 """
 
 __version__ = "0.1.0"

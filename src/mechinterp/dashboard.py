@@ -10,11 +10,25 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["key_results", "render_key_results", "plot_key_results"]
+__all__ = ["key_results", "render_key_results", "plot_key_results", "best_transfer_method"]
 
 
 def _by_name(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {r.get("name", ""): r.get("metrics", {}) for r in records}
+
+
+def best_transfer_method(board: dict[str, Any], pair: str, *, preservation: float = 0.95
+                         ) -> str | None:
+    """The leaderboard's rule for a pair's best method: among registered methods that are not
+    baselines, those that keep ``preservation`` first, then the highest mean transfer."""
+    from mechinterp.transfer.registry import get_method, list_methods
+
+    scored = [m for m in list_methods() if get_method(m).kind != "baseline"
+              and f"{m}|{pair}|transfer_mean" in board]
+    if not scored:
+        return None
+    return max(scored, key=lambda m: (board[f"{m}|{pair}|preservation_mean"] >= preservation,
+                                      board[f"{m}|{pair}|transfer_mean"]))
 
 
 def key_results(records: list[dict[str, Any]]) -> list[dict[str, str]]:
@@ -34,12 +48,9 @@ def key_results(records: list[dict[str, Any]]) -> list[dict[str, str]]:
                            f" lose {m[prefix + 'nontarget_accuracy_drop']:.1%} accuracy",
                 "page": f"tutorials/symbiosis_{label}.ipynb"})
     board = found.get("transfer-leaderboard", {})
-    for pair in ("megann <- megann", "widenn <- deepnn"):
-        scored = {k.split("|")[0]: v for k, v in board.items()
-                  if k.endswith(f"|{pair}|transfer_mean")
-                  and k.split("|")[0] not in ("oracle_retrain", "finetune_with_budget")}
-        if scored:
-            best = max(scored, key=scored.get)
+    for pair in sorted({k.split("|")[1] for k in board if k.count("|") == 2}):
+        best = best_transfer_method(board, pair)
+        if best is not None:
             key = f"{best}|{pair}|"
             rows.append({
                 "system": "Concept transfer",
@@ -154,9 +165,10 @@ def _draw_symbiote(ax, normal: dict[str, Any], poly: dict[str, Any]) -> None:
 
 def plot_key_results(records: list[dict[str, Any]]) -> bytes | None:
     """A PNG of the headline numbers, one panel per system whose record exists, two panels a
-    row: circuit-discovery AUC per method and task, each benchmark metric before and after its
-    best intervention, the self-report's Pearson r against its baselines and the symbiote's
-    inhibition; ``None`` without the circuits and benchmark records."""
+    row: circuit-discovery AUC per method and task, three benchmark metrics before and after
+    the intervention aimed at each (steering for toxicity, ablation for the bias gap, the
+    rank-one edit for efficacy), the self-report's Pearson r against its baselines and the
+    symbiote's inhibition; ``None`` without the circuits and benchmark records."""
     found = _by_name(records)
     circuits, bench = found.get("circuits-discovery", {}), found.get("interventions-benchmark", {})
     if not circuits or not bench:

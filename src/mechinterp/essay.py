@@ -19,16 +19,12 @@ from typing import Any
 
 from mechinterp.config import get_profile
 from mechinterp.errors import DataError
-from mechinterp.results import results_dir
+from mechinterp.results import record_path
 
 __all__ = ["require_result", "provenance_note", "TUTORIALS"]
 
 TUTORIALS = Path(__file__).resolve().parents[2] / "tutorials"
 """The tutorials folder of a source checkout."""
-
-
-def _record_path(name: str) -> Path:
-    return results_dir() / get_profile().name / f"{name}.json"
 
 
 def require_result(name: str, tutorial: str, *, timeout: float = 3600) -> dict[str, Any]:
@@ -44,9 +40,10 @@ def require_result(name: str, tutorial: str, *, timeout: float = 3600) -> dict[s
         The whole record: ``metrics``, ``config``, ``seeds`` and its provenance.
 
     Raises:
-        DataError: the tutorial is not in this checkout, fails, or writes no such record.
+        DataError: the tutorial is not in this checkout, fails, runs past ``timeout`` or
+            writes no such record.
     """
-    path = _record_path(name)
+    path = record_path(name)
     if not path.is_file():
         script = TUTORIALS / f"{tutorial}.py"
         if not script.is_file():
@@ -54,8 +51,12 @@ def require_result(name: str, tutorial: str, *, timeout: float = 3600) -> dict[s
                             f"and the tutorial that writes it ({script}) is not here; run it "
                             f"from a source checkout, or build the site with 'make docs'")
         env = {**os.environ, "MPLBACKEND": "Agg", "MECHINTERP_PROGRESS": "0"}
-        done = subprocess.run([sys.executable, script.name], cwd=TUTORIALS, env=env,
-                              capture_output=True, text=True, timeout=timeout)
+        try:
+            done = subprocess.run([sys.executable, script.name], cwd=TUTORIALS, env=env,
+                                  capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise DataError(f"tutorial {script.name} ran past {timeout:.0f} s while writing record "
+                            f"{name!r}; run it on its own to see where it spends its time") from None
         if done.returncode != 0:
             tail = "\n".join(done.stderr.strip().splitlines()[-15:])
             raise DataError(f"tutorial {script.name} failed while writing record {name!r}:\n"

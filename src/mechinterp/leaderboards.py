@@ -100,8 +100,8 @@ def _circuits(found: dict[str, Record]) -> list[str] | None:
     if not found_:
         return None
     rows = []
-    for key in sorted(found_):
-        task, method = key.split("/")
+    for key in sorted(k for k, v in found_.items() if "/" in k and isinstance(v, dict)):
+        task, method = key.split("/", 1)
         v = found_[key]
         rows.append([task, method.replace("_", " "), _num(v.get("node_auc")),
                      _num(v.get("edge_auc")), _num(v.get("faithfulness")),
@@ -115,7 +115,9 @@ def _interventions(found: dict[str, Record]) -> list[str] | None:
     if not bench:
         return None
     rows = []
-    for name, v in sorted(bench.items(), key=lambda item: (item[1]["kind"], item[0])):
+    entries = {n: v for n, v in bench.items()
+               if isinstance(v, dict) and {"kind", "before", "after"} <= set(v)}
+    for name, v in sorted(entries.items(), key=lambda item: (item[1]["kind"], item[0])):
         before, after = v["before"], v["after"]
         loss = (_pct(after["loss"] / before["loss"] - 1, True)
                 if isinstance(after.get("loss"), (int, float)) else "undefined")
@@ -195,31 +197,34 @@ def render_results_page(records: list[Record], *, figures: dict[str, str] | None
 
 def plot_results_figures(records: list[Record]) -> dict[str, bytes]:
     """``{file name: PNG}`` of the results page's figures that the records allow: the
-    transfer trade-off (transfer against preservation, every method on every pair)."""
+    transfer trade-off (transfer against preservation, every registered method on each
+    pair)."""
     board = next((r["metrics"] for r in records if r.get("name") == "transfer-leaderboard"),
                  None)
     if not board:
         return {}
     import io
+    from itertools import cycle
 
     from mechinterp.plotting import plt
-    from mechinterp.transfer.registry import get_method
+    from mechinterp.transfer.registry import get_method, list_methods
 
     colours = {"surgery": "tab:blue", "sae-free": "tab:green", "baseline": "tab:red"}
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
     pairs = sorted({k.split("|")[1] for k in board if k.count("|") == 2})
-    for marker, pair in zip("so", pairs, strict=False):
-        keys = [k for k in board if k.endswith(f"|{pair}|transfer_mean")]
-        for key in keys:
-            method = key.split("|")[0]
-            ax.scatter(board[f"{method}|{pair}|preservation_mean"], board[key], marker=marker,
-                       color=colours.get(get_method(method).kind, "gray"), s=30, alpha=0.8)
+    for marker, pair in zip(cycle("so^Dv"), pairs):
+        for method in list_methods():  # a method no longer registered is left out
+            key = f"{method}|{pair}|"
+            if f"{key}transfer_mean" in board:
+                ax.scatter(board[f"{key}preservation_mean"], board[f"{key}transfer_mean"],
+                           marker=marker, color=colours.get(get_method(method).kind, "gray"),
+                           s=30, alpha=0.8)
         ax.scatter([], [], marker=marker, color="black", label=pair)
     for kind, colour in colours.items():
         ax.scatter([], [], color=colour, label=kind)
     ax.set_xlabel("preservation")
     ax.set_ylabel("transfer")
-    ax.set_title("Concept transfer: every method on both pairs (mean over seeds)")
+    ax.set_title("Concept transfer: every method on each pair (mean over seeds)")
     ax.legend(fontsize=8, loc="lower left")
     ax.grid(alpha=0.3)
     fig.tight_layout()

@@ -1,10 +1,10 @@
-"""Result records: metrics with their provenance, as JSON, and the site page built from them.
+"""Result records: metrics with their provenance, as JSON files.
 
 A tutorial ends by calling :func:`write_result`. The record carries the metrics and what is
 needed to trust or reproduce them: seeds, profile, data source, package versions, the git
-commit, the device and the wall time. The site's results page and the home page's key results
-are generated from these files at build time by :mod:`mechinterp.dashboard`; nothing on them
-is typed by hand.
+commit, the device and the wall time. The home page's key results (:mod:`mechinterp.dashboard`)
+and the results page (:mod:`mechinterp.leaderboards`) are generated from these files at build
+time; nothing on them is typed by hand.
 
 Records live in ``$MECHINTERP_RESULTS`` when set, else in ``results/`` under the cache folder,
 one file per (profile, name), so a newer run of the same experiment replaces the older record.
@@ -30,7 +30,7 @@ from mechinterp.checkpoints import atomic_write_text
 from mechinterp.config import cache_dir, get_device, get_profile
 from mechinterp.errors import ConfigError
 
-__all__ = ["results_dir", "write_result", "load_results", "provenance"]
+__all__ = ["results_dir", "record_path", "write_result", "load_results", "provenance"]
 
 _PACKAGES = ("mechinterp", "torch", "transformer-lens", "numpy")
 
@@ -127,19 +127,29 @@ def write_result(
         "wall_seconds": None if started is None else round(time.perf_counter() - started, 3),
         **provenance(),
     }
-    path = results_dir() / profile.name / f"{name}.json"
+    path = record_path(name)
     atomic_write_text(path, json.dumps(record, indent=2, sort_keys=True))
     return path
 
 
-def load_results(folder: Path | None = None) -> list[dict[str, Any]]:
+def record_path(name: str, profile: str | None = None) -> Path:
+    """Where the record ``name`` of ``profile`` (default: the current one) is kept."""
+    return results_dir() / (profile or get_profile().name) / f"{name}.json"
+
+
+def load_results(folder: Path | None = None, profile: str | None = None
+                 ) -> list[dict[str, Any]]:
     """Every record under ``folder`` (default :func:`results_dir`), sorted by profile and name.
+
+    Args:
+        folder: where the records are.
+        profile: only this profile's records (default: every profile's).
 
     Unreadable files are skipped, so a half-written foreign file cannot break the site.
     """
     folder = folder or results_dir()
     records = []
-    for path in sorted(folder.glob("*/*.json")):
+    for path in sorted(folder.glob(f"{profile or '*'}/*.json")):
         try:
             records.append(json.loads(path.read_text()))
         except (OSError, json.JSONDecodeError):

@@ -24,6 +24,7 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,7 @@ from mechinterp.selfreport.dataset import (
 )
 from mechinterp.selfreport.predictor import ActivationPredictor, default_bin_tokens
 from mechinterp.selfreport.scanner import NeuronScanner
-from mechinterp.selfreport.trainer import PredictorTrainer, train_predictor
+from mechinterp.selfreport.trainer import PredictorTrainer, lm_loss, train_predictor
 
 __all__ = ["Subject", "Prepared", "load_subject", "scan_documents", "prepare", "fit_head",
            "run_pipeline", "cli_command"]
@@ -191,6 +192,11 @@ class Prepared:
             raise ConfigError(f"unknown trainer setting(s) {unknown}; allowed: {sorted(settings)}")
         return {**settings, **overrides}
 
+    @cached_property
+    def lm_loss_before(self) -> float:
+        """The unmodified model's next-token loss on the test documents."""
+        return lm_loss(self.subject.model, self.dataset.split("test")[0])
+
     def data_run(self) -> dict[str, Any]:
         """What identifies the data in cache keys."""
         c = self.config
@@ -237,7 +243,8 @@ def fit_head(prep: Prepared, head: str, *, retrain: bool = False,
     Returns:
         The trainer (its predictor holds the fine-tuned copy) and its scores:
         :meth:`PredictorTrainer.evaluate` plus ``lm_loss_before``, ``train_seconds``,
-        ``cached`` and ``final_loss``.
+        ``cached``, ``final_loss`` (the whole training loss, with its language-modelling and
+        anchor terms) and ``final_report_loss`` (the report's own term).
     """
     bin_tokens = prep.bin_tokens
     if head == "token" and bin_tokens is None:
@@ -248,12 +255,13 @@ def fit_head(prep: Prepared, head: str, *, retrain: bool = False,
         read_layer=prep.read_layer, bin_tokens=bin_tokens, seed=prep.config.seed)
     trainer = PredictorTrainer(predictor, prep.dataset, **prep.trainer_settings(**overrides),
                                log=log)
-    lm_before = trainer.lm_loss()
     trained = train_predictor(trainer, {"model": prep.subject.identity, **prep.data_run()},
                               retrain=retrain)
-    return trainer, {**trainer.evaluate(), "lm_loss_before": lm_before,
+    last = trained["history"][-1]
+    return trainer, {**trainer.evaluate(), "lm_loss_before": prep.lm_loss_before,
                      "train_seconds": round(trained["train_seconds"], 2),
-                     "cached": trained["cached"], "final_loss": trained["history"][-1]["loss"]}
+                     "cached": trained["cached"], "final_loss": last["loss"],
+                     "final_report_loss": last.get("report_loss", last["loss"])}
 
 
 def _scores(result: BaselineResult) -> dict[str, Any]:
@@ -283,12 +291,13 @@ def _wandb_run(config: SelfReportConfig) -> Any:
     return wandb.init(project="mechinterp-selfreport", config=config.as_dict())
 
 
-def run_pipeline(config: SelfReportConfig | dict[str, Any] | str | Path, *,
+def run_pipeline(config: Prepared | SelfReportConfig | dict[str, Any] | str | Path, *,
                  retrain: bool = False) -> dict[str, Any]:
     """Scan, build the dataset, train every head, score against the baselines.
 
     Args:
-        config: a :class:`SelfReportConfig`, a dict of its fields or the path of a JSON file.
+        config: a :class:`SelfReportConfig`, a dict of its fields, the path of a JSON file,
+            or what :func:`prepare` returned for one (so the scan and dataset are reused).
         retrain: ignore cached predictors.
 
     Returns:
@@ -304,9 +313,11 @@ def run_pipeline(config: SelfReportConfig | dict[str, Any] | str | Path, *,
         ConfigError: any invalid field, before any model is loaded or trained.
     """
     started = time.perf_counter()
-    config = load_config(config)
-    prep = prepare(config)
+    prep = config if isinstance(config, Prepared) else None
+    config = prep.config if prep is not None else load_config(config)
+    check_against_model(config)  # cheap (the shape only): before W&B starts or a model loads
     run = _wandb_run(config)
+    prep = prep or prepare(config)
     dataset, layer = prep.dataset, prep.layer
     baselines: dict[str, Any] = {
         "mean": _scores(mean_baseline(dataset)),

@@ -149,6 +149,7 @@ class NeuronScanner:
             dead_threshold
         self.stats: dict[int, NeuronStats] = {}
         self.tokens: torch.Tensor | None = None
+        self._layer_cache: dict[int, torch.Tensor] = {}  # activations over the scanned tokens
 
     def _activations(self, tokens: torch.Tensor, layers: Sequence[int]) -> dict[int, torch.Tensor]:
         """``{layer: (batch, pos, d_mlp)}`` activations (float64, CPU) of one batch."""
@@ -181,6 +182,7 @@ class NeuronScanner:
             raise ShapeError(f"tokens must be (batch, pos) token ids, got {tuple(tokens.shape)} "
                              f"of {tokens.dtype}")
         self.tokens = tokens.cpu()
+        self._layer_cache = {}
         start = 1 if self.skip_first else 0
         flat_tokens = self.tokens[:, start:].reshape(-1)
         seen, token_index = torch.unique(flat_tokens, return_inverse=True)
@@ -264,7 +266,9 @@ class NeuronScanner:
             raise ConfigError(f"select_by must be one of {list(SELECT_BY)}, got {by!r}")
         if not isinstance(k, int) or k < 1:
             raise ConfigError(f"k must be a positive integer, got {k!r}")
-        if max_correlation is not None and not 0 < max_correlation <= 1:
+        if max_correlation is not None and (isinstance(max_correlation, bool)
+                                            or not isinstance(max_correlation, int | float)
+                                            or not 0 < max_correlation <= 1):
             raise ConfigError(f"max_correlation must lie in (0, 1] or be None, got "
                               f"{max_correlation!r}")
         layers = self.layers if layer is None else [layer]
@@ -282,11 +286,14 @@ class NeuronScanner:
         return self._distinct(ranked, k, max_correlation)
 
     def _layer_activations(self, layer: int) -> torch.Tensor:
-        """``(rows, d_mlp)`` activations of one layer over every scanned position."""
+        """``(rows, d_mlp)`` activations (float32) of one layer over every scanned position,
+        computed once per scan."""
         assert self.tokens is not None
-        acts = [self._activations(self.tokens[i:i + self.batch_size], [layer])[layer]
-                for i in range(0, len(self.tokens), self.batch_size)]
-        return torch.cat(acts).reshape(-1, self.model.cfg.d_mlp)
+        if layer not in self._layer_cache:
+            acts = [self._activations(self.tokens[i:i + self.batch_size], [layer])[layer].float()
+                    for i in range(0, len(self.tokens), self.batch_size)]
+            self._layer_cache[layer] = torch.cat(acts).reshape(-1, self.model.cfg.d_mlp)
+        return self._layer_cache[layer]
 
     def _distinct(self, ranked: list[tuple[int, int]], k: int, bound: float
                   ) -> list[tuple[int, int]]:
@@ -294,7 +301,7 @@ class NeuronScanner:
         chosen: list[tuple[int, int]] = []
         unit: list[torch.Tensor] = []  # standardised activations of the chosen neurons
         for x, i in ranked:
-            a = acts[x][:, i]
+            a = acts[x][:, i].double()
             z = (a - a.mean()) / a.std(unbiased=False).clamp(min=1e-12)
             if all(abs(float((z * u).mean())) <= bound for u in unit):
                 chosen.append((x, i))

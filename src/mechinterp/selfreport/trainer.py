@@ -56,7 +56,7 @@ from mechinterp.selfreport.scanner import model_device
 from mechinterp.selfreport.scores import activation_drift, score_predictions
 from mechinterp.train import progress_enabled
 
-__all__ = ["STRATEGIES", "PredictorTrainer", "train_predictor", "next_token_loss"]
+__all__ = ["STRATEGIES", "PredictorTrainer", "train_predictor", "next_token_loss", "lm_loss"]
 
 STRATEGIES = ("head", "last_k", "gradual", "full")
 """Unfreezing strategies of :class:`PredictorTrainer`."""
@@ -182,7 +182,9 @@ class PredictorTrainer:
             batch = tokens[rows]
             output = predictor(batch)
             report = predictor.loss(output, targets[rows], data.first_position)
-            lm = next_token_loss(output.model_logits, batch)
+            logged = step % 25 == 0 or step == self.steps - 1
+            lm = next_token_loss(output.model_logits, batch) if self.lm_weight or logged \
+                else None
             loss = report + self.lm_weight * lm if self.lm_weight else report
             if self.anchor_weight:
                 loss = loss + self.anchor_weight * predictor.anchor_loss(
@@ -191,7 +193,7 @@ class PredictorTrainer:
             loss.backward()
             torch.nn.utils.clip_grad_norm_([p for g in groups for p in g], 1.0)
             optimizer.step()
-            if step % 25 == 0 or step == self.steps - 1:
+            if logged:
                 record = {"step": step, "loss": loss.item(), "report_loss": report.item(),
                           "lm_loss": lm.item(), "trainable": current}
                 self.history.append(record)
@@ -201,30 +203,31 @@ class PredictorTrainer:
         return self.history
 
     @torch.no_grad()
+    def _run(self, split: str, batch_size: int = 32
+             ) -> tuple[torch.Tensor, torch.Tensor, float]:
+        """Prediction, live activations and next-token loss over a split, in one pass."""
+        tokens, _ = self.dataset.split(split)
+        first, n = self.dataset.first_position, len(self.dataset.neurons)
+        device = model_device(self.predictor.model)
+        preds, lives, total = [], [], 0.0
+        for i in range(0, len(tokens), batch_size):
+            batch = tokens[i:i + batch_size].to(device)
+            out = self.predictor(batch)
+            preds.append(out.prediction[:, first:].reshape(-1, n).float().cpu())
+            lives.append(out.live[:, first:].reshape(-1, n).float().cpu())
+            total += float(next_token_loss(out.model_logits, batch)) * len(batch)
+        return torch.cat(preds), torch.cat(lives), total / len(tokens)
+
     def predict(self, split: str = "test", batch_size: int = 32
                 ) -> tuple[torch.Tensor, torch.Tensor]:
         """``(prediction, live)`` ``(rows, n_neurons)`` over a split's example positions, in the
         order of :meth:`ActivationDataset.flat_targets`."""
-        tokens, _ = self.dataset.split(split)
-        first, n = self.dataset.first_position, len(self.dataset.neurons)
-        device = model_device(self.predictor.model)
-        preds, lives = [], []
-        for i in range(0, len(tokens), batch_size):
-            out = self.predictor(tokens[i:i + batch_size].to(device))
-            preds.append(out.prediction[:, first:].reshape(-1, n).float().cpu())
-            lives.append(out.live[:, first:].reshape(-1, n).float().cpu())
-        return torch.cat(preds), torch.cat(lives)
+        prediction, live, _ = self._run(split, batch_size)
+        return prediction, live
 
-    @torch.no_grad()
     def lm_loss(self, split: str = "test", batch_size: int = 32) -> float:
         """The model's next-token loss on a split's documents."""
-        tokens, _ = self.dataset.split(split)
-        model = self.predictor.model
-        total = 0.0
-        for i in range(0, len(tokens), batch_size):
-            batch = tokens[i:i + batch_size].to(model_device(model))
-            total += float(next_token_loss(model(batch), batch)) * len(batch)
-        return total / len(tokens)
+        return lm_loss(self.predictor.model, self.dataset.split(split)[0], batch_size)
 
     def evaluate(self, split: str = "test") -> dict[str, Any]:
         """Scores against the frozen and the live targets, and the drift between them.
@@ -233,7 +236,7 @@ class PredictorTrainer:
             ``pearson_r``, ``r2`` (frozen targets), ``pearson_r_live``, ``r2_live``, ``drift``,
             ``activation_correlation``, ``relative_change``, per-neuron lists and ``lm_loss``.
         """
-        prediction, live = self.predict(split)
+        prediction, live, loss = self._run(split)
         frozen = self.dataset.flat_targets(split)
         out = score_predictions(prediction, frozen)
         live_scores = score_predictions(prediction, live)
@@ -242,8 +245,7 @@ class PredictorTrainer:
                     "pearson_r_live_per_neuron": live_scores["pearson_r_per_neuron"],
                     "drift": drift["drift"], "activation_correlation": drift["correlation"],
                     "relative_change": drift["relative_change"],
-                    "drift_per_neuron": drift["drift_per_neuron"],
-                    "lm_loss": self.lm_loss(split)})
+                    "drift_per_neuron": drift["drift_per_neuron"], "lm_loss": loss})
         return out
 
 
@@ -251,6 +253,16 @@ def next_token_loss(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
     """Mean next-token cross-entropy of ``logits`` ``(batch, pos, d_vocab)`` on ``tokens``
     ``(batch, pos)``."""
     return F.cross_entropy(logits[:, :-1].flatten(0, 1), tokens[:, 1:].flatten())
+
+
+@torch.no_grad()
+def lm_loss(model: torch.nn.Module, tokens: torch.Tensor, batch_size: int = 32) -> float:
+    """A model's mean next-token loss on ``tokens`` ``(documents, pos)``."""
+    total = 0.0
+    for i in range(0, len(tokens), batch_size):
+        batch = tokens[i:i + batch_size].to(model_device(model))
+        total += float(next_token_loss(model(batch), batch)) * len(batch)
+    return total / len(tokens)
 
 
 def train_predictor(trainer: PredictorTrainer, run: dict[str, Any], *, retrain: bool = False
@@ -268,7 +280,7 @@ def train_predictor(trainer: PredictorTrainer, run: dict[str, Any], *, retrain: 
     """
     spec = {**run, "trainer": trainer.settings(), "head": trainer.predictor.head,
             "source": source_digest("selfreport.predictor", "selfreport.trainer",
-                                    "selfreport.dataset")}
+                                    "selfreport.dataset", "bridge")}
     key = checkpoint_key(spec)
     names = trainer.trained_parameter_names()
     params = dict(trainer.predictor.named_parameters())
