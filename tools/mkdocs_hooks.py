@@ -41,7 +41,7 @@ _key_results: str = ""
 _images: dict[str, bytes] = {}  # site path -> PNG drawn from the records
 KEY_RESULTS_MARK = "<!-- key-results -->"
 KEY_RESULTS_IMAGE = "assets/key-results.png"
-RESULT_FIGURES = {"transfer-tradeoff.png": "Concept transfer: every method on both model pairs"}
+RESULT_FIGURES = {"transfer-tradeoff.png": "Concept transfer: every method on each model pair"}
 
 
 def _profile_and_device() -> tuple[str, str]:

@@ -27,10 +27,10 @@ def _format(value: Any) -> str:
     return str(value)
 
 
-def _pct(value: Any, signed: bool = False) -> str:
+def _pct(value: Any, signed: bool = False, digits: int = 1) -> str:
     if not isinstance(value, (int, float)):
         return "n/a"
-    return f"{value:+.1%}" if signed else f"{value:.1%}"
+    return f"{value:+.{digits}%}" if signed else f"{value:.{digits}%}"
 
 
 def _num(value: Any) -> str:
@@ -63,9 +63,9 @@ def _symbiote(found: dict[str, Record]) -> list[str] | None:
                        ("selective_ablation", "selective ablation"),
                        ("attribution_ablation", "attribution ablation (strong)")):
         narrow = "polysemantic." if key == "symbiote" else f"baseline.{key}."
-        rows.append([label, _pct(normal.get(f"{key}.target_output_rate")),
+        rows.append([label, _pct(normal.get(f"{key}.target_output_rate"), digits=2),
                      _pct(normal.get(f"{key}.nontarget_accuracy_drop"), True),
-                     _pct(poly.get(f"{narrow}target_output_rate")),
+                     _pct(poly.get(f"{narrow}target_output_rate"), digits=2),
                      _pct(poly.get(f"{narrow}nontarget_accuracy_drop"), True)])
     return _table(["method (mean over the ten digits)", "wide CNN: target rate",
                    "wide CNN: accuracy lost", "narrow CNN: target rate",
