@@ -98,8 +98,16 @@ def test_cli_discover_circuits(tmp_path, capsys):
     assert main(["discover-circuits", "--list", "--json"]) == 0
     listing = json.loads(capsys.readouterr().out)
     assert set(listing) == {"tasks", "models", "methods", "pretrained"} and "ioi" in listing["tasks"]
+    for task in ("siit-induction", "siit-ioi", "siit-histogram"):
+        assert listing["tasks"][task]["ground_truth"] == "siit"
+    assert listing["tasks"]["ioi"]["ground_truth"] is None
+    for method in ("activation", "attribution", "eap", "eap-ig", "acdc"):
+        assert listing["methods"][method]["default_threshold"] > 0
+    assert all(listing["methods"][b]["baseline"] for b in ("random", "weight_norm", "attention"))
     for argv, message in [
-        (["--task", "poetry", "--method", "eap"], "unknown task 'poetry'; tasks:"),
+        (["--task", "poetry", "--method", "eap"], "unknown task 'poetry'; SIIT tasks"),
+        (["--task", "siit-ioi", "--method", "eap", "--model", "gpt2"], "own SIIT-trained model"),
+        (["--task", "ioi", "--method", "random", "--threshold", "0.1"], "has no threshold"),
         (["--task", "ioi", "--method", "magic"], "unknown discovery method 'magic'"),
         (["--task", "ioi", "--method", "eap", "--model", "gpt9"], "unknown model 'gpt9'"),
         (["--task", "ioi", "--method", "eap", "--model", "attn-only-2l"], "not trained on"),

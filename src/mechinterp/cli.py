@@ -72,20 +72,24 @@ def _cmd_transfer(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _cmd_discover(args: argparse.Namespace) -> dict[str, Any]:
+    from mechinterp.circuits.baselines import BASELINES
     from mechinterp.circuits.discovery import (
         DEFAULT_THRESHOLDS,
         DISCOVERY_METHODS,
-        GROUND_TRUTH_TASKS,
         PRETRAINED_MODELS,
         TASK_MODELS,
         discover_task,
     )
     from mechinterp.errors import ConfigError
+    from mechinterp.siit import SIIT_TASKS
     from mechinterp.toyworld import TASKS, TOY_MODELS
 
     if args.list:
-        return {"tasks": {t: {"default_model": TASK_MODELS[t],
-                              "ground_truth": t in GROUND_TRUTH_TASKS} for t in sorted(TASKS)},
+        siit = {t: {"ground_truth": "siit", "description": s.description,
+                    "nodes": s.model.node_names, "model": "4 layers x 4 heads with MLPs, "
+                    "SIIT-trained per seed"} for t, s in SIIT_TASKS.items()}
+        toy = {t: {"default_model": TASK_MODELS[t], "ground_truth": None} for t in sorted(TASKS)}
+        return {"tasks": siit | toy,
                 "models": {n: {"layers": s.n_layers, "heads": s.n_heads,
                                "attn_only": s.attn_only, "tasks": sorted(s.mixture)}
                            for n, s in TOY_MODELS.items()},
@@ -93,7 +97,8 @@ def _cmd_discover(args: argparse.Namespace) -> dict[str, Any]:
                                "note": "needs the network once, or a folder saved with "
                                        "save_pretrained; no ground truth, so roc_auc is null"},
                 "methods": {m: {"default_threshold": DEFAULT_THRESHOLDS[m]}
-                            for m in DISCOVERY_METHODS}}
+                            for m in DISCOVERY_METHODS}
+                | {b: {"baseline": True, "default_threshold": None} for b in BASELINES}}
     if not args.task or not args.method:
         raise ConfigError("--task and --method are required (see 'mechinterp discover-circuits "
                           "--list')")
@@ -243,15 +248,18 @@ def build_parser() -> argparse.ArgumentParser:
     transfer.set_defaults(func=_cmd_transfer)
 
     discover = sub.add_parser(
-        "discover-circuits", help="find the circuit behind a toy-world task with one method, "
-        "score it against the planted circuit and export it")
+        "discover-circuits", help="find the circuit behind a task with one method, score it "
+        "against the circuit a SIIT model was built to have, and export it")
     discover.add_argument("--list", action="store_true",
                           help="list the tasks, models and methods and exit")
-    discover.add_argument("--task", help="toy-world task (see --list)")
-    discover.add_argument("--method", help="activation, attribution, eap or acdc")
+    discover.add_argument("--task", help="a SIIT task (siit-induction, siit-ioi, siit-histogram: "
+                          "ground truth by construction) or a toy-world task (see --list)")
+    discover.add_argument("--method", help="activation, attribution, eap, eap-ig, acdc, or a "
+                          "baseline: random, weight_norm, attention")
     discover.add_argument("--model", default=None,
-                          help="toy-world model (default: the one trained for the task), gpt2, "
-                          "or a folder holding a saved pretrained model")
+                          help="for a toy-world task: the toy-world model (default: the one "
+                          "trained for it), gpt2 (gpt2-small), or a folder holding a saved "
+                          "pretrained model")
     discover.add_argument("--threshold", type=float, default=None,
                           help="where the circuit is cut (default per method, see --list)")
     discover.add_argument("--metric", default="logit_diff", help="logit_diff (default) or kl")

@@ -7,6 +7,9 @@ Both work on :class:`~mechinterp.circuits.computation.ComputationGraph`, where e
   every reader's input and its gradient, one clean pass for the writers' outputs; an edge's
   score is ``(clean output - corrupted output) . d metric / d reader input``, summed over
   positions and averaged over prompts.
+* :func:`eap_ig` (Hanna et al., 2024): the same product, with the gradient averaged along a
+  straight path from the corrupted to the clean input embeddings (integrated gradients), which
+  corrects EAP where the metric is far from linear between the two runs.
 * :func:`acdc` (Conmy et al., 2023): start from the clean model, visit readers from the
   logits backwards, and cut each incoming edge (give it the corrupted output) whenever that
   moves the metric by less than ``threshold`` times the clean-corrupted gap. Edges into
@@ -25,7 +28,7 @@ from mechinterp.circuits.metrics import Metric, get_metric
 from mechinterp.errors import ConfigError
 from mechinterp.toyworld.tasks import PromptSet
 
-__all__ = ["EdgeScores", "edge_attribution_patching", "acdc", "circuit_metric"]
+__all__ = ["EdgeScores", "edge_attribution_patching", "eap_ig", "acdc", "circuit_metric"]
 
 
 @dataclass
@@ -93,6 +96,34 @@ def edge_attribution_patching(graph: ComputationGraph, prompts: PromptSet, *,
     scores = full[graph.edge_writers, graph.edge_readers].detach().cpu() / (clean_m - corr_m)
     return EdgeScores("eap", graph.edges, scores, None, clean_m, corr_m,
                       time.perf_counter() - started, 2)
+
+
+def eap_ig(graph: ComputationGraph, prompts: PromptSet, *, steps: int = 5,
+           metric: str | Metric = "logit_diff") -> EdgeScores:
+    """EAP with integrated gradients: gradients at ``steps`` points between the corrupted
+    (``alpha=0``) and clean (``alpha=1``) embeddings, midpoint rule, averaged.
+
+    The interpolation runs through the graph: the edges out of ``embed`` carry ``alpha`` of
+    the clean embeddings and ``1 - alpha`` of the corrupted ones, every other edge its own run.
+    """
+    if not isinstance(steps, int) or steps < 1:
+        raise ConfigError(f"steps must be a positive integer, got {steps!r}")
+    started = time.perf_counter()
+    fn, clean_out, corr_out, clean_m, corr_m = _runs(graph, prompts, metric)
+    from_embed = torch.tensor([e.writer == "embed" for e in graph.edges])
+    total = None
+    for k in range(steps):
+        alpha = (k + 0.5) / steps
+        mask = torch.where(from_embed, alpha, 1.0)
+        with torch.enable_grad():
+            logits, _, inputs = graph.forward(prompts.clean, mask, corr_out, keep_inputs=True)
+            fn(logits, prompts).backward()
+        grads = graph.reader_gradients(inputs)
+        total = grads if total is None else total + grads
+    full = torch.einsum("wbpd,rbpd->wr", clean_out - corr_out, total / steps)
+    scores = full[graph.edge_writers, graph.edge_readers].detach().cpu() / (clean_m - corr_m)
+    return EdgeScores("eap-ig", graph.edges, scores, None, clean_m, corr_m,
+                      time.perf_counter() - started, 2 + steps)
 
 
 @torch.no_grad()

@@ -1,6 +1,18 @@
-"""Scoring discovery methods against circuits known from the task's construction.
+"""Scoring discovery methods against a ground-truth circuit.
 
-Ground truth is read from attention patterns, which no discovery method looks at:
+The ground truth of the benchmark is built, not read off: :class:`CircuitTruth` holds the
+circuit a SIIT model was trained to implement (:mod:`mechinterp.siit`), checked causally on
+held-out inputs. Node scores are compared at the level of components (heads and MLPs), edge
+scores at the level of component pairs ``writer -> reader``: an edge method's scores for a
+head's ``q``, ``k`` and ``v`` inputs are summed in absolute value
+(:func:`component_edge_scores`), because training fixes which components talk to each other,
+not through which input.
+
+:func:`ground_truth` is the older rule set that read a "planted" circuit from attention
+patterns after training (no method looks at patterns, but nothing checks the circuit
+causally, MLPs can never be in it, and a weight-norm baseline scored ROC AUC 1.0 against it).
+It survives for the toy-world tutorials and as the ``attention`` baseline
+(:mod:`mechinterp.circuits.baselines`), not as a benchmark:
 
 * ``induction``: previous-token heads (layer 0, mean attention to the previous position at
   least 0.5 on repeated random tokens) and induction heads (later layers, mean attention to
@@ -34,7 +46,43 @@ from mechinterp.circuits.metrics import Metric, get_metric
 from mechinterp.errors import ConfigError
 from mechinterp.toyworld.tasks import INDUCTION_PROMPT_PERIOD, PromptSet
 
-__all__ = ["GroundTruth", "ground_truth", "roc_auc", "faithfulness_curve", "head_diagnostics"]
+__all__ = ["GroundTruth", "ground_truth", "roc_auc", "faithfulness_curve", "head_diagnostics",
+           "CircuitTruth", "component_edge_scores", "precision_recall"]
+
+
+@dataclass(frozen=True)
+class CircuitTruth:
+    """A ground-truth circuit at component level.
+
+    Attributes:
+        nodes: components (``L1.H2``, ``L3.mlp``) in the circuit.
+        edges: ``writer -> reader`` component pairs in it (``embed`` and ``logits`` included).
+        source: how it is known (``siit``: built by training and verified).
+    """
+
+    nodes: frozenset[str]
+    edges: frozenset[str]
+    source: str
+
+
+def component_edge_scores(edge_scores: dict[str, float]) -> dict[str, float]:
+    """Sum ``|score|`` over a reader's inputs: ``{"L0.H1 -> L2.H0.k": s, ...}`` becomes
+    ``{"L0.H1 -> L2.H0": ...}``."""
+    out: dict[str, float] = {}
+    for name, score in edge_scores.items():
+        writer, reader = name.split(" -> ")
+        if reader.endswith((".q", ".k", ".v")):
+            reader = reader.rsplit(".", 1)[0]
+        key = f"{writer} -> {reader}"
+        out[key] = out.get(key, 0.0) + abs(score)
+    return out
+
+
+def precision_recall(found: set[str], truth: set[str] | frozenset[str]) -> tuple[float, float]:
+    """``(precision, recall)`` of a found set against the truth (precision 0 for an empty
+    find)."""
+    hits = len(set(found) & set(truth))
+    return (hits / len(found) if found else 0.0), (hits / len(truth) if truth else 0.0)
 
 
 @dataclass

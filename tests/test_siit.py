@@ -1,0 +1,190 @@
+"""SIIT benchmark models: causal models, tasks, the stacked forward pass, training, checks."""
+
+import pytest
+import torch
+
+from mechinterp.errors import ConfigError, ShapeError
+from mechinterp.siit import (
+    SIIT_TASKS,
+    CausalModel,
+    CausalNode,
+    SIITArch,
+    SIITConfig,
+    SIITModel,
+    StackedTransformer,
+    component_names,
+    draw_alignment,
+    get_siit_task,
+    load_siit_models,
+    patched_logits,
+    siit_tokenizer,
+    train_siit,
+    verify,
+)
+from mechinterp.siit.model import from_bridges, to_bridge
+from mechinterp.siit.training import default_arch
+from mechinterp.siit.verify import Verification
+
+TOK = siit_tokenizer()
+
+
+def _encode(text: str) -> torch.Tensor:
+    return torch.tensor([TOK.encode(text)])
+
+
+def test_causal_model_interchange_recomputes_downstream():
+    model = CausalModel([
+        CausalNode("a", ("embed",), lambda t, v: t[:, 0]),
+        CausalNode("b", ("embed",), lambda t, v: t[:, 1]),
+        CausalNode("out", ("a", "b"), lambda t, v: v["a"] * 10 + v["b"]),
+    ])
+    base, source = torch.tensor([[1, 2]]), torch.tensor([[7, 8]])
+    assert model.label(base).item() == 12
+    assert model.interchange(base, source, "a").item() == 72
+    assert model.interchange(base, source, "b").item() == 18
+    assert model.interchange(base, source, ["a", "b"]).item() == 78
+    rows = model.interchange_rows(torch.cat([base, base]), torch.cat([source, source]), ["a", None])
+    assert rows.tolist() == [72, 12]
+    assert ("a", "out") in model.edges and ("out", "logits") in model.edges
+    with pytest.raises(ConfigError, match="before they are defined"):
+        CausalModel([CausalNode("x", ("y",), lambda t, v: t)])
+    with pytest.raises(ConfigError, match="unknown causal nodes"):
+        model.run(base, {"zzz": base})
+
+
+def test_task_labels_by_hand():
+    ioi = get_siit_task("siit-ioi").model
+    text = "alice and bob went to bob the shop <end>"
+    assert ioi.label(_encode(text)).item() == TOK.index["alice"]
+    values = ioi.run(_encode(text))
+    assert values["duplicate"].item() == TOK.index["bob"]
+    # the repeated name taken from a source that repeats alice: the answer becomes bob
+    source = _encode("bob and alice the alice shop went to <end>")
+    assert ioi.interchange(_encode(text), source, "duplicate").item() == TOK.index["bob"]
+    assert ioi.interchange(_encode(text), source, "s_inhibition").item() == TOK.index["bob"]
+    hist = get_siit_task("siit-histogram").model
+    assert hist.label(_encode("x y y c1 x c2 c3 y <end>")).item() == TOK.index["y"]
+    assert hist.label(_encode("x y c1 c1 x c2 c3 y <end>")).item() == TOK.index["x"]  # a tie
+    ind = get_siit_task("siit-induction").model
+    assert ind.label(_encode("a b c d e f g h c")).item() == TOK.index["d"]
+    # previous tokens from a reordering in which c sits at position 6: the key "previous token
+    # is c" now marks position 7, where the base holds g
+    src = _encode("h g f e d c b a e")
+    assert ind.interchange(_encode("a b c d e f g h c"), src, "previous_token").item() \
+        == TOK.index["g"]
+
+
+@pytest.mark.parametrize("name", sorted(SIIT_TASKS))
+def test_task_distributions(name):
+    task = get_siit_task(name)
+    g = torch.Generator().manual_seed(0)
+    base = task.sample(256, g)
+    assert base.shape == (256, task.n_ctx) and bool((base[:, 0] == TOK.bos_id).all())
+    paired = task.paired_source(base, g)
+    for node in task.model.node_names:  # every interchange has a defined answer
+        assert task.model.interchange(base, paired, node).shape == (256,)
+    prompts = task.prompts(100, seed=3)
+    assert len(prompts) == 100 and bool((prompts.answer != prompts.wrong).all())
+    assert bool((task.model.label(prompts.corrupted) == prompts.wrong).all())
+    assert prompts.clean.shape == prompts.corrupted.shape
+    assert torch.equal(task.prompts(100, seed=3).clean, prompts.clean)
+
+
+def test_alignment_respects_the_causal_order():
+    arch = SIITArch(n_ctx=10, d_vocab=len(TOK))
+    for name, task in SIIT_TASKS.items():
+        seen = set()
+        for seed in range(20):
+            alignment = draw_alignment(task, arch, seed)
+            assert len(set(alignment.values())) == len(alignment)
+            layer = {n: int(c.split(".")[0][1:]) for n, c in alignment.items()}
+            for node in task.model.nodes.values():
+                for parent in node.parents:
+                    if parent != "embed":
+                        gap = layer[node.name] - layer[parent]
+                        assert gap >= (1 if ".H" in alignment[node.name] else 0), name
+            seen.add(tuple(sorted(alignment.values())))
+        assert len(seen) > 5  # the circuit's place varies with the seed
+    with pytest.raises(ConfigError, match="no alignment"):
+        draw_alignment(get_siit_task("siit-ioi"), SIITArch(n_layers=2, n_ctx=10), 0)
+
+
+def test_stacked_forward_matches_the_bridge_and_its_hooks():
+    from transformer_lens import TransformerBridge
+
+    task = get_siit_task("siit-ioi")
+    arch = default_arch(task)
+    bridges = [TransformerBridge.boot_native(arch.bridge_config(s, "t"), device="cpu").eval()
+               for s in (3, 4)]
+    net = StackedTransformer(arch, from_bridges(bridges))
+    g = torch.Generator().manual_seed(1)
+    base = torch.stack([task.sample(6, g) for _ in range(2)])
+    source = torch.stack([task.sample(6, g) for _ in range(2)])
+    names = component_names(arch)
+    mask = torch.zeros(2, len(names), 6)
+    mask[0, names.index("L1.H2"), [0, 3]] = 1
+    mask[0, names.index("L2.mlp"), 1] = 1
+    mask[1, names.index("L0.H0"), :] = 1
+    with torch.no_grad():
+        logits, _ = net(base)
+        _, acts = net(source, keep=True)
+        patched, _ = net(base, acts, mask)
+    for i, bridge in enumerate(bridges):
+        with torch.no_grad():
+            assert torch.allclose(logits[i], bridge(base[i]), atol=1e-4)
+        rows = {c: mask[i, j].bool() for j, c in enumerate(names) if mask[i, j].any()}
+        hooked = patched_logits(bridge, base[i], source[i], rows)
+        assert torch.allclose(patched[i, :, -1], hooked, atol=1e-4)
+    assert not torch.allclose(patched[0, :, -1], logits[0, :, -1], atol=1e-3)
+    # weights travel back to a bridge unchanged
+    fresh = TransformerBridge.boot_native(arch.bridge_config(9, "t"), device="cpu").eval()
+    to_bridge({k: v.detach() for k, v in net.w.items()}, 1, fresh)
+    with torch.no_grad():
+        assert torch.equal(fresh(base[1]), bridges[1](base[1]))
+    with pytest.raises(ShapeError):
+        net(base[:1])
+    with pytest.raises(ConfigError, match="go together"):
+        net(base, acts)
+
+
+def test_training_moves_the_losses_and_caches_each_seed():
+    config = SIITConfig(steps=30, batch_size=16, lr=3e-3)
+    task = get_siit_task("siit-histogram")
+    bridges, alignments, log = train_siit(task, [0, 1], config=config)
+    assert len(bridges) == 2 and alignments[0] == draw_alignment(task, default_arch(task), 0)
+    for key in ("behaviour", "iit", "strict"):
+        assert log["losses"][key][-1] < log["losses"][key][0]
+    first = load_siit_models("siit-histogram", [5], config=config)[0]
+    again = load_siit_models("siit-histogram", [5], config=config)[0]
+    assert again.meta["key"] == first.meta["key"]
+    for (name, a), b in zip(first.model.named_parameters(), again.model.parameters(), strict=True):
+        assert torch.equal(a, b), name
+    truth = first.truth()
+    assert truth.source == "siit" and truth.nodes == frozenset(first.alignment.values())
+    assert f"{first.alignment['compare']} -> logits" in truth.edges
+    assert f"embed -> {first.alignment['count_x']}" in truth.edges
+    with pytest.raises(ConfigError, match="distinct"):
+        load_siit_models("siit-histogram", [1, 1], config=config)
+    with pytest.raises(ConfigError, match="unknown SIIT task"):
+        load_siit_models("siit-poetry", [0], config=config)
+    with pytest.raises(ConfigError, match="resample_prob"):
+        SIITConfig(resample_prob=1.5)
+
+
+def test_verification_fails_an_untrained_model():
+    from transformer_lens import TransformerBridge
+
+    task = get_siit_task("siit-ioi")
+    arch = default_arch(task)
+    bridge = TransformerBridge.boot_native(arch.bridge_config(0, "t"), device="cpu").eval()
+    model = SIITModel("siit-ioi", 0, bridge, draw_alignment(task, arch, 0), {})
+    check = verify(model, n=64)
+    assert not check.passed and check.min_iia < 0.5
+    summary = check.summary()
+    assert set(summary) >= {"iia", "non_circuit_retained", "min_node_effect", "passed"}
+    good = Verification(1.0, {"a": 0.97}, 0.96, {"a": 0.5}, 64)
+    assert good.passed
+    for bad in (Verification(1.0, {"a": 0.94}, 0.96, {"a": 0.5}, 64),
+                Verification(1.0, {"a": 0.97}, 0.94, {"a": 0.5}, 64),
+                Verification(1.0, {"a": 0.97}, 0.96, {"a": 0.1}, 64)):
+        assert not bad.passed
