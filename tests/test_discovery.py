@@ -115,3 +115,17 @@ def test_cli_discover_circuits(tmp_path, capsys):
     ]:
         assert main(["discover-circuits", *argv]) == 2
         assert message in capsys.readouterr().err
+
+
+def test_cli_discover_circuits_on_a_siit_task(capsys):
+    assert main(["discover-circuits", "--task", "siit-histogram", "--method", "eap",
+                 "--seed", "1", "--n-prompts", "32", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["ground_truth"] == "siit" and result["seed"] == 1
+    for key in ("roc_auc", "edge_roc_auc", "faithfulness", "n_nodes", "n_edges", "seconds"):
+        assert isinstance(result[key], (int, float)), key
+    assert set(result["verification"]) >= {"iia", "non_circuit_retained", "min_node_effect"}
+    assert result["verification"]["passed"] and result["faithfulness_prompts"] == "held out"
+    assert main(["discover-circuits", "--task", "siit-histogram", "--method", "activation",
+                 "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["edge_roc_auc"] is None  # node-only method

@@ -146,3 +146,30 @@ def test_discovery_runs_on_a_saved_pretrained_model(standin):
     assert found.roc_auc is None  # no planted circuit in a pretrained model
     assert found.circuit.meta["model"] == str(standin[0])
     assert found.circuit.n_edges > 0 and found.edge_scores is not None
+
+
+def test_compare_with_wang_counts_listed_heads():
+    from mechinterp.circuits.discovery import WANG_2023_IOI_HEADS, compare_with_wang
+
+    scores = {f"L{layer}.H{h}": 0.0 for layer in range(12) for h in range(12)}
+    scores |= {"L9.H9": 5.0, "L10.H0": -4.0, "L7.H3": 3.0, "L11.H11": 2.5}
+    out = compare_with_wang(scores)
+    assert out["top_heads"][:4] == ["L9.H9", "L10.H0", "L7.H3", "L11.H11"]
+    assert out["overlap"] >= 3 and out["of"] == 13 and out["chance"] == pytest.approx(13 ** 2 / 144)
+    assert out["by_class"]["name mover"] == ["L9.H9", "L10.H0"]
+    assert sum(len(v) for v in WANG_2023_IOI_HEADS.values()) == 13
+
+
+def test_gpt2_small_ioi_heads_match_wang_et_al():
+    """Acceptance test on the real GPT-2 small: runs where its weights are on disk (the GPU
+    site build), skipped elsewhere."""
+    from mechinterp.circuits.discovery import discover_task
+    from mechinterp.errors import DataUnavailableError
+
+    try:
+        found = discover_task("ioi", "activation", model="gpt2-small", n_prompts=32)
+    except (DataUnavailableError, DataError) as exc:
+        pytest.skip(f"GPT-2 small's weights are not on disk here ({type(exc).__name__})")
+    ref = found.summary()["reference_heads"]
+    assert ref["overlap"] >= 4 * ref["chance"], ref  # far above a random ranking
+    assert len(ref["by_class"]["name mover"]) >= 2, ref

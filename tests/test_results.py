@@ -43,9 +43,16 @@ def test_results_page_is_generated_from_records(tmp_path, monkeypatch):
 
 def test_results_page_leaderboards_come_from_their_records():
     records = [
-        {"name": "circuits-discovery", "profile": "quick", "seeds": [0], "git_commit": "abc",
-         "metrics": {"ioi/acdc": {"node_auc": 0.889, "edge_auc": 0.958, "faithfulness": 1.06,
-                                  "n_edges": 11}, "ioi/weight_norm": {"node_auc": 0.667}}},
+        {"name": "circuits-siit-benchmark", "profile": "quick", "seeds": [0, 1, 2],
+         "git_commit": "abc", "metrics": {
+             "siit-ioi/acdc": {"node_auc": 0.889, "node_auc_std": 0.01, "edge_auc": 0.958,
+                               "edge_auc_std": 0.02, "edge_precision": 0.5,
+                               "edge_precision_std": 0.1, "edge_recall": 1.0,
+                               "edge_recall_std": 0.0, "faithfulness": 1.06,
+                               "faithfulness_std": 0.03},
+             "siit-ioi/weight_norm": {"node_auc": 0.667, "node_auc_std": 0.1,
+                                      "edge_auc": 0.6, "edge_auc_std": 0.05},
+             "siit-ioi/seed0/verification": {"iia": 0.99}}},
         {"name": "transfer-leaderboard", "profile": "quick", "seeds": [0, 1], "metrics": {
             "aligned_spatial|widenn <- deepnn|transfer_mean": 0.933,
             "aligned_spatial|widenn <- deepnn|preservation_mean": 0.976,
@@ -54,8 +61,10 @@ def test_results_page_leaderboards_come_from_their_records():
     ]
     page = render_results_page(records, figures={"a caption": "assets/x.png"})
     assert "![a caption](assets/x.png)" in page
-    assert "| ioi | acdc | 0.889 | 0.958 | 1.060 | 11 |" in page
-    assert "| ioi | weight norm | 0.667 | n/a | n/a | n/a |" in page
+    assert ("| siit-ioi | acdc | 0.889 ± 0.010 | 0.958 ± 0.020 | 0.500 ± 0.100 | 1.000 ± 0.000 "
+            "| 1.060 ± 0.030 |") in page
+    assert "| siit-ioi | weight norm | 0.667 ± 0.100 | 0.600 ± 0.050 | n/a | n/a | n/a |" in page
+    assert "verification" not in page.split("??? note")[0]
     assert "surgery 12: `aligned_spatial` (best) | 93.3% / 97.6% / 0.7% |" in page
     assert "commit `abc`" in page and "## Neuron self-report" not in page
     png = plot_results_figures(records)["transfer-tradeoff.png"]
@@ -76,9 +85,13 @@ def test_key_results_read_the_records_that_exist():
         {"name": "symbiote-normal", "metrics": {
             "symbiote.target_output_rate": 0.001, "symbiote.target_output_rate_before": 0.1,
             "symbiote.nontarget_accuracy_drop": 0.01}},
-        {"name": "circuits-discovery", "metrics": {
-            "induction/eap": {"node_auc": 0.9}, "ioi/acdc": {"node_auc": 0.8},
-            "ioi/weight_norm": {"node_auc": 0.6}}},
+        {"name": "circuits-siit-benchmark", "metrics": {
+            "siit-induction/eap": {"node_auc": 0.9, "edge_auc": 0.93},
+            "siit-induction/random": {"node_auc": 0.5, "edge_auc": 0.5},
+            "siit-ioi/acdc": {"node_auc": 0.8, "edge_auc": 0.95},
+            "siit-ioi/eap": {"node_auc": 0.8, "edge_auc": 0.91},
+            "siit-ioi/weight_norm": {"node_auc": 0.6, "edge_auc": 0.55},
+            "siit-ioi/seed0/verification": {"iia": 0.99}}},
         {"name": "interventions-benchmark", "metrics": {
             "toxicity-steer": {"before": {"toxicity": 0.9, "loss": 1.0},
                                "after": {"toxicity": 0.05, "loss": 1.02}}}},
@@ -86,7 +99,9 @@ def test_key_results_read_the_records_that_exist():
     rows = key_results(records)
     assert [r["system"] for r in rows] == ["SymbioteNet", "Circuits", "Circuits",
                                            "Interventions"]
-    assert "0.10%" in rows[0]["numbers"] and "weight_norm" not in rows[2]["numbers"]
+    assert "0.10%" in rows[0]["numbers"]
+    assert rows[1]["numbers"].startswith("edge ROC AUC: best `eap` 0.93; baselines random 0.50")
+    assert "best `acdc` 0.95" in rows[2]["numbers"] and "weight norm 0.55" in rows[2]["numbers"]
     text = render_key_results(records, image="k.png")
     assert text.count("](tutorials/") == 4 and "![Key results of this build](k.png)" in text
     two_panels = plot_key_results([r for r in records if r["name"] != "symbiote-normal"])

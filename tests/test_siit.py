@@ -188,3 +188,47 @@ def test_verification_fails_an_untrained_model():
                 Verification(1.0, {"a": 0.97}, 0.94, {"a": 0.5}, 64),
                 Verification(1.0, {"a": 0.97}, 0.96, {"a": 0.1}, 64)):
         assert not bad.passed
+
+
+def test_stacked_gradients_match_the_bridge():
+    """Training runs through the stacked forward pass: its gradients must be the bridge's
+    (a written-out softmax once zeroed the gradient of each row's largest score)."""
+    from transformer_lens import TransformerBridge
+
+    task = get_siit_task("siit-histogram")
+    arch = default_arch(task)
+    bridge = TransformerBridge.boot_native(arch.bridge_config(2, "t"), device="cpu")
+    with torch.no_grad():  # sharpen attention so that the largest scores matter
+        for name, p in bridge.named_parameters():
+            if ".q." in name or ".k." in name:
+                p.mul_(8)
+    bridge.eval()
+    net = StackedTransformer(arch, from_bridges([bridge]))
+    tokens = task.sample(8, torch.Generator().manual_seed(0))
+    logits, _ = net(tokens[None])
+    logits.logsumexp(-1).mean().backward()
+    bridge(tokens).logsumexp(-1).mean().backward()
+    params = dict(bridge.named_parameters())
+    q = params["layers.1._original_component.attn._original_component.q._original_component.weight"]
+    assert torch.allclose(net.w["q_w"].grad[0, 1], q.grad, atol=1e-5, rtol=1e-3)
+    emb = params["tok_embed._original_component.weight"]
+    assert torch.allclose(net.w["embed"].grad[0], emb.grad, atol=1e-5, rtol=1e-3)
+
+
+def test_shipped_models_match_the_current_training_settings():
+    """The benchmark's models ship with the package; a change to their tasks or training must
+    come with retrained ones (``make siit-models``), or every build would retrain them."""
+    import json
+
+    from mechinterp.checkpoints import checkpoint_key
+    from mechinterp.siit.training import SIIT_SEEDS, _run_spec, shipped_paths, task_config
+
+    for name, task in SIIT_TASKS.items():
+        config = task_config(name)
+        for seed in SIIT_SEEDS:
+            weights, sidecar = shipped_paths(name, seed)
+            assert weights.exists() and sidecar.exists(), f"{name} seed {seed} is not shipped"
+            meta = json.loads(sidecar.read_text())
+            key = checkpoint_key(_run_spec(task, seed, default_arch(task), config, config.steps))
+            assert meta["key"] == key, f"{name} seed {seed}: shipped for other settings"
+            assert meta["alignment"] == draw_alignment(task, default_arch(task), seed)

@@ -110,16 +110,19 @@ plt.show()
 # job, so that corrupting one costs little) or a component works only with others.
 
 # %% [markdown]
-# ## Checking against the planted circuit
+# ## Checking against the attention-pattern circuit
 #
-# The ground truth for this task is read from attention, which patching never looks at: a
-# head that moves the corrupted information must attend from the end to S2.
+# A reference for this task can be read from attention, which patching never looks at: a
+# head that moves the corrupted information must attend from the end to S2. It is a
+# heuristic, not a ground truth (nothing checks it causally, and it can never name an MLP);
+# [page 5](../circuits_5_discovery_leaderboard/) scores patching against circuits built into
+# the weights and checked causally.
 
 # %%
 truth = ground_truth(model, ioi)
 head_scores = {k: v for k, v in parts.node_scores().items() if ".H" in k}
 ranked = sorted(head_scores, key=lambda k: -abs(head_scores[k]))
-print("heads attending END -> S2 (ground truth):", sorted(truth.nodes))
+print("heads attending END -> S2 (attention rule):", sorted(truth.nodes))
 print("heads ranked by denoising score:", ranked[:4])
 
 # %% [markdown]
@@ -151,7 +154,7 @@ fig = heatmap(ind.scores["heads"], row_labels=["L0", "L1"],
               title="Denoising heads (induction, attn-only-2l)", figsize=(5, 2.4))
 plt.show()
 ind_truth = ground_truth(induction_model, induction)
-print("planted: previous-token and induction heads:", sorted(ind_truth.nodes))
+print("attention rule: previous-token and induction heads:", sorted(ind_truth.nodes))
 
 # %% [markdown]
 # ## Checks and record
@@ -163,7 +166,7 @@ print(f"ROC AUC of denoising head scores: ioi {auc_ioi:.3f}, induction {auc_ind:
 assert resid.scores["resid"][0, s2] > 0.99  # the only token that differs
 assert resid.scores["resid"][-1, end] > 0.99  # where the answer is read
 assert resid.scores["resid"][0, end] < 0.05  # nothing has moved yet before layer 0
-assert ranked[0] in truth.nodes  # the strongest head is a planted one
+assert ranked[0] in truth.nodes  # the strongest head is one the attention rule names
 assert auc_ioi >= 0.9 and auc_ind >= 0.9
 assert corr > 0.8
 record = mi.write_result(

@@ -100,7 +100,8 @@ for task, a in agreement.items():
 # %% [markdown]
 # ## Edge attribution patching on the induction model
 #
-# The planted induction circuit, read from attention patterns, has three kinds of edge: the
+# The induction circuit read from attention patterns (a heuristic reference; page 5 uses
+# circuits built into the weights) has three kinds of edge: the
 # embeddings into the previous-token head's **values**, the previous-token head into the
 # induction heads' **keys** (K-composition, Olsson et al., 2022) and the induction heads into
 # the **logits**.
@@ -113,9 +114,9 @@ edge_scores = {e.name: float(s) for e, s in zip(eap.edges, eap.scores, strict=Tr
 top = sorted(edge_scores, key=lambda k: -abs(edge_scores[k]))[:10]
 print(f"{len(graph.edges)} edges scored in {eap.seconds:.3f} s")
 for name in top:
-    print(f"  {edge_scores[name]:+.3f}  {name}{'   (planted)' if name in truth.edges else ''}")
+    print(f"  {edge_scores[name]:+.3f}  {name}{'   (attention rule)' if name in truth.edges else ''}")
 edge_auc = roc_auc(edge_scores, truth.edges)
-print(f"edge ROC AUC against the planted edges: {edge_auc:.3f}")
+print(f"edge ROC AUC against the attention-rule edges: {edge_auc:.3f}")
 
 # %% [markdown]
 # ## How much of the behaviour do the top edges carry?
@@ -171,7 +172,7 @@ print(f"edges needed for 80% of the behaviour: EAP order {k_eap}, exact order {k
 # gradient version is.
 #
 # The printout above also shows EAP's characteristic error. Its strongest edge, the embeddings
-# into the previous-token head's **keys**, is not in the planted circuit, and cutting it alone
+# into the previous-token head's **keys**, is not in the attention-rule circuit, and cutting it alone
 # changes almost nothing: the head attends by position, so its attention barely moves when
 # the keys change, yet the gradient of the softmax at the corrupted run says it would. A
 # first-order estimate can be large where the true effect saturates. Ranking methods should

@@ -14,23 +14,26 @@
 # # 7. Circuits and interventions in transformers
 #
 # *Part of the essay [Mechanistic interpretability through the lens of Symbiotic
-# Networks](../). The tutorials behind this section: the four circuits pages, from
+# Networks](../). The tutorials behind this section: the five circuits pages, from
 # [capture and attention](../../tutorials/circuits_1_capture_and_attention/) to
-# [automated discovery and graph export](../../tutorials/circuits_4_discovery_and_export/),
+# [the discovery leaderboard](../../tutorials/circuits_5_discovery_leaderboard/),
 # and the five interventions pages, from [steering](../../tutorials/interventions_1_steering/)
 # to [the before/after benchmark suite](../../tutorials/interventions_5_benchmark_suite/).*
 #
 # Every instrument so far was calibrated against baselines, but the thing it measured, the
 # circuitry of the network under study, was never known independently. In transformers that
-# can be arranged. The toy world of these pages is a small language whose tasks are planted
-# by construction: repeated random sequences to copy (induction), "when Alice and Bob went to
-# the park, Bob gave a ball to" (indirect objects), fixed attributes of made-up subjects
-# (facts), professions followed by a skewed pronoun (bias), and angry triggers followed by
-# insults (toxicity). Two small transformers are trained on it with TransformerLens's
-# `TransformerBridge`, and the heads that do each task can be read off their attention
-# patterns, independently of any method being tested. That gives the causal tools of the
-# field, which are themselves the usual instruments for calibrating others, a ground truth of
-# their own.
+# can be arranged. The toy world of these pages is a small language with tasks written in by
+# construction: repeated random sequences to copy (induction), "when Alice and Bob went to the
+# park, Bob gave a ball to" (indirect objects), fixed attributes of made-up subjects (facts),
+# professions followed by a skewed pronoun (bias), and angry triggers followed by insults
+# (toxicity), learned by small transformers built with TransformerLens's `TransformerBridge`.
+# For scoring discovery methods the circuit itself has to be known, and reading it off
+# attention patterns after training does not do: such a rule is never checked causally,
+# cannot contain an MLP, and in these small models a data-free weight norm matched it
+# perfectly. So the benchmark models are built instead, with strict interchange-intervention
+# training (Gupta et al.'s InterpBench, 2024): a causal model names the algorithm, chosen
+# components are trained to be its nodes, every other component is trained not to matter, and
+# the result is checked causally on inputs training never saw.
 
 # %% tags=["hide-input"]
 import matplotlib.pyplot as plt
@@ -39,59 +42,70 @@ import numpy as np
 from mechinterp.essay import provenance_note, require_result
 from mechinterp.reporting import markdown_table, show_markdown
 
-discovery = require_result("circuits-discovery", "circuits_4_discovery_and_export")
+discovery = require_result("circuits-siit-benchmark", "circuits_5_discovery_leaderboard")
 bench = require_result("interventions-benchmark", "interventions_5_benchmark_suite")
 steering = require_result("interventions-steering", "interventions_1_steering")
 d, b, s = discovery["metrics"], bench["metrics"], steering["metrics"]
-tasks = sorted({k.split("/")[0] for k in d})
-methods = ["activation", "attribution", "eap", "acdc"]
+tasks = sorted({k.split("/")[0] for k in d if k.count("/") == 1})
+methods = ["activation", "attribution", "eap", "eap-ig", "acdc"]
+checks = [v for k, v in d.items() if k.endswith("/verification")]
 
 # %% [markdown]
 # ## Finding what is known to be there
 #
-# Four methods score the model's components: **activation patching** (run the model on a
+# Five methods score the model's components: **activation patching** (run the model on a
 # corrupted prompt and paste in one clean activation at a time), **attribution patching**
-# (its first-order approximation, from two forward passes and one backward pass),
-# **edge attribution patching** (the same for every edge between components) and **ACDC**,
-# which prunes edges one at a time while the behaviour survives. Each is scored by the ROC
-# AUC of its component scores against the planted circuit. Two baselines: random scores (AUC
-# 0.5 on average) and the **weight norm** of each component, how much it *can* write with no
-# data at all.
+# (its first-order approximation, from two forward passes and one backward pass), **edge
+# attribution patching** and its integrated-gradients variant **EAP-IG** (the same for every
+# edge between components), and **ACDC**, which prunes edges one at a time while the
+# behaviour survives. Each is scored by ROC AUC against the built circuit, over components
+# and over edges, on three SIIT-trained models per task (4 layers of 4 heads with MLPs, the
+# circuit's place drawn per model). Two baselines sit beside them: random scores and the
+# **weight norm** of each component, how much it *can* write, with no data at all.
 
 # %% tags=["hide-input"]
-fig, ax = plt.subplots(figsize=(8, 3.4))
-names = methods + ["weight_norm"]
+fig, ax = plt.subplots(figsize=(9, 3.4))
+names = methods + ["random", "weight_norm"]
+width = 0.8 / len(tasks)
 for i, task in enumerate(tasks):
-    ax.bar(np.arange(len(names)) + (i - 0.5) * 0.38,
-           [d.get(f"{task}/{m}", {}).get("node_auc", np.nan) for m in names], 0.38, label=task)
-ax.axhline(0.5, color="gray", ls="--", lw=1, label="random scores")
-ax.set_xticks(range(len(names)), ["activation\npatching", "attribution\npatching", "EAP",
-                                  "ACDC", "weight norm\n(no data)"])
+    vals = [d[f"{task}/{m}"]["edge_auc"] if d[f"{task}/{m}"]["edge_auc"] is not None
+            else d[f"{task}/{m}"]["node_auc"] for m in names]
+    errs = [d[f"{task}/{m}"]["edge_auc_std"] if d[f"{task}/{m}"]["edge_auc"] is not None
+            else d[f"{task}/{m}"]["node_auc_std"] for m in names]
+    ax.bar(np.arange(len(names)) + i * width, vals, width, yerr=errs, capsize=2,
+           label=task.replace("siit-", ""))
+ax.set_xticks(np.arange(len(names)) + 0.4 - width / 2,
+              ["activation\npatching*", "attribution\npatching*", "EAP", "EAP-IG", "ACDC",
+               "random", "weight norm\n(no data)"])
 ax.set_ylim(0, 1.08)
-ax.set_ylabel("ROC AUC against the planted circuit")
-ax.legend(fontsize=8, loc="lower right")
-ax.set_title("Circuit discovery on the toy world")
+ax.set_ylabel("ROC AUC against the built circuit")
+ax.set_title("Discovery on SIIT-built circuits (edges; *components for node-only methods)")
+ax.legend(fontsize=8, loc="lower left")
 fig.tight_layout()
 plt.show()
 rows = [{"task": t, "method": m, "node AUC": d[f"{t}/{m}"]["node_auc"],
-         "edge AUC": d[f"{t}/{m}"].get("edge_auc"),
-         "faithfulness": d[f"{t}/{m}"]["faithfulness"], "edges kept": d[f"{t}/{m}"]["n_edges"]}
-        for t in tasks for m in methods]
-show_markdown(markdown_table(rows, ["task", "method", "node AUC", "edge AUC", "faithfulness",
-                                    "edges kept"],
-                             {"node AUC": ".3f", "edge AUC": ".3f", "faithfulness": ".2f"}))
-
-# %% [markdown]
-# The methods find the planted circuits, and the baselines say how much that is worth. On
-# induction, in a model trained on nothing else, the data-free weight norm finds the circuit
-# too: the heads that do the task are simply the ones that grew. On the indirect-object task,
-# in the model trained on the whole mixture, the weight norm falls well behind while the
-# patching methods stay near the top. A discovery method earns its keep only on the second
-# kind of model, which is why both are on the page; and on the indirect-object task the
-# ground truth holds a single head, so its AUC is the rank of one head and should be read
-# with that in mind. **Faithfulness** (how much of the behaviour the circuit alone recovers,
-# with every other edge fed corrupted activations) says what the AUC cannot: ACDC keeps the
-# fewest edges and still recovers almost all of it.
+         "edge AUC": d[f"{t}/{m}"]["edge_auc"],
+         "faithfulness (held out)": d[f"{t}/{m}"]["faithfulness"]}
+        for t in tasks for m in methods + ["weight_norm"]]
+show_markdown(markdown_table(rows, list(rows[0]), {"node AUC": ".3f", "edge AUC": ".3f",
+                                                   "faithfulness (held out)": ".2f"}))
+best_edge = {t: max(d[f"{t}/{m}"]["edge_auc"] or 0 for m in methods) for t in tasks}
+norm_edge = {t: d[f"{t}/weight_norm"]["edge_auc"] for t in tasks}
+show_markdown(
+    f"All {len(checks)} benchmark models passed their causal checks (interchange accuracy of "
+    f"every circuit node at least {min(c['iia'] for c in checks):.2f}; with every other "
+    f"component resampled at once they keep at least "
+    f"{min(c['non_circuit_retained'] for c in checks):.0%} of their accuracy). Against them "
+    f"the best edge method reaches an edge AUC of "
+    + ", ".join(f"{best_edge[t]:.3f} ({t})" for t in tasks)
+    + ". **But the data-free weight norm reaches "
+    + ", ".join(f"{norm_edge[t]:.3f}" for t in tasks)
+    + "**: the components SIIT trains are the circuit, and training is what makes a "
+    "component's weights grow. A benchmark that a no-data guess nearly aces cannot rank "
+    "discovery methods yet; it can only say that they agree with a circuit that is really "
+    "there. Building models in which every component has a job, so that a grown component is "
+    "as likely to belong to another task, is the next step, and the reason the leaderboard "
+    "keeps the weight norm in its table.")
 
 # %% [markdown]
 # ## Acting on what was found
@@ -175,20 +189,17 @@ show_markdown(markdown_table(rows, ["intervention", "kind", "toxicity", "bias ga
 show_markdown(provenance_note(discovery, bench, steering))
 
 # %% [markdown]
-# Planted ground truth is what the toy world buys, and it is also the toy world's limit: the
-# circuits are small and the tasks are clean. The same tools run on GPT-2 through the same
+# A ground truth built into the weights is what the toy world buys, and it is also the toy
+# world's limit: the circuits are small and the tasks are clean. The same tools run on GPT-2 through the same
 # bridge, on English prompts for the same five tasks, where there is no ground truth to
 # score against; what carries over, and what does not, is part of the
 # [last section](../essay_8_limits/).
 
 # %% tags=["hide-input"]
+assert len(tasks) == 3 and len(checks) == 9 and all(c["passed"] for c in checks)
 for task in tasks:
-    assert max(d[f"{task}/{m}"]["node_auc"] for m in methods) >= 0.95
-assert d["induction/weight_norm"]["node_auc"] >= 0.95
-assert d["ioi/weight_norm"]["node_auc"] < min(d[f"ioi/{m}"]["node_auc"] for m in methods)
-assert d["ioi/acdc"]["n_edges"] <= min(d[f"ioi/{m}"]["n_edges"] for m in methods)
-assert d["induction/acdc"]["n_edges"] <= min(d[f"induction/{m}"]["n_edges"] for m in methods)
-assert min(d[f"{t}/acdc"]["faithfulness"] for t in tasks) > 0.9
+    assert best_edge[task] >= 0.9 and abs(d[f"{task}/random"]["edge_auc"] - 0.5) < 0.05
+assert max(norm_edge.values()) > 0.75  # the caveat the prose states
 assert s["gated"]["toxicity"] <= near[1] + 0.02 and s["gated"]["loss"] < near[2]
 assert s["gated"]["loss"] / s["base_loss"] - 1 < 0.05
 assert b["filter toxic words"]["after"]["toxicity"] == 0.0

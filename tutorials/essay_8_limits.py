@@ -37,7 +37,7 @@ records = {
     "report": require_result("selfreport-pipeline", "selfreport_4_unfreezing_and_drift"),
     "heads": require_result("selfreport-heads", "selfreport_3_heads"),
     "transfer": require_result("transfer-leaderboard", "transfer_leaderboard"),
-    "discovery": require_result("circuits-discovery", "circuits_4_discovery_and_export"),
+    "discovery": require_result("circuits-siit-benchmark", "circuits_5_discovery_leaderboard"),
     "bench": require_result("interventions-benchmark", "interventions_5_benchmark_suite"),
 }
 sym, poly, cmap = (records[k]["metrics"] for k in ("symbiote", "poly", "map"))
@@ -81,9 +81,11 @@ rows = [
      "instrument score": tb(best_transfer, "transfer"),
      "trivial baseline": "unedited recipient: 0.000",
      "strong baseline": f"fine-tuning: {fine_tuning[0]:.3f} ({fine_tuning[1]:.3f})"},
-    {"instrument": "ACDC (indirect objects)", "measure": "ROC AUC vs planted circuit",
-     "instrument score": disc["ioi/acdc"]["node_auc"], "trivial baseline": "random: 0.5",
-     "strong baseline": f"activation patching: {disc['ioi/activation']['node_auc']:.3f}"},
+    {"instrument": "ACDC (SIIT indirect objects)", "measure": "edge ROC AUC vs built circuit",
+     "instrument score": disc["siit-ioi/acdc"]["edge_auc"],
+     "trivial baseline": f"random: {disc['siit-ioi/random']['edge_auc']:.3f}; weight norm: "
+                         f"{disc['siit-ioi/weight_norm']['edge_auc']:.3f}",
+     "strong baseline": f"EAP-IG: {disc['siit-ioi/eap-ig']['edge_auc']:.3f}"},
     {"instrument": "probe-gated steering", "measure": "toxic rate after",
      "instrument score": bench["toxicity-steer"]["after"]["toxicity"],
      "trivial baseline": "random direction: "
@@ -98,10 +100,10 @@ show_markdown(markdown_table(rows, ["instrument", "measure", "instrument score",
 # %% [markdown]
 # ## What the instruments did not show
 #
-# **Everything here is small.** The CNNs have a few hundred units, the transformers two
+# **Everything here is small.** The CNNs have a few hundred units, the transformers two to four
 # layers, and the default build runs on a CPU in minutes. The site's `full` profile uses all
 # of MNIST, longer training and more seeds, and the code runs GPT-2 through the same
-# TransformerLens bridge; but planted ground truth exists only in the toy world, and a result
+# TransformerLens bridge; but a built ground truth exists only in the toy world, and a result
 # on a two-layer model is a result about two-layer models until shown otherwise.
 #
 # **The symbiote's edit is the same for every image.** B sees the name of the digit, not the
@@ -139,9 +141,10 @@ show_markdown(
     "and a few hundred examples; what a concept is inside a language model, and whether it "
     "moves the same way, is open.")
 show_markdown(
-    f"**Discovery was calibrated on easy circuits.** On induction the data-free weight norm "
-    f"scores an AUC of {disc['induction/weight_norm']['node_auc']:.2f}, as high as any "
-    f"method, and on indirect objects the planted circuit holds a single head. The "
+    f"**Discovery is scored against built circuits, and a data-free guess still finds "
+    f"them.** On the SIIT-trained models the weight norm reaches an edge AUC of "
+    f"{max(disc[k]['edge_auc'] for k in disc if k.endswith('/weight_norm')):.2f} on its best "
+    f"task, because the circuit's components are the ones training grew. The "
     f"interventions that only remove or clamp a direction cut the toxic rate to "
     f"{bench['toxicity-ablate']['after']['toxicity']:.2f} (ablation) and "
     f"{bench['neuron-clamp']['after']['toxicity']:.2f} (neuron clamp) from "
@@ -156,7 +159,7 @@ show_markdown(
 # * **A symbiote for transformers.** Gating attention heads and MLP neurons to suppress one
 #   behaviour (a fact, a bias, a refusal) while preserving the rest is the direct analogue of
 #   SymbioteNet, and its gates would be a circuit map that could be scored against the
-#   planted circuits of the toy world and against activation patching.
+#   SIIT-built circuits and against activation patching.
 # * **Input-conditioned symbiotes.** A symbiote that sees the input would trade the
 #   foldable, per-output edit for one that can act on context, and would have to be read
 #   differently: its gates become a function, not a table.
@@ -181,7 +184,7 @@ show_markdown(provenance_note(*records.values()))
 assert rows[0]["instrument score"] < 0.02 and rows[2]["instrument score"] >= 0.9
 assert cmap["causal.digit_accuracy_ablated"] > 0.5
 assert rep["pearson_r"] - cross_best < 0.05
-assert disc["induction/weight_norm"]["node_auc"] >= 0.95
+assert max(disc[k]["edge_auc"] for k in disc if k.endswith("/weight_norm")) > 0.75
 assert bench["toxicity-ablate"]["after"]["toxicity"] > 0.3
 assert bench["neuron-clamp"]["after"]["toxicity"] > 0.3
 assert tb(best_transfer, "specificity") < tb("finetune_with_budget", "specificity")

@@ -59,17 +59,23 @@ def key_results(records: list[dict[str, Any]]) -> list[dict[str, str]]:
                            f"{board[key + 'preservation_mean']:.1%}, specificity error "
                            f"{board[key + 'specificity_mean']:.1%} (lower is better)",
                 "page": "tutorials/transfer_leaderboard.ipynb"})
-    circuits = found.get("circuits-discovery", {})
-    for task in ("induction", "ioi"):
-        aucs = {k.split("/")[1]: v["node_auc"] for k, v in circuits.items()
-                if k.startswith(task + "/") and isinstance(v, dict) and "node_auc" in v
-                and not k.endswith("weight_norm")}
-        if aucs:
+    circuits = found.get("circuits-siit-benchmark", {})
+    for task in sorted({k.split("/")[0] for k in circuits if k.count("/") == 1}):
+        edge = {k.split("/")[1]: v["edge_auc"] for k, v in circuits.items()
+                if k.startswith(task + "/") and k.count("/") == 1 and isinstance(v, dict)
+                and v.get("edge_auc") is not None}
+        if edge:
+            methods = {m: a for m, a in edge.items() if m not in ("random", "weight_norm",
+                                                                   "attention")}
+            best = max(methods, key=methods.get)
             rows.append({
                 "system": "Circuits",
-                "result": f"finding the planted {task} circuit",
-                "numbers": "ROC AUC " + ", ".join(f"{m} {a:.2f}" for m, a in aucs.items()),
-                "page": "tutorials/circuits_4_discovery_and_export.ipynb"})
+                "result": f"finding the SIIT-built `{task}` circuit",
+                "numbers": f"edge ROC AUC: best `{best}` {methods[best]:.2f}; baselines "
+                           + ", ".join(f"{m.replace('_', ' ')} {edge[m]:.2f}"
+                                       for m in ("random", "weight_norm") if m in edge)
+                           + " (mean over model seeds)",
+                "page": "tutorials/circuits_5_discovery_leaderboard.ipynb"})
     report = found.get("selfreport-pipeline", {})
     if "pearson_r" in report:
         base = report.get("baselines", {})
@@ -110,16 +116,22 @@ def render_key_results(records: list[dict[str, Any]], *, image: str | None = Non
 
 
 def _draw_circuits(ax, circuits: dict[str, Any]) -> None:
-    methods = ["activation", "attribution", "eap", "acdc", "weight_norm"]
-    for i, task in enumerate(("induction", "ioi")):
-        values = [circuits.get(f"{task}/{m}", {}).get("node_auc", float("nan")) for m in methods]
-        ax.bar([j + 0.4 * i for j in range(len(methods))], values, 0.4, label=task)
-    ax.set_xticks([j + 0.2 for j in range(len(methods))], [m.replace("_", " ") for m in methods])
+    methods = ["activation", "attribution", "eap", "eap-ig", "acdc", "random", "weight_norm"]
+    tasks = sorted({k.split("/")[0] for k in circuits if k.count("/") == 1})
+    width = 0.8 / max(1, len(tasks))
+    for i, task in enumerate(tasks):
+        values = [(circuits.get(f"{task}/{m}", {}).get("edge_auc")
+                   or circuits.get(f"{task}/{m}", {}).get("node_auc") or float("nan"))
+                  for m in methods]
+        ax.bar([j + width * i for j in range(len(methods))], values, width,
+               label=task.replace("siit-", ""))
+    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(methods))],
+                  [m.replace("_", " ") for m in methods], rotation=25, ha="right")
     ax.axhline(0.5, color="grey", lw=0.8, ls="--")
     ax.set_ylim(0, 1.05)
-    ax.set_ylabel("ROC AUC vs planted circuit")
-    ax.set_title("Circuit discovery (toy world)")
-    ax.legend(loc="lower left")
+    ax.set_ylabel("ROC AUC (edges; nodes for node methods)")
+    ax.set_title("Circuit discovery vs SIIT-built circuits")
+    ax.legend(loc="lower left", fontsize=8)
 
 
 def _draw_interventions(ax, bench: dict[str, Any]) -> None:
@@ -170,7 +182,8 @@ def plot_key_results(records: list[dict[str, Any]]) -> bytes | None:
     rank-one edit for efficacy), the self-report's Pearson r against its baselines and the
     symbiote's inhibition; ``None`` without the circuits and benchmark records."""
     found = _by_name(records)
-    circuits, bench = found.get("circuits-discovery", {}), found.get("interventions-benchmark", {})
+    circuits = found.get("circuits-siit-benchmark", {})
+    bench = found.get("interventions-benchmark", {})
     if not circuits or not bench:
         return None
     import io

@@ -95,19 +95,26 @@ def _transfer(found: dict[str, Record]) -> list[str] | None:
                                for p in pairs]], rows)
 
 
+def _mean_std(v: dict[str, Any], key: str) -> str:
+    if v.get(key) is None:
+        return "n/a"
+    return f"{v[key]:.3f} ± {v.get(key + '_std', 0.0):.3f}"
+
+
 def _circuits(found: dict[str, Record]) -> list[str] | None:
-    found_ = found.get("circuits-discovery", {}).get("metrics")
-    if not found_:
+    board = found.get("circuits-siit-benchmark", {}).get("metrics")
+    if not board:
         return None
     rows = []
-    for key in sorted(k for k, v in found_.items() if "/" in k and isinstance(v, dict)):
+    for key in sorted(k for k, v in board.items()
+                      if k.count("/") == 1 and isinstance(v, dict) and "node_auc" in v):
         task, method = key.split("/", 1)
-        v = found_[key]
-        rows.append([task, method.replace("_", " "), _num(v.get("node_auc")),
-                     _num(v.get("edge_auc")), _num(v.get("faithfulness")),
-                     str(v.get("n_edges", "n/a"))])
-    return _table(["task", "method", "node ROC AUC", "edge ROC AUC", "faithfulness",
-                   "edges kept"], rows)
+        v = board[key]
+        rows.append([task, method.replace("_", " "), _mean_std(v, "node_auc"),
+                     _mean_std(v, "edge_auc"), _mean_std(v, "edge_precision"),
+                     _mean_std(v, "edge_recall"), _mean_std(v, "faithfulness")])
+    return _table(["task", "method", "node ROC AUC", "edge ROC AUC", "edge precision",
+                   "edge recall", "faithfulness (held out)"], rows)
 
 
 def _interventions(found: dict[str, Record]) -> list[str] | None:
@@ -148,8 +155,8 @@ LEADERBOARDS: list[tuple[str, tuple[str, ...], Callable[[dict[str, Record]], lis
      _symbiote, "tutorials/symbiosis_normal.ipynb"),
     ("Concept transfer: moving the digit 4", ("transfer-leaderboard",), _transfer,
      "tutorials/transfer_leaderboard.ipynb"),
-    ("Circuit discovery against the planted circuits", ("circuits-discovery",), _circuits,
-     "tutorials/circuits_4_discovery_and_export.ipynb"),
+    ("Circuit discovery against circuits known by construction (SIIT)",
+     ("circuits-siit-benchmark",), _circuits, "tutorials/circuits_5_discovery_leaderboard.ipynb"),
     ("Interventions: the before/after suite", ("interventions-benchmark",), _interventions,
      "tutorials/interventions_5_benchmark_suite.ipynb"),
     ("Neuron self-report", ("selfreport-pipeline",), _selfreport,

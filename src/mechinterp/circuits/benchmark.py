@@ -85,22 +85,21 @@ def run_discovery_benchmark(tasks: list[str] | None = None, seeds: list[int] | N
 
     Args:
         tasks: SIIT task names (default: all).
-        seeds: model seeds (default: the profile's).
+        seeds: model seeds (default :data:`mechinterp.siit.SIIT_SEEDS`).
         methods: methods and baselines to run.
         n_prompts: pairs each method sees (and, separately, faithfulness uses).
         prompt_seed: seed of the pairs methods see; faithfulness uses ``prompt_seed + 1000``.
-        config: the models' :class:`~mechinterp.siit.SIITConfig` (default: its defaults).
+        config: the models' :class:`~mechinterp.siit.SIITConfig` (default: each task's).
         require_verified: skip models that fail verification (turning it off scores them
             anyway, for studying what a failed benchmark model does to the scores).
 
     Raises:
         ConfigError: an unknown task or method.
     """
-    from mechinterp.config import get_profile
-    from mechinterp.siit import SIIT_TASKS, get_siit_task, load_siit_models, verify
+    from mechinterp.siit import SIIT_SEEDS, SIIT_TASKS, get_siit_task, load_siit_models, verify
 
     tasks = list(SIIT_TASKS) if tasks is None else list(tasks)
-    seeds = list(get_profile().seeds if seeds is None else seeds)
+    seeds = list(SIIT_SEEDS if seeds is None else seeds)
     unknown = sorted(set(methods) - set(ALL_METHODS))
     if unknown:
         raise ConfigError(f"unknown methods {unknown}; choose from {list(ALL_METHODS)}")

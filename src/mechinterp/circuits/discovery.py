@@ -61,7 +61,7 @@ from mechinterp.toyworld.tasks import TASKS, PromptSet, get_task
 
 __all__ = ["Discovery", "discover_circuit", "discover_task", "DISCOVERY_METHODS",
            "ALL_METHODS", "DEFAULT_THRESHOLDS", "TASK_MODELS", "PRETRAINED_MODELS",
-           "HEURISTIC_TASKS", "heuristic_truth"]
+           "HEURISTIC_TASKS", "heuristic_truth", "WANG_2023_IOI_HEADS", "compare_with_wang"]
 
 DISCOVERY_METHODS = ("activation", "attribution", "eap", "eap-ig", "acdc")
 ALL_METHODS = DISCOVERY_METHODS + BASELINES
@@ -71,6 +71,15 @@ DEFAULT_THRESHOLDS = {"activation": 0.1, "attribution": 0.1, "eap": 0.02, "eap-i
 TASK_MODELS = {"induction": "attn-only-2l", "ioi": "toyworld-2l", "facts": "toyworld-2l",
                "bias": "toyworld-2l", "toxicity": "toyworld-2l"}
 """The toy-world model trained for each toy-world task (the default of :func:`discover_task`)."""
+WANG_2023_IOI_HEADS = {
+    "name mover": ("L9.H6", "L9.H9", "L10.H0"),
+    "s-inhibition": ("L7.H3", "L7.H9", "L8.H6", "L8.H10"),
+    "induction": ("L5.H5", "L6.H9"),
+    "duplicate token": ("L0.H1", "L3.H0"),
+    "previous token": ("L2.H2", "L4.H11"),
+}
+"""Heads of GPT-2 small's IOI circuit as Wang et al. (2023) report them, by class (layer.head
+written ``L{l}.H{h}``)."""
 HEURISTIC_TASKS = ("induction", "ioi")
 """Toy-world tasks with an attention-pattern circuit (:func:`heuristic_truth`)."""
 PRETRAINED_MODELS = ("gpt2", "gpt2-small", "gpt2-medium", "distilgpt2")
@@ -94,6 +103,8 @@ class Discovery:
         precision, recall: of the circuit's ``nodes`` and ``edges`` against the truth.
         ground_truth: how the truth is known (``siit``), ``None`` without one.
         verification: the SIIT model's causal checks, where there is one.
+        reference: for GPT-2 small on IOI, the comparison with Wang et al.'s heads
+            (:func:`compare_with_wang`).
     """
 
     circuit: CircuitGraph
@@ -107,6 +118,7 @@ class Discovery:
     recall: dict[str, float] = field(default_factory=dict)
     ground_truth: str | None = None
     verification: dict[str, Any] | None = None
+    reference: dict[str, Any] | None = None
 
     def summary(self) -> dict[str, Any]:
         """The numbers, as the command line prints them."""
@@ -115,7 +127,8 @@ class Discovery:
                 "seed": meta.get("seed"), "ground_truth": self.ground_truth,
                 "roc_auc": self.roc_auc, "edge_roc_auc": self.edge_roc_auc,
                 "precision": self.precision or None, "recall": self.recall or None,
-                "verification": self.verification, "faithfulness": self.faithfulness,
+                "verification": self.verification, "reference_heads": self.reference,
+                "faithfulness": self.faithfulness,
                 "faithfulness_prompts": meta.get("faithfulness_prompts"),
                 "n_nodes": self.circuit.n_nodes, "n_edges": self.circuit.n_edges,
                 "seconds": self.seconds, "threshold": meta.get("threshold"),
@@ -256,6 +269,20 @@ def _faithfulness(graph: ComputationGraph, prompts: PromptSet, circuit: CircuitG
     return (kept - corr_m) / (clean_m - corr_m)
 
 
+def compare_with_wang(node_scores: dict[str, float]) -> dict[str, Any]:
+    """The method's top heads (as many as :data:`WANG_2023_IOI_HEADS` lists) against those
+    heads: ``top_heads``, ``overlap`` (how many of them are listed), ``by_class`` (listed heads
+    found per class) and ``chance`` (the overlap a random ranking of GPT-2 small's 144 heads
+    would have on average)."""
+    reference = {h: c for c, heads in WANG_2023_IOI_HEADS.items() for h in heads}
+    heads = {k: v for k, v in node_scores.items() if ".H" in k}
+    top = sorted(heads, key=lambda h: -abs(heads[h]))[:len(reference)]
+    return {"top_heads": top, "overlap": sum(h in reference for h in top),
+            "of": len(reference),
+            "by_class": {c: [h for h in hs if h in top] for c, hs in WANG_2023_IOI_HEADS.items()},
+            "chance": len(reference) ** 2 / max(len(heads), 1)}
+
+
 def discover_task(task: str, method: str, *, model: str | None = None, n_prompts: int = 64,
                   prompt_seed: int = 1, model_seed: int = 0, threshold: float | None = None,
                   metric: str = "logit_diff", verify_model: bool = True) -> Discovery:
@@ -321,5 +348,8 @@ def discover_task(task: str, method: str, *, model: str | None = None, n_prompts
                           f"pretrained: {list(PRETRAINED_MODELS)} or a folder holding a saved "
                           "model")
     prompts = prompts.to(next(net.parameters()).device)
-    return discover_circuit(net, prompts, method, threshold=threshold, metric=metric,
-                            model_name=name, seed=model_seed, score_truth=name in TOY_MODELS)
+    found = discover_circuit(net, prompts, method, threshold=threshold, metric=metric,
+                             model_name=name, seed=model_seed, score_truth=name in TOY_MODELS)
+    if name in ("gpt2", "gpt2-small") and task == "ioi":
+        found.reference = compare_with_wang(found.node_scores)
+    return found

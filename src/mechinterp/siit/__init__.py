@@ -16,10 +16,15 @@ from mechinterp.siit.causal import CausalModel, CausalNode
 from mechinterp.siit.model import SIITArch, StackedTransformer, component_names
 from mechinterp.siit.tasks import SIIT_TASKS, SIITTask, get_siit_task, siit_tokenizer
 from mechinterp.siit.training import (
+    BENCHMARK_VERSION,
+    SIIT_SEEDS,
+    TASK_CONFIGS,
     SIITConfig,
     SIITModel,
     draw_alignment,
     load_siit_models,
+    ship_models,
+    task_config,
     train_siit,
 )
 from mechinterp.siit.verify import (
@@ -32,10 +37,13 @@ from mechinterp.siit.verify import (
 )
 
 __all__ = [
+    "BENCHMARK_VERSION",
     "IIA_MIN",
     "NODE_EFFECT_MIN",
     "RETAINED_MIN",
+    "SIIT_SEEDS",
     "SIIT_TASKS",
+    "TASK_CONFIGS",
     "CausalModel",
     "CausalNode",
     "SIITArch",
@@ -49,7 +57,9 @@ __all__ = [
     "get_siit_task",
     "load_siit_models",
     "patched_logits",
+    "ship_models",
     "siit_tokenizer",
+    "task_config",
     "train_siit",
     "verify",
 ]

@@ -186,7 +186,7 @@ class StackedTransformer(torch.nn.Module):
         models = torch.arange(m, device=tokens.device)[:, None, None]
         x = w["embed"][models, tokens] + w["pos"][:, None, :pos]
         future = torch.full((pos, pos), -1e9, device=tokens.device).triu(1)
-        causal = torch.ones(pos, pos, device=tokens.device).tril()
+        blocked = future < 0
         zs, mlps = [], []
         for layer in range(a.n_layers):
             base = layer * (a.n_heads + 1)
@@ -199,11 +199,12 @@ class StackedTransformer(torch.nn.Module):
             q, k, v = qkv.unbind(2)  # m b h p e
             scores = q @ k.transpose(-1, -2) / math.sqrt(a.d_head)
             # softmax written out: on CPU torch's softmax over a short last axis was 2x slower,
-            # and exp of very negative numbers 25x slower than of small ones. Hence the clamp:
-            # e^-30 is below float32's resolution next to the largest allowed term (1), and the
-            # upper bound keeps masked future keys, which may score higher, from overflowing
+            # and exp of very negative numbers 25x slower than of small ones. Hence the floor:
+            # e^-30 is below float32's resolution next to the largest allowed term (1). Future
+            # keys, which may score higher than the allowed maximum, are set to the floor
+            # before exp (a clamp from above would also zero the gradient of the maximum)
             top = (scores + future).amax(-1, keepdim=True).detach()
-            pattern = (scores - top).clamp(-30, 0).exp() * causal
+            pattern = (scores - top).masked_fill(blocked, -30.0).clamp(min=-30).exp()
             pattern = pattern / pattern.sum(-1, keepdim=True)
             z = (pattern @ v).transpose(2, 3)  # m b q h e
             if keep:

@@ -1,17 +1,18 @@
 """Three benchmark tasks, each with its high-level causal model and its prompt distributions.
 
-* ``siit-induction``: ``<bos> a1 .. a8 q`` where ``q`` is one of ``a1..a7``; the answer is the
-  token that followed ``q``. Nodes: ``previous_token`` (at every position, the token before it)
-  then ``induction`` (at the last position, the token whose previous token is the query),
-  after Olsson et al. (2022).
-* ``siit-ioi``: ``<bos> N1 and N2 _ _ _ _ _ <end>`` where one of the five slots repeats one of
-  the two names (S) and the others are fillers; the answer is the other name (IO). Nodes:
+* ``siit-induction``: ``<bos> a1 .. a6 q1 .. q5`` (eight letters) where the queries are
+  distinct tokens of ``a1..a5``; at each query the answer is the token that followed it. Nodes:
+  ``previous_token`` (at every position, the token before it) then ``induction`` (at each
+  query, the token whose previous token is the query), after Olsson et al. (2022).
+* ``siit-ioi``: ``<bos> N1 and N2 _ _ S _ _ <end>`` where the middle slot repeats one of the
+  two names (S) and the others are fillers (a fixed template, like Wang et al.'s); the answer is the other name (IO). Nodes:
   ``duplicate`` (the repeated name), ``s_inhibition`` (that name, carried to the end) and
   ``name_mover`` (the first-clause name that is not inhibited), after Wang et al. (2023).
-* ``siit-histogram``: ``<bos>`` eight tokens ``<end>`` over ``x``, ``y`` and fillers; the answer
-  is ``x`` if ``x`` occurs at least as often as ``y``, else ``y``: two bins of a histogram and
-  a comparison, in the spirit of Tracr's compiled programs (Lindner et al., 2023). Nodes:
-  ``count_x``, ``count_y`` (attention) and ``compare`` (an MLP).
+* ``siit-histogram``: ``<bos>`` and nine tokens over ``x``, ``y`` and fillers; at every
+  position the answer is ``x`` if ``x`` has occurred at least as often as ``y`` so far, else
+  ``y``: two bins of a histogram and a comparison, in the spirit of Tracr's compiled programs
+  (Lindner et al., 2023), with an answer at every position as Tracr's have. Nodes: ``count_x``,
+  ``count_y`` (attention) and ``compare`` (an MLP). Discovery reads the last position.
 
 Every task has three input distributions: :meth:`SIITTask.sample` (the base inputs),
 :meth:`SIITTask.paired_source` (a source for each base under which every interchange has a
@@ -32,7 +33,16 @@ from mechinterp.siit.causal import CausalModel, CausalNode
 from mechinterp.toyworld.tasks import PromptSet
 from mechinterp.toyworld.vocab import WordTokenizer
 
-__all__ = ["SIITTask", "SIIT_TASKS", "get_siit_task", "siit_tokenizer", "NodeSpec"]
+__all__ = ["SIITTask", "SIIT_TASKS", "get_siit_task", "siit_tokenizer", "NodeSpec", "IGNORE",
+           "readout"]
+
+IGNORE = -100
+"""Label of a position with no answer (ignored by the losses and the accuracies)."""
+
+
+def readout(labels: torch.Tensor) -> torch.Tensor:
+    """``(batch,)`` the answer at the last position (``labels`` may be per position)."""
+    return labels[:, -1] if labels.dim() == 2 else labels
 
 LETTERS = tuple("abcdefghijklmnop")
 NAMES = ("alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi")
@@ -108,48 +118,49 @@ class SIITTask:
         while sum(len(c) for c in clean) < n:
             c = self.sample(2 * n, g)
             d = self.corrupt(c, g)
-            differ = self.model.label(c) != self.model.label(d)
+            differ = readout(self.model.label(c)) != readout(self.model.label(d))
             clean.append(c[differ])
             corrupted.append(d[differ])
         clean_t, corr_t = torch.cat(clean)[:n], torch.cat(corrupted)[:n]
-        return PromptSet(self.name, clean_t, corr_t, self.model.label(clean_t),
-                         self.model.label(corr_t), dict(self.positions))
+        return PromptSet(self.name, clean_t, corr_t, readout(self.model.label(clean_t)),
+                         readout(self.model.label(corr_t)), dict(self.positions))
 
 
 # --- induction ------------------------------------------------------------------------------
 
-SEGMENT = 8
+SEGMENT, QUERIES = 6, 5
+INDUCTION_LETTERS = LETTERS[:8]
+
+
+def _queries(seg: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """``(n, QUERIES)`` distinct tokens of each segment, its last excepted."""
+    n = seg.shape[0]
+    return seg.gather(1, _rows(n, QUERIES, SEGMENT - 1, g))
 
 
 def _induction_sample(n: int, g: torch.Generator) -> torch.Tensor:
-    letters = _ids(LETTERS)
-    seg = letters[_rows(n, SEGMENT, len(LETTERS), g)]
-    q = seg[torch.arange(n), torch.randint(SEGMENT - 1, (n,), generator=g)]
-    return torch.cat([torch.full((n, 1), BOS), seg, q[:, None]], 1)
+    seg = _ids(INDUCTION_LETTERS)[_rows(n, SEGMENT, len(INDUCTION_LETTERS), g)]
+    return torch.cat([torch.full((n, 1), BOS), seg, _queries(seg, g)], 1)
 
 
 def _induction_source(base: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-    """The same eight tokens in a new order, with the base's query not last in it (so the
-    token after the query exists in both orders); the source's own query is drawn afresh."""
+    """The same segment tokens in a new order (so every base query occurs once in it), with
+    queries of its own."""
     n = base.shape[0]
-    seg = base[:, 1:1 + SEGMENT]
-    src = seg.gather(1, _rows(n, SEGMENT, SEGMENT, g))
-    last_is_q = src[:, -1] == base[:, -1]
-    src[last_is_q] = src[last_is_q].roll(1, dims=1)
-    q = src[torch.arange(n), torch.randint(SEGMENT - 1, (n,), generator=g)]
-    return torch.cat([base[:, :1], src, q[:, None]], 1)
+    seg = base[:, 1:1 + SEGMENT].gather(1, _rows(n, SEGMENT, SEGMENT, g))
+    return torch.cat([base[:, :1], seg, _queries(seg, g)], 1)
 
 
 def _induction_corrupt(clean: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-    """Swap the query's earlier occurrence with another of the first seven tokens: what
-    follows the query changes, the set of tokens does not."""
+    """Swap the last query's earlier occurrence with another segment token (the last
+    excepted): what follows it changes, the set of tokens does not."""
     n = clean.shape[0]
     out = clean.clone()
     where = (clean[:, 1:SEGMENT] == clean[:, -1:]).float().argmax(1) + 1
     other = (where - 1 + torch.randint(1, SEGMENT - 1, (n,), generator=g)) % (SEGMENT - 1) + 1
     rows = torch.arange(n)
     out[rows, where], out[rows, other] = clean[rows, other], clean[rows, where]
-    out[:, -1] = clean[:, -1]
+    out[:, 1 + SEGMENT:] = clean[:, 1 + SEGMENT:]
     return out
 
 
@@ -158,35 +169,40 @@ def _previous_token(tokens, values):
 
 
 def _induction(tokens, values):
-    prev = values["previous_token"]
-    match = prev == tokens[:, -1:]
-    if not bool(match.any(1).all()):
+    """At each query position, the token at the segment position whose previous token is the
+    query (keys are positions 2-9, whose previous tokens are the segment's eight)."""
+    keys = values["previous_token"][:, 2:2 + SEGMENT]  # b k
+    queries = tokens[:, 1 + SEGMENT:]  # b q
+    match = keys[:, None, :] == queries[:, :, None]  # b q k
+    if not bool(match.any(-1).all()):
         raise ConfigError("an induction interchange has no position whose previous token is "
                           "the query (sources must be paired_source draws)")
-    j = match.float().argmax(1)
-    return tokens[torch.arange(tokens.shape[0]), j]
+    j = match.float().argmax(-1) + 2
+    out = torch.full_like(tokens, IGNORE)
+    out[:, 1 + SEGMENT:] = tokens.gather(1, j)
+    return out
 
 
 INDUCTION = SIITTask(
-    "siit-induction", "continue the token that followed the query earlier (SIIT-trained)",
+    "siit-induction", "at each query, the token that followed it earlier (SIIT-trained)",
     CausalModel([
         CausalNode("previous_token", ("embed",), _previous_token,
                    "at every position, the token before it"),
         CausalNode("induction", ("embed", "previous_token"), _induction,
-                   "at the end, the token whose previous token is the query"),
+                   "at each query, the token whose previous token is the query"),
     ]),
     (NodeSpec("previous_token", "head"), NodeSpec("induction", "head")),
-    SEGMENT + 2, _induction_sample, _induction_source, _induction_corrupt,
-    {"query": SEGMENT + 1, "end": SEGMENT + 1})
+    1 + SEGMENT + QUERIES, _induction_sample, _induction_source, _induction_corrupt,
+    {"query": SEGMENT + QUERIES, "end": SEGMENT + QUERIES})
 
 
 # --- indirect object identification ---------------------------------------------------------
 
-SLOTS = 5
+SLOTS, S2_SLOT = 5, 2
 
 
 def _ioi_from(pair: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-    """Prompts from ``(n, 2)`` name ids: a random order, a random repeated name, slot and
+    """Prompts from ``(n, 2)`` name ids: a random order, a random repeated name, random
     fillers."""
     n = pair.shape[0]
     rows = torch.arange(n)
@@ -194,7 +210,7 @@ def _ioi_from(pair: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     first = torch.where(swap[:, None], pair.flip(1), pair)
     s = pair[rows, torch.randint(2, (n,), generator=g)]
     slots = _ids(FILLERS)[torch.randint(len(FILLERS), (n, SLOTS), generator=g)]
-    slots[rows, torch.randint(SLOTS, (n,), generator=g)] = s
+    slots[:, S2_SLOT] = s
     return torch.cat([torch.full((n, 1), BOS), first[:, :1], torch.full((n, 1), AND),
                       first[:, 1:], slots, torch.full((n, 1), END)], 1)
 
@@ -247,12 +263,12 @@ IOI = SIITTask(
     (NodeSpec("duplicate", "head"), NodeSpec("s_inhibition", "head"),
      NodeSpec("name_mover", "head")),
     5 + SLOTS, _ioi_sample, _ioi_source, _ioi_corrupt,
-    {"name1": 1, "name2": 3, "end": 4 + SLOTS})
+    {"name1": 1, "name2": 3, "s2": 4 + S2_SLOT, "end": 4 + SLOTS})
 
 
 # --- two-bin histogram ----------------------------------------------------------------------
 
-BODY, MAX_COUNT = 8, 3
+BODY, MAX_COUNT = 9, 4
 
 
 def _hist_sample(n: int, g: torch.Generator) -> torch.Tensor:
@@ -262,7 +278,7 @@ def _hist_sample(n: int, g: torch.Generator) -> torch.Tensor:
     pos = torch.arange(BODY)
     body = torch.where(pos < cx[:, None], X, torch.where(pos < (cx + cy)[:, None], Y, fill))
     body = body.gather(1, _rows(n, BODY, BODY, g))
-    return torch.cat([torch.full((n, 1), BOS), body, torch.full((n, 1), END)], 1)
+    return torch.cat([torch.full((n, 1), BOS), body], 1)
 
 
 def _hist_source(base: torch.Tensor, g: torch.Generator) -> torch.Tensor:
@@ -275,28 +291,30 @@ def _hist_corrupt(clean: torch.Tensor, g: torch.Generator) -> torch.Tensor:
 
 
 def _count_x(tokens, values):
-    return (tokens == X).sum(1)
+    return (tokens == X).cumsum(1)
 
 
 def _count_y(tokens, values):
-    return (tokens == Y).sum(1)
+    return (tokens == Y).cumsum(1)
 
 
 def _compare(tokens, values):
-    return torch.where(values["count_x"] >= values["count_y"], X, Y)
+    out = torch.where(values["count_x"] >= values["count_y"], X, Y)
+    out[:, 0] = IGNORE  # nothing counted yet at <bos>
+    return out
 
 
 HISTOGRAM = SIITTask(
-    "siit-histogram", "is x at least as frequent as y? two histogram bins and a comparison "
-    "(SIIT-trained)",
+    "siit-histogram", "so far, is x at least as frequent as y? two histogram bins and a "
+    "comparison at every position (SIIT-trained)",
     CausalModel([
-        CausalNode("count_x", ("embed",), _count_x, "how often x occurs"),
-        CausalNode("count_y", ("embed",), _count_y, "how often y occurs"),
+        CausalNode("count_x", ("embed",), _count_x, "how often x has occurred so far"),
+        CausalNode("count_y", ("embed",), _count_y, "how often y has occurred so far"),
         CausalNode("compare", ("count_x", "count_y"), _compare,
                    "x if count_x >= count_y, else y"),
     ]),
     (NodeSpec("count_x", "head"), NodeSpec("count_y", "head"), NodeSpec("compare", "mlp")),
-    BODY + 2, _hist_sample, _hist_source, _hist_corrupt, {"end": BODY + 1})
+    BODY + 1, _hist_sample, _hist_source, _hist_corrupt, {"end": BODY})
 
 
 SIIT_TASKS: dict[str, SIITTask] = {t.name: t for t in (INDUCTION, IOI, HISTOGRAM)}

@@ -17,14 +17,19 @@ graph's edges between them (with ``embed`` for the input and ``logits`` for the 
 then checked causally on held-out inputs (:mod:`mechinterp.siit.verify`), through hooks on the
 ``TransformerBridge`` the weights are handed to, not through the code that trained them.
 
-Seeds train together (:class:`~mechinterp.siit.model.StackedTransformer`): on one CPU core,
-three small models cost little more than one. Each seed is cached on its own.
+Seeds train together (:class:`~mechinterp.siit.model.StackedTransformer`), and each seed is
+cached on its own. Training the benchmark's nine models takes about a quarter of an hour of one
+CPU core, more than a site build can spend, so they ship with the package (like InterpBench's
+models): :func:`load_siit_models` takes a shipped model whose key (task, seed, shape, training
+settings, :data:`BENCHMARK_VERSION`) matches, and every build re-checks it causally
+(:mod:`mechinterp.siit.verify`). ``make siit-models`` (:func:`ship_models`) retrains them.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -39,7 +44,6 @@ from mechinterp.checkpoints import (
     checkpoint_paths,
     load_checkpoint,
     save_checkpoint,
-    source_digest,
 )
 from mechinterp.circuits.scoring import CircuitTruth
 from mechinterp.config import get_device, get_profile
@@ -51,10 +55,11 @@ from mechinterp.siit.model import (
     from_bridges,
     to_bridge,
 )
-from mechinterp.siit.tasks import SIITTask, get_siit_task, siit_tokenizer
+from mechinterp.siit.tasks import IGNORE, SIITTask, get_siit_task, siit_tokenizer
 from mechinterp.train import progress_enabled
 
-__all__ = ["SIITConfig", "SIITModel", "draw_alignment", "load_siit_models", "train_siit"]
+__all__ = ["SIITConfig", "SIITModel", "draw_alignment", "load_siit_models", "train_siit",
+           "ship_models", "task_config", "SIIT_SEEDS", "TASK_CONFIGS", "BENCHMARK_VERSION"]
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,12 @@ class SIITConfig:
             that resamples components independently.
         all_at_once: share of strictness rows that resample every non-circuit component.
         weight_decay: AdamW weight decay.
+        freeze_others: keep non-circuit heads and MLPs at their random initial weights (they
+            still write into the residual stream; strictness teaches the circuit to ignore
+            them).
+        other_scale: multiply the initial weight matrices of non-circuit heads and MLPs by
+            this, so that they start at the size circuit components reach in training (a
+            component's weight norm should not give away whether it is in the circuit).
     """
 
     steps: int = 600
@@ -84,13 +95,16 @@ class SIITConfig:
     resample_prob: float = 0.5
     all_at_once: float = 0.25
     weight_decay: float = 0.0
+    freeze_others: bool = False
+    other_scale: float = 1.0
 
     def __post_init__(self) -> None:
         for name in ("steps", "full_steps", "batch_size"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ConfigError(f"SIITConfig.{name} must be a positive integer, got {value!r}")
-        for name in ("lr", "behaviour_weight", "iit_weight", "strict_weight", "weight_decay"):
+        for name in ("lr", "behaviour_weight", "iit_weight", "strict_weight", "weight_decay",
+                     "other_scale"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"SIITConfig.{name} must be >= 0, got {getattr(self, name)}")
         for name in ("resample_prob", "all_at_once"):
@@ -177,6 +191,28 @@ def _mask_for(alignment: dict[str, str], names: list[str], rows: list[str | None
     return mask
 
 
+def _frozen_masks(net: StackedTransformer, alignments: list[dict[str, str]], arch: SIITArch
+                  ) -> dict[str, torch.Tensor]:
+    """Gradient masks that are 0 on the weights of non-circuit heads and MLPs."""
+    masks = {k: torch.ones_like(net.w[k]) for k in ("q_w", "q_b", "k_w", "k_b", "v_w", "v_b",
+                                                      "o_w", "in_w", "in_b", "out_w", "out_b")}
+    dh = arch.d_head
+    for i, alignment in enumerate(alignments):
+        circuit = set(alignment.values())
+        for layer in range(arch.n_layers):
+            for h in range(arch.n_heads):
+                if f"L{layer}.H{h}" in circuit:
+                    continue
+                rows = slice(h * dh, (h + 1) * dh)
+                for key in ("q_w", "q_b", "k_w", "k_b", "v_w", "v_b"):
+                    masks[key][i, layer, rows] = 0
+                masks["o_w"][i, layer, :, rows] = 0
+            if f"L{layer}.mlp" not in circuit:
+                for key in ("in_w", "in_b", "out_w", "out_b"):
+                    masks[key][i, layer] = 0
+    return masks
+
+
 def train_siit(task: SIITTask, seeds: list[int], *, arch: SIITArch | None = None,
                config: SIITConfig | None = None, steps: int | None = None
                ) -> tuple[list[TransformerBridge], list[dict[str, str]], dict[str, Any]]:
@@ -199,6 +235,14 @@ def train_siit(task: SIITTask, seeds: list[int], *, arch: SIITArch | None = None
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: min(1.0, (i + 1) / warmup) * 0.5
                                               * (1 + torch.cos(torch.tensor(torch.pi * i / steps))
                                                  .item()))
+    frozen = _frozen_masks(net, alignments, arch)
+    if config.other_scale != 1.0:
+        with torch.no_grad():
+            for key, keep in frozen.items():
+                if key.endswith("_w"):  # weight matrices, not biases
+                    net.w[key].mul_(keep + (1 - keep) * config.other_scale)
+    if not config.freeze_others:
+        frozen = None
     n, b = len(seeds), config.batch_size
     log: dict[str, list[float]] = {"behaviour": [], "iit": [], "strict": []}
     started = time.perf_counter()
@@ -231,12 +275,20 @@ def train_siit(task: SIITTask, seeds: list[int], *, arch: SIITArch | None = None
         # behaviour rows take nothing; the patch values are just placeholders for them
         patch = {k: torch.cat([v[:, :, :b], v[:, :, :b], v[:, :, b:]], 2) for k, v in acts.items()}
         logits, _ = net(base_t, patch, torch.stack(masks).to(device))
-        losses = F.cross_entropy(logits[:, :, -1].reshape(-1, arch.d_vocab), labels_t.reshape(-1),
-                                 reduction="none").view(n, 3, b).mean((0, 2))
+        if labels_t.dim() == 2:  # one answer per row, at the last position
+            labels_t = torch.cat([torch.full((*labels_t.shape, logits.shape[2] - 1), IGNORE,
+                                             device=device), labels_t[..., None]], -1)
+        per_token = F.cross_entropy(logits.reshape(-1, arch.d_vocab), labels_t.reshape(-1),
+                                    reduction="none", ignore_index=IGNORE).view(n, 3, b, -1)
+        counted = (labels_t != IGNORE).view(n, 3, b, -1).sum((0, 2, 3)).clamp(min=1)
+        losses = per_token.sum((0, 2, 3)) / counted
         total = (config.behaviour_weight * losses[0] + config.iit_weight * losses[1]
                  + config.strict_weight * losses[2])
         opt.zero_grad(set_to_none=True)
         total.backward()
+        if frozen is not None:
+            for key, keep in frozen.items():
+                net.w[key].grad.mul_(keep)
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
         opt.step()
         sched.step()
@@ -254,31 +306,59 @@ def default_arch(task: SIITTask) -> SIITArch:
     return SIITArch(n_ctx=task.n_ctx, d_vocab=len(siit_tokenizer()))
 
 
+BENCHMARK_VERSION = 1
+"""Bumped whenever a change to the tasks or to training alters what a trained model is; it
+is part of every model's cache key (in place of a hash of the source, so that shipped
+models survive edits that do not change them)."""
+SIIT_SEEDS = (0, 1, 2)
+"""The benchmark's model seeds, on every profile."""
+TASK_CONFIGS: dict[str, SIITConfig] = {
+    "siit-induction": SIITConfig(steps=3000, full_steps=3000, freeze_others=True),
+    "siit-ioi": SIITConfig(steps=2000, full_steps=2000, freeze_others=True),
+    "siit-histogram": SIITConfig(steps=3000, full_steps=3000, freeze_others=True),
+}
+"""Each task's training settings (found by training on this project's CPU; see the
+discovery leaderboard tutorial for the measurements)."""
+SHIPPED = Path(__file__).resolve().parent / "weights"
+"""Where the benchmark's trained models ship with the package."""
+
+
+def task_config(task: str) -> SIITConfig:
+    """The default :class:`SIITConfig` of a task."""
+    return TASK_CONFIGS.get(get_siit_task(task).name, SIITConfig())
+
+
 def _run_spec(task: SIITTask, seed: int, arch: SIITArch, config: SIITConfig, steps: int) -> dict:
     return {"task": task.name, "seed": seed, "arch": asdict(arch), "config": asdict(config),
-            "steps": steps, "code": __version__,
-            "source": source_digest("siit.causal", "siit.tasks", "siit.model", "siit.training")}
+            "steps": steps, "benchmark_version": BENCHMARK_VERSION}
+
+
+def shipped_paths(task: str, seed: int) -> tuple[Path, Path]:
+    """``(weights, sidecar)`` of a shipped benchmark model."""
+    return SHIPPED / f"{task}-seed{seed}.safetensors", SHIPPED / f"{task}-seed{seed}.json"
 
 
 def load_siit_models(task: str, seeds: list[int] | tuple[int, ...] | None = None, *,
                      config: SIITConfig | None = None, retrain: bool = False
                      ) -> list[SIITModel]:
-    """The SIIT benchmark models of ``task``, one per seed, trained once and then cached.
+    """The SIIT benchmark models of ``task``, one per seed: from the cache, else from the
+    models shipped with the package (same key: same task, seed, shape and training), else
+    trained (seeds trained together) and cached.
 
-    Seeds missing from the cache are trained together. A seed's weights can differ in the
-    last float bits with the group it was trained in; its alignment and data do not.
+    A seed's weights can differ in the last float bits with the group it was trained in; its
+    alignment and data do not.
 
     Args:
         task: a name in :data:`mechinterp.siit.SIIT_TASKS`.
-        seeds: model seeds (default: the profile's seeds).
-        config: training settings (default :class:`SIITConfig`).
-        retrain: ignore cached entries.
+        seeds: model seeds (default :data:`SIIT_SEEDS`).
+        config: training settings (default :func:`task_config`).
+        retrain: ignore cached and shipped entries.
     """
     spec = get_siit_task(task)
-    seeds = list(get_profile().seeds if seeds is None else seeds)
+    seeds = list(SIIT_SEEDS if seeds is None else seeds)
     if not seeds or len(set(seeds)) != len(seeds):
         raise ConfigError(f"seeds must be distinct and at least one, got {seeds}")
-    config = config or SIITConfig()
+    config = config or task_config(task)
     arch = default_arch(spec)
     steps = config.full_steps if get_profile().name == "full" else config.steps
     device = get_device()
@@ -289,13 +369,16 @@ def load_siit_models(task: str, seeds: list[int] | tuple[int, ...] | None = None
         for s in seeds:
             bridge = TransformerBridge.boot_native(arch.bridge_config(s, spec.name), device=device)
             params = dict(bridge.named_parameters())
-            hit = None if retrain else load_checkpoint(
-                *checkpoint_paths("siit-models", keys[s]), keys[s],
-                {k: tuple(v.shape) for k, v in params.items()})
+            shapes = {k: tuple(v.shape) for k, v in params.items()}
+            hit = None
+            if not retrain:
+                hit = load_checkpoint(*checkpoint_paths("siit-models", keys[s]), keys[s], shapes)
+                if hit is None and shipped_paths(task, s)[1].exists():
+                    hit = load_checkpoint(*shipped_paths(task, s), keys[s], shapes)
             if hit is not None:
                 with torch.no_grad():
                     for name, param in params.items():
-                        param.copy_(hit[0][name])
+                        param.copy_(hit[0][name].to(device))
                 found[s] = SIITModel(task, s, bridge.eval(), hit[1]["alignment"], hit[1])
         missing = [s for s in seeds if s not in found]
         if missing:
@@ -303,8 +386,23 @@ def load_siit_models(task: str, seeds: list[int] | tuple[int, ...] | None = None
                                                    steps=steps)
             for s, bridge, alignment in zip(missing, bridges, alignments, strict=True):
                 meta = {**runs[s], **logs, "key": keys[s], "alignment": alignment,
-                        "profile": get_profile().name, "device": str(device)}
+                        "profile": get_profile().name, "device": str(device),
+                        "code": __version__}
                 save_checkpoint(dict(bridge.named_parameters()), meta,
                                 *checkpoint_paths("siit-models", keys[s]))
                 found[s] = SIITModel(task, s, bridge, alignment, meta)
     return [found[s] for s in seeds]
+
+
+def ship_models(tasks: list[str] | None = None, seeds: list[int] | None = None) -> list[Path]:
+    """Train the benchmark models afresh and write them where the package ships them
+    (``make siit-models``). Returns the written weight files."""
+    from mechinterp.siit.tasks import SIIT_TASKS
+
+    written = []
+    for task in tasks or list(SIIT_TASKS):
+        for model in load_siit_models(task, seeds, retrain=True):
+            weights, sidecar = shipped_paths(task, model.seed)
+            save_checkpoint(dict(model.model.named_parameters()), model.meta, weights, sidecar)
+            written.append(weights)
+    return written

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from mechinterp.errors import ConfigError
-from mechinterp.siit.tasks import get_siit_task
+from mechinterp.siit.tasks import IGNORE, get_siit_task
 
 __all__ = ["Verification", "verify", "patched_logits", "IIA_MIN", "RETAINED_MIN",
            "NODE_EFFECT_MIN"]
@@ -90,7 +90,7 @@ def _hook(component: str) -> tuple[str, int | None]:
 @torch.no_grad()
 def patched_logits(model, base: torch.Tensor, source: torch.Tensor,
                    rows: dict[str, torch.Tensor]) -> torch.Tensor:
-    """``(batch, d_vocab)`` last-position logits on ``base`` with, for each component in
+    """``(batch, pos, d_vocab)`` logits on ``base`` with, for each component in
     ``rows``, its activation taken from the run on ``source`` in the rows where the
     ``(batch,)`` bool mask is true."""
     hooks = {}
@@ -98,7 +98,7 @@ def patched_logits(model, base: torch.Tensor, source: torch.Tensor,
         name, head = _hook(component)
         hooks.setdefault(name, []).append((head, mask))
     if not hooks:
-        return model(base)[:, -1]
+        return model(base)
     _, cache = model.run_with_cache(source, names_filter=list(hooks))
 
     def make(name: str):
@@ -113,7 +113,7 @@ def patched_logits(model, base: torch.Tensor, source: torch.Tensor,
             return act
         return hook
 
-    return model.run_with_hooks(base, fwd_hooks=[(n, make(n)) for n in hooks])[:, -1]
+    return model.run_with_hooks(base, fwd_hooks=[(n, make(n)) for n in hooks])
 
 
 @torch.no_grad()
@@ -139,9 +139,13 @@ def verify(siit_model, *, n: int = 512, seed: int = 0) -> Verification:
     every = torch.ones(n, dtype=torch.bool, device=device)
 
     def accuracy(logits: torch.Tensor, target: torch.Tensor) -> float:
-        return float((logits.argmax(-1) == target).float().mean())
+        """Share of answered positions (all of a per-position task, else the last) right."""
+        if target.dim() == 1:
+            return float((logits[:, -1].argmax(-1) == target).float().mean())
+        answered = target != IGNORE
+        return float((logits.argmax(-1) == target)[answered].float().mean())
 
-    clean = accuracy(model(base)[:, -1], labels)
+    clean = accuracy(model(base), labels)
     iia, effects = {}, {}
     for node, component in siit_model.alignment.items():
         target = task.model.interchange(base.cpu(), paired.cpu(), node).to(device)
