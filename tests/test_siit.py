@@ -22,6 +22,7 @@ from mechinterp.siit import (
     verify,
 )
 from mechinterp.siit.model import from_bridges, to_bridge
+from mechinterp.siit.tasks import IGNORE, readout
 from mechinterp.siit.training import default_arch
 from mechinterp.siit.verify import Verification
 
@@ -63,15 +64,17 @@ def test_task_labels_by_hand():
     assert ioi.interchange(_encode(text), source, "duplicate").item() == TOK.index["bob"]
     assert ioi.interchange(_encode(text), source, "s_inhibition").item() == TOK.index["bob"]
     hist = get_siit_task("siit-histogram").model
-    assert hist.label(_encode("x y y c1 x c2 c3 y <end>")).item() == TOK.index["y"]
-    assert hist.label(_encode("x y c1 c1 x c2 c3 y <end>")).item() == TOK.index["x"]  # a tie
+    labels = hist.label(_encode("x y y c1 x c2 c3 y"))[0]
+    assert TOK.decode(labels[1:]) == "x x y y x x x y"  # so far: x >= y, ties go to x
+    assert labels[0].item() == IGNORE
     ind = get_siit_task("siit-induction").model
-    assert ind.label(_encode("a b c d e f g h c")).item() == TOK.index["d"]
-    # previous tokens from a reordering in which c sits at position 6: the key "previous token
-    # is c" now marks position 7, where the base holds g
-    src = _encode("h g f e d c b a e")
-    assert ind.interchange(_encode("a b c d e f g h c"), src, "previous_token").item() \
-        == TOK.index["g"]
+    base = _encode("a b c d e f c a e b d")
+    assert TOK.decode(ind.label(base)[0, 7:]) == "d b f c e"
+    assert bool((ind.label(base)[0, :7] == IGNORE).all())
+    # previous tokens from the reordering "f e d c b a": the key "previous token is c" now
+    # marks position 5 (base token e), "is a" position 7 (c), "is e" 3 (c), "is b" 6 (f)
+    source = _encode("f e d c b a e d c b f")
+    assert TOK.decode(ind.interchange(base, source, "previous_token")[0, 7:]) == "e c c f d"
 
 
 @pytest.mark.parametrize("name", sorted(SIIT_TASKS))
@@ -81,11 +84,12 @@ def test_task_distributions(name):
     base = task.sample(256, g)
     assert base.shape == (256, task.n_ctx) and bool((base[:, 0] == TOK.bos_id).all())
     paired = task.paired_source(base, g)
+    labels = task.model.label(base)
     for node in task.model.node_names:  # every interchange has a defined answer
-        assert task.model.interchange(base, paired, node).shape == (256,)
+        assert task.model.interchange(base, paired, node).shape == labels.shape
     prompts = task.prompts(100, seed=3)
     assert len(prompts) == 100 and bool((prompts.answer != prompts.wrong).all())
-    assert bool((task.model.label(prompts.corrupted) == prompts.wrong).all())
+    assert bool((readout(task.model.label(prompts.corrupted)) == prompts.wrong).all())
     assert prompts.clean.shape == prompts.corrupted.shape
     assert torch.equal(task.prompts(100, seed=3).clean, prompts.clean)
 
@@ -134,7 +138,7 @@ def test_stacked_forward_matches_the_bridge_and_its_hooks():
             assert torch.allclose(logits[i], bridge(base[i]), atol=1e-4)
         rows = {c: mask[i, j].bool() for j, c in enumerate(names) if mask[i, j].any()}
         hooked = patched_logits(bridge, base[i], source[i], rows)
-        assert torch.allclose(patched[i, :, -1], hooked, atol=1e-4)
+        assert torch.allclose(patched[i], hooked, atol=1e-4)
     assert not torch.allclose(patched[0, :, -1], logits[0, :, -1], atol=1e-3)
     # weights travel back to a bridge unchanged
     fresh = TransformerBridge.boot_native(arch.bridge_config(9, "t"), device="cpu").eval()

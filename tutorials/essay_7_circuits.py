@@ -49,6 +49,7 @@ d, b, s = discovery["metrics"], bench["metrics"], steering["metrics"]
 tasks = sorted({k.split("/")[0] for k in d if k.count("/") == 1})
 methods = ["activation", "attribution", "eap", "eap-ig", "acdc"]
 checks = [v for k, v in d.items() if k.endswith("/verification")]
+passed = [c for c in checks if c["passed"]]
 
 # %% [markdown]
 # ## Finding what is known to be there
@@ -59,8 +60,8 @@ checks = [v for k, v in d.items() if k.endswith("/verification")]
 # attribution patching** and its integrated-gradients variant **EAP-IG** (the same for every
 # edge between components), and **ACDC**, which prunes edges one at a time while the
 # behaviour survives. Each is scored by ROC AUC against the built circuit, over components
-# and over edges, on three SIIT-trained models per task (4 layers of 4 heads with MLPs, the
-# circuit's place drawn per model). Two baselines sit beside them: random scores and the
+# and over edges, on at least three verified SIIT-trained models per task (4 layers of 4 heads
+# with MLPs, the circuit's place drawn per model). Two baselines sit beside them: random scores and the
 # **weight norm** of each component, how much it *can* write, with no data at all.
 
 # %% tags=["hide-input"]
@@ -92,10 +93,11 @@ show_markdown(markdown_table(rows, list(rows[0]), {"node AUC": ".3f", "edge AUC"
 best_edge = {t: max(d[f"{t}/{m}"]["edge_auc"] or 0 for m in methods) for t in tasks}
 norm_edge = {t: d[f"{t}/weight_norm"]["edge_auc"] for t in tasks}
 show_markdown(
-    f"All {len(checks)} benchmark models passed their causal checks (interchange accuracy of "
-    f"every circuit node at least {min(c['iia'] for c in checks):.2f}; with every other "
-    f"component resampled at once they keep at least "
-    f"{min(c['non_circuit_retained'] for c in checks):.0%} of their accuracy). Against them "
+    f"{len(passed)} of {len(checks)} benchmark models passed their causal checks (in those, "
+    f"interchange accuracy of every circuit node at least {min(c['iia'] for c in passed):.2f};"
+    f" with every other component resampled at once they keep at least "
+    f"{min(c['non_circuit_retained'] for c in passed):.0%} of their accuracy); only those are "
+    f"scored. Against them "
     f"the best edge method reaches an edge AUC of "
     + ", ".join(f"{best_edge[t]:.3f} ({t})" for t in tasks)
     + ". **But the data-free weight norm reaches "
@@ -196,7 +198,7 @@ show_markdown(provenance_note(discovery, bench, steering))
 # [last section](../essay_8_limits/).
 
 # %% tags=["hide-input"]
-assert len(tasks) == 3 and len(checks) == 9 and all(c["passed"] for c in checks)
+assert len(tasks) == 3 and len(passed) >= 9
 for task in tasks:
     assert best_edge[task] >= 0.9 and abs(d[f"{task}/random"]["edge_auc"] - 0.5) < 0.05
 assert max(norm_edge.values()) > 0.75  # the caveat the prose states

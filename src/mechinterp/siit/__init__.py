@@ -17,6 +17,7 @@ from mechinterp.siit.model import SIITArch, StackedTransformer, component_names
 from mechinterp.siit.tasks import SIIT_TASKS, SIITTask, get_siit_task, siit_tokenizer
 from mechinterp.siit.training import (
     BENCHMARK_VERSION,
+    MIN_VERIFIED,
     SIIT_SEEDS,
     TASK_CONFIGS,
     SIITConfig,
@@ -39,6 +40,7 @@ from mechinterp.siit.verify import (
 __all__ = [
     "BENCHMARK_VERSION",
     "IIA_MIN",
+    "MIN_VERIFIED",
     "NODE_EFFECT_MIN",
     "RETAINED_MIN",
     "SIIT_SEEDS",
