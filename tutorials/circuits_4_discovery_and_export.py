@@ -25,7 +25,7 @@
 #   (previous-token, induction, end-to-S2 rules, which no method looks at): the chance that
 #   such a head outranks the other heads and MLPs. That rule is a heuristic, not a ground
 #   truth: nothing checks it causally and it can never include an MLP. This page uses it to
-#   show the tools; [page 5](circuits_5_discovery_leaderboard.ipynb) scores the same methods
+#   show the tools; [page 5](../circuits_5_discovery_leaderboard/) scores the same methods
 #   against circuits built into SIIT-trained models and checked causally;
 # * **faithfulness**: the share of the logit difference the circuit recovers when every edge
 #   outside it carries its corrupted output.
@@ -119,7 +119,7 @@ show_markdown(markdown_table(rows, list(rows[0])))
 #
 # That the norm does so well is also the weakness of this comparison: with a handful of heads
 # and a rule-picked "circuit", the numbers saturate and cannot rank methods. The leaderboard
-# on [page 5](circuits_5_discovery_leaderboard.ipynb) is built to avoid that: larger models,
+# on [page 5](../circuits_5_discovery_leaderboard/) is built to avoid that: larger models,
 # circuits known by construction, three model seeds, and baselines that must score low.
 
 # %% [markdown]
