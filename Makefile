@@ -22,7 +22,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PYTHONDONTWRITEBYTECODE := 1
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: help venv lint test test-unit test-tutorials test-nbmake test-browser docs serve bench tutorials siit-models clean
+.PHONY: help venv lint test test-unit test-tutorials test-nbmake test-browser docs serve bench tutorials siit-models gpt2-acceptance clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -80,8 +80,11 @@ bench: $(STAMP)  ## speed benchmarks (ratios against references measured in the 
 	$(BIN)/python benchmarks/bench_sae_free.py
 	$(BIN)/python benchmarks/bench_patching.py
 
-siit-models: $(STAMP)  ## retrain the SIIT benchmark models that ship in src/mechinterp/siit/weights (about 10 minutes)
+siit-models: $(STAMP)  ## retrain the SIIT benchmark models that ship in src/mechinterp/siit/weights (about 40 minutes of one CPU core)
 	$(BIN)/python -c 'from mechinterp.siit import ship_models; print(*ship_models(), sep="\n")'
+
+gpt2-acceptance: $(STAMP)  ## GPT-2 small's top IOI heads against Wang et al. (needs its weights; the GPU site build)
+	$(BIN)/python tools/gpt2_ioi_acceptance.py
 
 tutorials: $(STAMP)  ## regenerate tutorials/*.ipynb from the jupytext scripts
 	$(BIN)/python tools/sync_tutorials.py

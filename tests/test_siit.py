@@ -173,6 +173,10 @@ def test_training_moves_the_losses_and_caches_each_seed():
         load_siit_models("siit-poetry", [0], config=config)
     with pytest.raises(ConfigError, match="resample_prob"):
         SIITConfig(resample_prob=1.5)
+    with pytest.raises(ConfigError, match="SIITConfig.batch_size must be a positive integer"):
+        SIITConfig(batch_size=0)
+    with pytest.raises(ConfigError, match="SIITArch.n_heads must be a positive integer"):
+        SIITArch(n_heads=0)
 
 
 def test_verification_fails_an_untrained_model():

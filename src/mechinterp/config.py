@@ -28,6 +28,7 @@ import torch
 from mechinterp.errors import ConfigError
 
 __all__ = [
+    "require_positive_ints",
     "Profile",
     "PROFILES",
     "get_profile",
@@ -104,6 +105,16 @@ PROFILES: dict[str, Profile] = {
         seeds=(0, 1, 2, 3, 4),
     ),
 }
+
+
+def require_positive_ints(obj: object, *names: str) -> None:
+    """Raise :class:`ConfigError` naming the first field of ``obj`` among ``names`` that is not
+    a positive integer."""
+    for name in names:
+        value = getattr(obj, name)
+        if not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{type(obj).__name__}.{name} must be a positive integer, got "
+                              f"{value!r}")
 
 
 def get_profile(name: str | None = None) -> Profile:

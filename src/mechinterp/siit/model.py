@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from transformer_lens import TransformerBridge, TransformerBridgeConfig
 
+from mechinterp.config import require_positive_ints
 from mechinterp.errors import ConfigError, ShapeError
 
 __all__ = ["SIITArch", "StackedTransformer", "component_names", "to_bridge", "from_bridges"]
@@ -43,10 +44,7 @@ class SIITArch:
     d_vocab: int = 40
 
     def __post_init__(self) -> None:
-        for name in ("n_layers", "n_heads", "d_model", "d_mlp", "n_ctx", "d_vocab"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ConfigError(f"SIITArch.{name} must be a positive integer, got {value!r}")
+        require_positive_ints(self, "n_layers", "n_heads", "d_model", "d_mlp", "n_ctx", "d_vocab")
         if self.d_model % self.n_heads:
             raise ConfigError(f"SIITArch.d_model ({self.d_model}) must be divisible by "
                               f"n_heads ({self.n_heads})")

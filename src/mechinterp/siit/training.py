@@ -18,8 +18,8 @@ then checked causally on held-out inputs (:mod:`mechinterp.siit.verify`), throug
 ``TransformerBridge`` the weights are handed to, not through the code that trained them.
 
 Seeds train together (:class:`~mechinterp.siit.model.StackedTransformer`), and each seed is
-cached on its own. Training the benchmark's nine models takes about a quarter of an hour of one
-CPU core, more than a site build can spend, so they ship with the package (like InterpBench's
+cached on its own. Training the benchmark's fifteen models takes about forty minutes of one CPU
+core, more than a site build can spend, so they ship with the package (like InterpBench's
 models): :func:`load_siit_models` takes a shipped model whose key (task, seed, shape, training
 settings, :data:`BENCHMARK_VERSION`) matches, and every build re-checks it causally
 (:mod:`mechinterp.siit.verify`). ``make siit-models`` (:func:`ship_models`) retrains them.
@@ -46,7 +46,7 @@ from mechinterp.checkpoints import (
     save_checkpoint,
 )
 from mechinterp.circuits.scoring import CircuitTruth
-from mechinterp.config import get_device, get_profile
+from mechinterp.config import get_device, get_profile, require_positive_ints
 from mechinterp.errors import ConfigError
 from mechinterp.siit.model import (
     SIITArch,
@@ -100,10 +100,7 @@ class SIITConfig:
     other_scale: float = 1.0
 
     def __post_init__(self) -> None:
-        for name in ("steps", "full_steps", "batch_size"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ConfigError(f"SIITConfig.{name} must be a positive integer, got {value!r}")
+        require_positive_ints(self, "steps", "full_steps", "batch_size")
         for name in ("lr", "behaviour_weight", "iit_weight", "strict_weight", "weight_decay",
                      "other_scale"):
             if getattr(self, name) < 0:
