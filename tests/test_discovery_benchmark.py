@@ -94,3 +94,19 @@ def test_discovery_scored_against_a_truth_and_benchmark_skips_failed_models():
     assert table["siit-histogram", "eap"]["edge_auc"] is not None
     assert run.graphs["siit-histogram"]["component_edges"] >= 150
     assert run.graphs["siit-histogram"]["nodes"] >= 20
+
+
+def test_a_method_scores_high_only_against_the_circuit_that_was_built():
+    """The scorer reads the built circuit: the same attribution scores that rank the shipped
+    model's circuit first rank a circuit moved onto other heads no better than chance."""
+    from mechinterp.siit import load_siit_models
+
+    siit = load_siit_models("siit-ioi", [1])[0]
+    task = get_siit_task("siit-ioi")
+    found = discover_circuit(siit.model, task.prompts(32, seed=1), "attribution",
+                             truth=siit.truth())
+    assert found.roc_auc >= 0.9
+    circuit = siit.circuit_nodes
+    others = sorted(n for n in found.node_scores if n not in circuit and ".H" in n)
+    moved = set(others[: len(circuit)])  # as many components, none of them in the circuit
+    assert roc_auc(found.node_scores, moved) <= 0.6

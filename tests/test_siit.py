@@ -21,6 +21,12 @@ from mechinterp.siit import (
     train_siit,
     verify,
 )
+from mechinterp.siit.distractors import (
+    MAX_OFFSET,
+    distractor_loss,
+    distractor_targets,
+    draw_distractor_jobs,
+)
 from mechinterp.siit.model import from_bridges, to_bridge
 from mechinterp.siit.tasks import IGNORE, readout
 from mechinterp.siit.training import default_arch
@@ -240,3 +246,88 @@ def test_shipped_models_match_the_current_training_settings():
             key = checkpoint_key(_run_spec(task, seed, default_arch(task), config, config.steps))
             assert meta["key"] == key, f"{name} seed {seed}: shipped for other settings"
             assert meta["alignment"] == draw_alignment(task, default_arch(task), seed)
+
+
+def test_distractor_jobs_by_hand():
+    task = get_siit_task("siit-ioi")
+    arch = default_arch(task)
+    alignment = draw_alignment(task, arch, 0)
+    circuit = set(alignment.values())
+    jobs = draw_distractor_jobs([alignment], [0], arch)
+    assert set(jobs.describe(0, arch)) == set(component_names(arch)) - circuit
+    tokens = task.sample(4, torch.Generator().manual_seed(0))[None]
+    heads, mlps = distractor_targets(jobs, tokens)
+    assert heads.shape == (1, arch.n_layers, 4, task.n_ctx, arch.n_heads)
+    for layer in range(arch.n_layers):
+        for h in range(arch.n_heads):
+            k = int(jobs.head_offset[0, layer, h])
+            target = heads[0, layer, :, :, h]
+            if f"L{layer}.H{h}" in circuit:
+                assert k == 0 and (target == IGNORE).all()
+                continue
+            assert 1 <= k <= MAX_OFFSET and (target[:, :k] == IGNORE).all()
+            assert torch.equal(target[:, k:], tokens[0, :, :-k])  # the token k back
+        assert torch.equal(mlps[0, layer], jobs.mlp_table[0, layer][tokens[0]])
+        assert bool(jobs.mlp_job[0, layer]) == (f"L{layer}.mlp" not in circuit)
+
+
+def _weight_norms(bridge) -> tuple[torch.Tensor, torch.Tensor]:
+    ov = torch.einsum("lhde,lhef->lhdf", bridge.W_V, bridge.W_O).detach().flatten(2).norm(dim=-1)
+    return ov, bridge.W_out.detach().flatten(1).norm(dim=-1)
+
+
+def test_held_norms_and_busy_components():
+    """Training with head_norm/mlp_norm leaves every head's OV matrix and every MLP's W_out
+    at one norm; the shipped models were trained that way, and their non-circuit components
+    do their distractor jobs far better than chance."""
+    task = get_siit_task("siit-histogram")
+    config = SIITConfig(steps=4, batch_size=8, distractor_weight=1.0, head_norm=2.5,
+                        mlp_norm=3.5)
+    bridges, _, log = train_siit(task, [0], config=config)
+    ov, out = _weight_norms(bridges[0])
+    assert torch.allclose(ov, torch.full_like(ov, 2.5), atol=1e-4)
+    assert torch.allclose(out, torch.full_like(out, 3.5), atol=1e-4)
+    assert log["losses"]["distractor"] and log["distractor_jobs"][0]
+    with pytest.raises(ConfigError, match="frozen component"):
+        SIITConfig(freeze_others=True, distractor_weight=1.0)
+    from mechinterp.siit import task_config
+
+    busy = [name for name in SIIT_TASKS if task_config(name).distractor_weight]
+    assert busy  # at least one task's shipped models are trained this way
+    for name in busy:
+        shipped = load_siit_models(name, [1])[0]
+        config = shipped.meta["config"]
+        ov, out = _weight_norms(shipped.model)
+        assert torch.allclose(ov, torch.full_like(ov, config["head_norm"]), atol=1e-3)
+        assert torch.allclose(out, torch.full_like(out, config["mlp_norm"]), atol=1e-3)
+        arch = default_arch(SIIT_TASKS[name])
+        jobs = draw_distractor_jobs([shipped.alignment], [1], arch)
+        tokens = SIIT_TASKS[name].sample(64, torch.Generator().manual_seed(99))[None]
+        net = StackedTransformer(arch, from_bridges([shipped.model]))
+        with torch.no_grad():
+            _, acts = net(tokens, keep=True)
+            loss = float(distractor_loss(jobs, acts, net.w["o_w"], tokens))
+        untrained = StackedTransformer(arch, from_bridges([
+            type(shipped.model).boot_native(arch.bridge_config(1, name), device="cpu")]))
+        with torch.no_grad():
+            _, acts = untrained(tokens, keep=True)
+            before = float(distractor_loss(jobs, acts, untrained.w["o_w"], tokens))
+        assert loss < 0.5 * before, (name, loss, before)
+
+
+def test_strictness_control_fails_verification():
+    """The negative control: the same task, seed and settings without the strictness term.
+    Its non-circuit components are free to help with the task, and verification must catch
+    it (while the strictly trained model of the same seed passes)."""
+    from mechinterp.siit import RETAINED_MIN
+    from mechinterp.siit.training import CONTROL, strictness_control
+
+    task, seed = CONTROL
+    control = load_siit_models(task, [seed], config=strictness_control(task))[0]
+    assert control.meta["config"]["strict_weight"] == 0
+    strict = load_siit_models(task, [seed])[0]
+    assert control.alignment == strict.alignment
+    checked, reference = verify(control, n=256), verify(strict, n=256)
+    assert reference.passed and not checked.passed
+    assert checked.accuracy > 0.95  # it does the task...
+    assert checked.non_circuit_retained < RETAINED_MIN  # ...but not only through its circuit

@@ -27,6 +27,17 @@
 # circuit is checked causally on inputs training never saw, through TransformerLens hooks
 # rather than the training code. Only models that pass are scored.
 #
+# Trained this way alone, the components outside the circuit stay near their random
+# initialisation and only the circuit's grow, so a data-free ranking by weight norm finds the
+# circuit. Two more rules close that leak. Every component outside the circuit is given a
+# **distractor job** of its own (a head reports the token one to three positions back, an MLP
+# a lookup-table class of the current token), so it is as busy as a component in a real model;
+# and every head's OV matrix and every MLP's output matrix is **held at one norm** throughout
+# training, so that reading the weights says nothing about which components the task uses.
+# On IOI the models trained with both rules pass verification; on induction and the histogram
+# they did not (shown below), so those two tasks still use models whose non-circuit
+# components are frozen at initialisation, and their weight-norm leak is open.
+#
 # Every method and baseline sees the same 64 clean/corrupted pairs per model; faithfulness is
 # measured on 64 others. Thresholds are each method's defaults, fixed before any run.
 
@@ -35,20 +46,39 @@ import time
 
 import matplotlib.pyplot as plt
 import numpy as np
+import torch
 
 import mechinterp as mi
-from mechinterp.circuits import ALL_METHODS, BASELINES, CircuitGraph, run_discovery_benchmark
+from mechinterp.circuits import (
+    ALL_METHODS,
+    BASELINES,
+    CircuitGraph,
+    ComputationGraph,
+    baseline_scores,
+    discover_circuit,
+    run_discovery_benchmark,
+)
 from mechinterp.reporting import markdown_table, show_markdown
 from mechinterp.siit import (
+    CONTROL,
     IIA_MIN,
     MIN_VERIFIED,
     NODE_EFFECT_MIN,
     RETAINED_MIN,
     SIIT_SEEDS,
     SIIT_TASKS,
+    StackedTransformer,
+    busy_attempt,
+    component_names,
     load_siit_models,
+    strictness_control,
     task_config,
+    verify,
 )
+from mechinterp.siit.distractors import distractor_targets, draw_distractor_jobs
+from mechinterp.siit.model import from_bridges
+from mechinterp.siit.tasks import IGNORE
+from mechinterp.siit.training import default_arch
 
 started = time.perf_counter()
 
@@ -95,7 +125,61 @@ show_markdown(markdown_table(rows, list(rows[0])))
 for name in SIIT_TASKS:
     cfg = task_config(name)
     print(f"{name}: {cfg.steps} steps, batch {cfg.batch_size} per loss term, lr {cfg.lr}, "
-          f"non-circuit components frozen: {cfg.freeze_others}")
+          f"distractor weight {cfg.distractor_weight}, OV norm {cfg.head_norm}, "
+          f"MLP W_out norm {cfg.mlp_norm}")
+
+# %% [markdown]
+# ## Busy components that do not matter
+#
+# One model, component by component: whether it is in the circuit, its distractor job, its
+# weight norm, how much it writes into the residual stream on the task's inputs (mean norm of
+# its output at the last position, where the answer is read), and how well it does its job (the share of its probe's
+# predictions that are right; chance is 1/40 for a head, 1/8 for an MLP). Non-circuit
+# components write as much as circuit ones do: neither the weights nor the size of the
+# activity gives the circuit away; only what the activity *does to the answer* can.
+
+# %%
+example = models["siit-ioi"][1]
+spec = SIIT_TASKS["siit-ioi"]
+arch = default_arch(spec)
+jobs = draw_distractor_jobs([example.alignment], [example.seed], arch)
+described = jobs.describe(0, arch)
+tokens = spec.sample(256, torch.Generator().manual_seed(7))
+net = StackedTransformer(arch, from_bridges([example.model]))
+with torch.no_grad():
+    _, acts = net(tokens[None], keep=True)
+    heads_target, mlps_target = distractor_targets(jobs, tokens[None])
+    o_w = net.w["o_w"][0].view(arch.n_layers, arch.d_model, arch.n_heads, arch.d_head)
+    written = torch.einsum("lbphe,ldhe->lbphd", acts["z"][0], o_w)  # what each head writes
+    scale = acts["scale"][0][None]
+norms = baseline_scores("weight_norm", example.model, ComputationGraph(example.model),
+                        spec.prompts(8, seed=1))[0]
+rows, size = [], {}
+for comp in component_names(arch):
+    layer = int(comp.split(".")[0][1:])
+    if comp.endswith("mlp"):
+        out = acts["mlp"][0, layer]
+        logits = (out / scale[0]) @ jobs.mlp_probe[0, layer].T
+        target = mlps_target[0, layer]
+        ok = (logits.argmax(-1) == target).float().mean()
+    else:
+        h = int(comp.split(".H")[1])
+        out = written[layer, :, :, h]
+        logits = (out / scale[0]) @ jobs.head_probe[0, layer, h].T
+        target = heads_target[0, layer, :, :, h]
+        keep = target != IGNORE
+        ok = (logits.argmax(-1) == target)[keep].float().mean() if keep.any() else None
+    size[comp] = float(out[:, -1].norm(dim=-1).mean())
+    rows.append({"component": comp, "in circuit": "**yes**" if comp in example.circuit_nodes
+                 else "", "distractor job": described.get(comp, "(none: in the circuit)"),
+                 "weight norm": f"{norms[comp]:.2f}", "writes (mean norm)": f"{size[comp]:.2f}",
+                 "job accuracy": "" if comp in example.circuit_nodes or ok is None
+                 else f"{float(ok):.2f}"})
+show_markdown(markdown_table(rows, list(rows[0])))
+inside = [size[c] for c in example.circuit_nodes]
+outside = [v for c, v in size.items() if c not in example.circuit_nodes]
+print(f"siit-ioi seed {example.seed}: circuit components write {np.mean(inside):.2f} on average, "
+      f"the others {np.mean(outside):.2f} (largest non-circuit write {max(outside):.2f})")
 
 # %% [markdown]
 # ## Every model checked before it is used
@@ -119,6 +203,59 @@ for (name, seed), check in run.verification.items():
                  "passed": "yes" if check["passed"] else "**no**"})
 show_markdown(markdown_table(rows, list(rows[0])))
 print(f"thresholds: IIA >= {IIA_MIN}, retained >= {RETAINED_MIN}, node effect >= {NODE_EFFECT_MIN}")
+
+# %% [markdown]
+# ### The busy setting where it failed
+#
+# The models of induction and the histogram trained with distractor jobs and held norms ship
+# too, as a record of the attempt; here they are checked like the others. With the circuit
+# held at the same norm as fifteen busy components it cannot make itself heard: the model
+# learns the task through components outside the circuit (low "non-circuit retained") or its
+# circuit nodes stop behaving like the causal model's (low IIA). On the histogram the weight
+# norm would not have been silenced anyway: three of its five built edges touch the
+# embedding or the unembedding, whose norms nothing holds, and the weight-norm edge score
+# ranks those first.
+
+# %%
+rows, attempt_norm = [], {}
+for name in SIIT_TASKS:
+    if busy_attempt(name) == task_config(name):
+        continue
+    for m in load_siit_models(name, config=busy_attempt(name)):
+        c = verify(m).summary()
+        found = discover_circuit(m.model, SIIT_TASKS[name].prompts(64, seed=1), "weight_norm",
+                                 truth=m.truth())
+        attempt_norm[name, m.seed] = found.edge_roc_auc
+        rows.append({"task": name, "seed": m.seed, "weakest IIA": f"{c['iia']:.3f}",
+                     "non-circuit retained": f"{c['non_circuit_retained']:.3f}",
+                     "smallest node effect": f"{c['min_node_effect']:.3f}",
+                     "passed": "yes" if c["passed"] else "**no**",
+                     "weight-norm edge AUC": f"{found.edge_roc_auc:.3f}"})
+show_markdown(markdown_table(rows, list(rows[0])))
+attempts_passed = sum(r["passed"] == "yes" for r in rows)
+print(f"{attempts_passed} of {len(rows)} models trained with the busy setting pass")
+
+# %% [markdown]
+# ### The negative control: the same model trained without strictness
+#
+# Do the checks catch a model whose circuit is not the only one? The package ships one model
+# trained with every setting above except the strictness term (plain interchange-intervention
+# training). It still does the task and its circuit nodes still behave like the causal
+# model's, but nothing stops the other components from helping, and they do.
+
+# %%
+control_task, control_seed = CONTROL
+control = load_siit_models(control_task, [control_seed], config=strictness_control(control_task))[0]
+control_check = verify(control)
+strict_check = run.verification[control_task, control_seed]
+rows = [{"model": f"{control_task} seed {control_seed}, {label}", "accuracy": f"{c['accuracy']:.3f}",
+         "weakest IIA": f"{c['iia']:.3f}", "non-circuit retained": f"{c['non_circuit_retained']:.3f}",
+         "smallest node effect": f"{c['min_node_effect']:.3f}",
+         "passed": "yes" if c["passed"] else "**no**"}
+        for label, c in (("SIIT", strict_check), ("no strictness term", control_check.summary()))]
+show_markdown(markdown_table(rows, list(rows[0])))
+assert strict_check["passed"] and not control_check.passed
+assert control_check.non_circuit_retained < RETAINED_MIN
 
 # %% [markdown]
 # ## The leaderboard
@@ -214,18 +351,14 @@ for name in SIIT_TASKS:
                  f"{table[name, 'random']['edge_auc']:.3f}.")
 broken = [n for n in SIIT_TASKS if max(norm[n]["edge_auc"], norm[n]["node_auc"]) > 0.75]
 verdict = (
-    "The weight norm stays at or below 0.75 on every task: these circuits cannot be read off "
-    "the weights without data." if not broken else
-    f"**The weight norm scores above 0.75 on {len(broken)} of {len(SIIT_TASKS)} tasks, so this "
-    "benchmark does not yet separate discovery methods from a data-free guess.** The reason is "
-    "the construction itself: only the circuit's components are trained (the others stay "
-    "at their random initial weights and are trained, if at all, only to be ignored), so the "
-    "components that grew are the circuit. Widening the initial weights of the other "
-    "components did not help (the circuit grew further to override them). The fix is to "
-    "give every component a job, as in a real model: train each benchmark model on several "
-    "tasks at once, each with its own SIIT circuit, so that a large, trained component is as "
-    "likely to belong to another task as to this one. Until then, read the method columns "
-    "as agreement with the built circuit, and the weight-norm row as the bar they must clear.")
+    "The weight norm stays at or below 0.75 on every task: with every component busy and "
+    "held at one norm, these circuits cannot be read off the weights without data." if not broken
+    else f"**The weight norm scores above 0.75 on {len(broken)} of {len(SIIT_TASKS)} tasks "
+    f"({', '.join(broken)}), so there the benchmark does not separate discovery methods from "
+    "a data-free guess.** Those tasks' models keep frozen non-circuit components, because "
+    "the busy setting failed their verification (above); read their method columns as "
+    "agreement with the built circuit, and the weight-norm row as the bar the methods must "
+    "clear. Where the busy setting is used, the weight norm stays at or below 0.75.")
 show_markdown("\n".join(lines) + "\n\n" + verdict)
 
 # %% [markdown]
@@ -242,11 +375,18 @@ for name in SIIT_TASKS:
     assert abs(table[name, "random"]["node_auc"] - 0.5) < 0.05
     assert table[name, "acdc"]["faithfulness"] > 0.5  # on prompts ACDC never saw
     assert run.graphs[name]["component_edges"] >= 150 and run.graphs[name]["nodes"] >= 20
-assert (not broken) == ("does not yet separate" not in verdict)
+assert (not broken) == ("does not separate" not in verdict)
+busy_tasks = [n for n in SIIT_TASKS if task_config(n).distractor_weight]
+for name in busy_tasks:  # where every component is busy and held at one norm
+    assert max(norm[name]["edge_auc"], norm[name]["node_auc"]) <= 0.75, (name, norm[name])
+    assert name not in broken
+assert attempts_passed == 0  # the prose above says the busy setting failed on these tasks
 metrics = {f"{name}/{method}": table[name, method] for name in SIIT_TASKS for method in ALL_METHODS}
 metrics |= {f"{name}/seed{seed}/verification": check
             for (name, seed), check in run.verification.items()}
 metrics["weight_norm_above_0.75"] = broken
+metrics["busy_tasks"] = busy_tasks
+metrics["busy_attempts_passed"] = attempts_passed
 record = mi.write_result(
     "circuits-siit-benchmark", metrics, seeds=list(SIIT_SEEDS), data_source="SIIT tasks",
     title="Circuit discovery against circuits known by construction",

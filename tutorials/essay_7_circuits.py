@@ -92,22 +92,36 @@ show_markdown(markdown_table(rows, list(rows[0]), {"node AUC": ".3f", "edge AUC"
                                                    "faithfulness (held out)": ".2f"}))
 best_edge = {t: max(d[f"{t}/{m}"]["edge_auc"] or 0 for m in methods) for t in tasks}
 norm_edge = {t: d[f"{t}/weight_norm"]["edge_auc"] for t in tasks}
+broken = d["weight_norm_above_0.75"]  # tasks where the weight norm scores above 0.75
 show_markdown(
     f"{len(passed)} of {len(checks)} benchmark models passed their causal checks (in those, "
     f"interchange accuracy of every circuit node at least {min(c['iia'] for c in passed):.2f};"
     f" with every other component resampled at once they keep at least "
-    f"{min(c['non_circuit_retained'] for c in passed):.0%} of their accuracy); only those are "
+    f"{min(c['non_circuit_retained'] for c in passed):.1%} of their accuracy); only those are "
     f"scored. Against them "
     f"the best edge method reaches an edge AUC of "
     + ", ".join(f"{best_edge[t]:.3f} ({t})" for t in tasks)
-    + ". **But the data-free weight norm reaches "
-    + ", ".join(f"{norm_edge[t]:.3f}" for t in tasks)
-    + "**: the components SIIT trains are the circuit, and training is what makes a "
-    "component's weights grow. A benchmark that a no-data guess nearly aces cannot rank "
-    "discovery methods yet; it can only say that they agree with a circuit that is really "
-    "there. Building models in which every component has a job, so that a grown component is "
-    "as likely to belong to another task, is the next step, and the reason the leaderboard "
-    "keeps the weight norm in its table.")
+    + ". "
+    + ("The data-free weight norm stays at "
+       + ", ".join(f"{norm_edge[t]:.3f}" for t in tasks)
+       + ", near chance: every component outside the circuit is trained on a distractor job of "
+       "its own and every component's weights are held at one norm, so the circuit cannot be "
+       "read off the weights, only found by running the model. Activity alone does not give "
+       "it away either, since the distractors write as much as the circuit does; what a "
+       "method has to measure is what an activation does to the answer."
+       if not broken else
+       "**But the data-free weight norm reaches "
+       + ", ".join(f"{norm_edge[t]:.3f}" for t in tasks)
+       + f"** (above 0.75 on {', '.join(broken)}): there a no-data guess nearly finds the "
+       "circuit, so the benchmark can only say that the methods agree with a circuit that "
+       "is really there, not rank them. "
+       + "".join(
+           f"On {t}, whose models give every component outside the circuit a distractor job "
+           f"and hold every component at one weight norm, it stays at {norm_edge[t]:.3f} and "
+           "the methods separate: "
+           + ", ".join(f"{m.upper() if m != 'acdc' else 'ACDC'} {d[f'{t}/{m}']['edge_auc']:.3f}"
+                       for m in ("eap", "eap-ig", "acdc")) + ". "
+           for t in tasks if t not in broken)))
 
 # %% [markdown]
 # ## Acting on what was found
@@ -201,7 +215,9 @@ show_markdown(provenance_note(discovery, bench, steering))
 assert len(tasks) == 3 and len(passed) >= 9
 for task in tasks:
     assert best_edge[task] >= 0.9 and abs(d[f"{task}/random"]["edge_auc"] - 0.5) < 0.05
-assert max(norm_edge.values()) > 0.75  # the caveat the prose states
+# the prose follows the record: the weight norm's verdict is read from it, and checked here
+assert set(broken) == {t for t in tasks if max(norm_edge[t], d[f"{t}/weight_norm"]["node_auc"])
+                       > 0.75}
 assert s["gated"]["toxicity"] <= near[1] + 0.02 and s["gated"]["loss"] < near[2]
 assert s["gated"]["loss"] / s["base_loss"] - 1 < 0.05
 assert b["filter toxic words"]["after"]["toxicity"] == 0.0

@@ -9,6 +9,7 @@ as the ground truth for scoring discovery methods.
 * :mod:`.tasks`: the three tasks (induction, IOI-style, a two-bin histogram) and their inputs.
 * :mod:`.model`: several transformers of one shape run as one, with per-row component patches.
 * :mod:`.training`: SIIT training, alignments and the model cache.
+* :mod:`.distractors`: jobs that keep the components outside the circuit busy.
 * :mod:`.verify`: interchange accuracy, non-circuit resampling and node effects on the bridge.
 """
 
@@ -17,14 +18,18 @@ from mechinterp.siit.model import SIITArch, StackedTransformer, component_names
 from mechinterp.siit.tasks import SIIT_TASKS, SIITTask, get_siit_task, siit_tokenizer
 from mechinterp.siit.training import (
     BENCHMARK_VERSION,
+    BUSY,
+    CONTROL,
     MIN_VERIFIED,
     SIIT_SEEDS,
     TASK_CONFIGS,
     SIITConfig,
     SIITModel,
+    busy_attempt,
     draw_alignment,
     load_siit_models,
     ship_models,
+    strictness_control,
     task_config,
     train_siit,
 )
@@ -39,6 +44,8 @@ from mechinterp.siit.verify import (
 
 __all__ = [
     "BENCHMARK_VERSION",
+    "BUSY",
+    "CONTROL",
     "IIA_MIN",
     "MIN_VERIFIED",
     "NODE_EFFECT_MIN",
@@ -54,6 +61,7 @@ __all__ = [
     "SIITTask",
     "StackedTransformer",
     "Verification",
+    "busy_attempt",
     "component_names",
     "draw_alignment",
     "get_siit_task",
@@ -61,6 +69,7 @@ __all__ = [
     "patched_logits",
     "ship_models",
     "siit_tokenizer",
+    "strictness_control",
     "task_config",
     "train_siit",
     "verify",

@@ -165,7 +165,8 @@ class StackedTransformer(torch.nn.Module):
                 ``(n_models, n_layers, batch, pos, d_model)``.
             mask: ``(n_models, n_components, batch)``, 1 where a row's component is replaced
                 by ``patch``, 0 where it is computed (component order: :func:`component_names`).
-            keep: return the activations (for use as a later run's ``patch``).
+            keep: return the activations (for use as a later run's ``patch``) and ``scale``,
+                ``(n_models, batch, pos, 1)``, what the final LayerNorm divides by.
 
         Returns:
             ``logits`` ``(n_models, batch, pos, d_vocab)`` and the activations (empty unless
@@ -222,7 +223,11 @@ class StackedTransformer(torch.nn.Module):
             if mask is not None:
                 mlp = mlp + mask[:, base + a.n_heads, :, None, None] * (patch["mlp"][:, layer] - mlp)
             x = x + mlp
+        acts = {}
+        if keep:
+            centred = x - x.mean(-1, keepdim=True)
+            acts = {"z": torch.stack(zs, 1), "mlp": torch.stack(mlps, 1),
+                    "scale": (centred.pow(2).mean(-1, keepdim=True) + 1e-5).sqrt()}
         x = _ln(x, w["lnf_w"], w["lnf_b"])
         logits = torch.einsum("mbpd,mvd->mbpv", x, w["unembed"])
-        acts = {"z": torch.stack(zs, 1), "mlp": torch.stack(mlps, 1)} if keep else {}
         return logits, acts

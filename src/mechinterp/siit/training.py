@@ -17,10 +17,17 @@ graph's edges between them (with ``embed`` for the input and ``logits`` for the 
 then checked causally on held-out inputs (:mod:`mechinterp.siit.verify`), through hooks on the
 ``TransformerBridge`` the weights are handed to, not through the code that trained them.
 
+Two further terms keep the circuit from showing where no discovery method should look. The
+components outside the circuit learn distractor jobs (:mod:`mechinterp.siit.distractors`), so
+they are as busy as the circuit's; and every head's OV matrix and every MLP's output matrix is
+projected back to one fixed norm after each step, so that the weights do not tell which
+components the task uses (without this, the circuit is simply the set of components that
+training grew, and a data-free weight-norm ranking finds it).
+
 Seeds train together (:class:`~mechinterp.siit.model.StackedTransformer`), and each seed is
-cached on its own. Training the benchmark's fifteen models takes about forty minutes of one CPU
-core, more than a site build can spend, so they ship with the package (like InterpBench's
-models): :func:`load_siit_models` takes a shipped model whose key (task, seed, shape, training
+cached on its own. Training the benchmark's fifteen models (with the negative control and the
+record of the busy-setting attempt) takes about an hour and a half of one CPU core, more than
+a site build can spend, so they ship with the package (like InterpBench's models): :func:`load_siit_models` takes a shipped model whose key (task, seed, shape, training
 settings, :data:`BENCHMARK_VERSION`) matches, and every build re-checks it causally
 (:mod:`mechinterp.siit.verify`). ``make siit-models`` (:func:`ship_models`) retrains them.
 """
@@ -28,7 +35,7 @@ settings, :data:`BENCHMARK_VERSION`) matches, and every build re-checks it causa
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +55,7 @@ from mechinterp.checkpoints import (
 from mechinterp.circuits.scoring import CircuitTruth
 from mechinterp.config import get_device, get_profile, require_positive_ints
 from mechinterp.errors import ConfigError
+from mechinterp.siit.distractors import distractor_loss, draw_distractor_jobs
 from mechinterp.siit.model import (
     SIITArch,
     StackedTransformer,
@@ -59,8 +67,9 @@ from mechinterp.siit.tasks import IGNORE, SIITTask, get_siit_task, siit_tokenize
 from mechinterp.train import progress_enabled
 
 __all__ = ["SIITConfig", "SIITModel", "draw_alignment", "load_siit_models", "train_siit",
-           "ship_models", "task_config", "SIIT_SEEDS", "TASK_CONFIGS", "BENCHMARK_VERSION",
-           "MIN_VERIFIED"]
+           "ship_models", "task_config", "strictness_control", "busy_attempt", "SIIT_SEEDS",
+           "TASK_CONFIGS", "BUSY",
+           "BENCHMARK_VERSION", "MIN_VERIFIED", "CONTROL"]
 
 
 @dataclass(frozen=True)
@@ -84,6 +93,12 @@ class SIITConfig:
         other_scale: multiply the initial weight matrices of non-circuit heads and MLPs by
             this, so that they start at the size circuit components reach in training (a
             component's weight norm should not give away whether it is in the circuit).
+        distractor_weight: weight of the non-circuit components' distractor jobs
+            (:mod:`mechinterp.siit.distractors`); 0 leaves them without one.
+        head_norm, mlp_norm: after every step, rescale each head's output matrix so that
+            its OV matrix ``W_V W_O`` has this Frobenius norm, and each MLP's ``W_out`` to
+            ``mlp_norm`` (0: no constraint). Every component then has the same weight norm,
+            so weights alone cannot tell circuit from non-circuit.
     """
 
     steps: int = 600
@@ -98,17 +113,23 @@ class SIITConfig:
     weight_decay: float = 0.0
     freeze_others: bool = False
     other_scale: float = 1.0
+    distractor_weight: float = 0.0
+    head_norm: float = 0.0
+    mlp_norm: float = 0.0
 
     def __post_init__(self) -> None:
         require_positive_ints(self, "steps", "full_steps", "batch_size")
         for name in ("lr", "behaviour_weight", "iit_weight", "strict_weight", "weight_decay",
-                     "other_scale"):
+                     "other_scale", "distractor_weight", "head_norm", "mlp_norm"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"SIITConfig.{name} must be >= 0, got {getattr(self, name)}")
         for name in ("resample_prob", "all_at_once"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ConfigError(f"SIITConfig.{name} must lie in [0, 1], got "
                                   f"{getattr(self, name)}")
+        if self.freeze_others and self.distractor_weight:
+            raise ConfigError("SIITConfig: a frozen component cannot learn a distractor job; "
+                              "set freeze_others=False or distractor_weight=0")
 
 
 @dataclass
@@ -211,6 +232,20 @@ def _frozen_masks(net: StackedTransformer, alignments: list[dict[str, str]], arc
     return masks
 
 
+@torch.no_grad()
+def _hold_norms(net: StackedTransformer, arch: SIITArch, config: SIITConfig) -> None:
+    """Project every head's OV matrix and every MLP's ``W_out`` back to its fixed norm."""
+    if config.head_norm:
+        o_w = net.w["o_w"].view(*net.w["o_w"].shape[:3], arch.n_heads, arch.d_head)  # m l d h e
+        v_w = net.w["v_w"].view(*net.w["v_w"].shape[:2], arch.n_heads, arch.d_head, -1)
+        ov = torch.einsum("mldhe,mlhef->mlhdf", o_w, v_w)  # m l h d d
+        factor = config.head_norm / ov.flatten(3).norm(dim=-1).clamp(min=1e-8)  # m l h
+        o_w.mul_(factor[:, :, None, :, None])
+    if config.mlp_norm:
+        out_w = net.w["out_w"]
+        out_w.mul_(config.mlp_norm / out_w.flatten(2).norm(dim=-1).clamp(min=1e-8)[..., None, None])
+
+
 def train_siit(task: SIITTask, seeds: list[int], *, arch: SIITArch | None = None,
                config: SIITConfig | None = None, steps: int | None = None
                ) -> tuple[list[TransformerBridge], list[dict[str, str]], dict[str, Any]]:
@@ -241,8 +276,11 @@ def train_siit(task: SIITTask, seeds: list[int], *, arch: SIITArch | None = None
                     net.w[key].mul_(keep + (1 - keep) * config.other_scale)
     if not config.freeze_others:
         frozen = None
+    jobs = draw_distractor_jobs(alignments, seeds, arch).to(device) \
+        if config.distractor_weight else None
+    _hold_norms(net, arch, config)
     n, b = len(seeds), config.batch_size
-    log: dict[str, list[float]] = {"behaviour": [], "iit": [], "strict": []}
+    log: dict[str, list[float]] = {"behaviour": [], "iit": [], "strict": [], "distractor": []}
     started = time.perf_counter()
     for step in tqdm(range(steps), desc=f"SIIT {task.name} seeds {seeds}",
                      disable=not progress_enabled(), leave=False):
@@ -271,8 +309,10 @@ def train_siit(task: SIITTask, seeds: list[int], *, arch: SIITArch | None = None
             _, acts = net(torch.cat([torch.stack(paired), torch.stack(indep)], 1).to(device),
                           keep=True)
         # behaviour rows take nothing; the patch values are just placeholders for them
-        patch = {k: torch.cat([v[:, :, :b], v[:, :, :b], v[:, :, b:]], 2) for k, v in acts.items()}
-        logits, _ = net(base_t, patch, torch.stack(masks).to(device))
+        patch = {k: torch.cat([acts[k][:, :, :b], acts[k][:, :, :b], acts[k][:, :, b:]], 2)
+                 for k in ("z", "mlp")}
+        logits, base_acts = net(base_t, patch, torch.stack(masks).to(device),
+                                keep=jobs is not None)
         if labels_t.dim() == 2:  # one answer per row, at the last position
             labels_t = torch.cat([torch.full((*labels_t.shape, logits.shape[2] - 1), IGNORE,
                                              device=device), labels_t[..., None]], -1)
@@ -282,6 +322,12 @@ def train_siit(task: SIITTask, seeds: list[int], *, arch: SIITArch | None = None
         losses = per_token.sum((0, 2, 3)) / counted
         total = (config.behaviour_weight * losses[0] + config.iit_weight * losses[1]
                  + config.strict_weight * losses[2])
+        if jobs is not None:  # on the behaviour rows, where nothing is replaced
+            rows = {"z": base_acts["z"][:, :, :b], "mlp": base_acts["mlp"][:, :, :b],
+                    "scale": base_acts["scale"][:, :b]}
+            distract = distractor_loss(jobs, rows, net.w["o_w"], base_t[:, :b])
+            total = total + config.distractor_weight * distract
+            losses = torch.cat([losses.detach(), distract.detach()[None]])
         opt.zero_grad(set_to_none=True)
         total.backward()
         if frozen is not None:
@@ -290,13 +336,18 @@ def train_siit(task: SIITTask, seeds: list[int], *, arch: SIITArch | None = None
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
         opt.step()
         sched.step()
+        _hold_norms(net, arch, config)
         if step % 25 == 0 or step == steps - 1:
-            for key, value in zip(log, losses.tolist(), strict=True):
+            for key, value in zip(log, losses.tolist(), strict=False):
                 log[key].append(round(value, 5))
     weights = {k: v.detach() for k, v in net.w.items()}
     out = [to_bridge(weights, i, br).eval() for i, br in enumerate(bridges)]
-    return out, alignments, {"losses": log, "train_seconds": time.perf_counter() - started,
-                             "steps": steps, "trained_with": list(seeds)}
+    logs = {"losses": {k: v for k, v in log.items() if v},
+            "train_seconds": time.perf_counter() - started, "steps": steps,
+            "trained_with": list(seeds)}
+    if jobs is not None:
+        logs["distractor_jobs"] = [jobs.describe(i, arch) for i in range(n)]
+    return out, alignments, logs
 
 
 def default_arch(task: SIITTask) -> SIITArch:
@@ -304,21 +355,32 @@ def default_arch(task: SIITTask) -> SIITArch:
     return SIITArch(n_ctx=task.n_ctx, d_vocab=len(siit_tokenizer()))
 
 
-BENCHMARK_VERSION = 1
+BENCHMARK_VERSION = 2
 """Bumped whenever a change to the tasks or to training alters what a trained model is; it
 is part of every model's cache key (in place of a hash of the source, so that shipped
-models survive edits that do not change them)."""
+models survive edits that do not change them). Version 2 added the settings in
+:data:`_ADDED_FIELDS`; a run that uses none of them trains exactly as in version 1 and keeps
+that version in its key."""
 SIIT_SEEDS = (0, 1, 2, 3, 4)
 """The benchmark's model seeds, on every profile: five are drawn per task, every one is
 verified, and the ones that pass (at least :data:`MIN_VERIFIED` are required) are scored."""
 MIN_VERIFIED = 3
+BUSY = {"distractor_weight": 1.0, "head_norm": 3.0, "mlp_norm": 4.0}
+"""Distractor jobs for the components outside the circuit and every component held at one
+weight norm (see :class:`SIITConfig`)."""
 TASK_CONFIGS: dict[str, SIITConfig] = {
     "siit-induction": SIITConfig(steps=3000, full_steps=3000, freeze_others=True),
-    "siit-ioi": SIITConfig(steps=2000, full_steps=2000, freeze_others=True),
+    "siit-ioi": SIITConfig(steps=2000, full_steps=2000, **BUSY),
     "siit-histogram": SIITConfig(steps=5000, full_steps=5000, freeze_others=True),
 }
 """Each task's training settings (found by training on this project's CPU; see the
-discovery leaderboard tutorial for the measurements)."""
+discovery leaderboard tutorial for the measurements). :data:`BUSY` is used where its models
+pass verification: on IOI 4 of 5 do; on induction and the histogram none did (the circuit,
+held at the same norm as fifteen busy components, could not make itself heard), so those
+tasks keep the frozen non-circuit components, and with them the weight-norm leak."""
+_ADDED_FIELDS = {"distractor_weight": 0.0, "head_norm": 0.0, "mlp_norm": 0.0}
+"""Training settings added after the first shipped models; left out of a run's key while
+at these values (which train exactly as before), so those models stay valid."""
 SHIPPED = Path(__file__).resolve().parent / "weights"
 """Where the benchmark's trained models ship with the package."""
 
@@ -329,13 +391,38 @@ def task_config(task: str) -> SIITConfig:
 
 
 def _run_spec(task: SIITTask, seed: int, arch: SIITArch, config: SIITConfig, steps: int) -> dict:
-    return {"task": task.name, "seed": seed, "arch": asdict(arch), "config": asdict(config),
-            "steps": steps, "benchmark_version": BENCHMARK_VERSION}
+    settings = {k: v for k, v in asdict(config).items()
+                if k not in _ADDED_FIELDS or v != _ADDED_FIELDS[k]}
+    version = BENCHMARK_VERSION if settings.keys() & _ADDED_FIELDS.keys() else 1
+    return {"task": task.name, "seed": seed, "arch": asdict(arch), "config": settings,
+            "steps": steps, "benchmark_version": version}
 
 
-def shipped_paths(task: str, seed: int) -> tuple[Path, Path]:
-    """``(weights, sidecar)`` of a shipped benchmark model."""
-    return SHIPPED / f"{task}-seed{seed}.safetensors", SHIPPED / f"{task}-seed{seed}.json"
+def shipped_paths(task: str, seed: int, config: SIITConfig | None = None) -> tuple[Path, Path]:
+    """``(weights, sidecar)`` of a shipped benchmark model (trained with ``config``, default
+    the task's own settings; other settings get a digest of them in the name)."""
+    stem = f"{task}-seed{seed}"
+    if config is not None and config != task_config(task):
+        stem += "-" + checkpoint_key(asdict(config))[:8]
+    return SHIPPED / f"{stem}.safetensors", SHIPPED / f"{stem}.json"
+
+
+def busy_attempt(task: str) -> SIITConfig:
+    """The task's steps with the :data:`BUSY` settings (distractor jobs, held norms); where
+    the task's own settings are not these, its models trained this way ship as a record of
+    the attempt (:func:`ship_models`)."""
+    return replace(task_config(task), freeze_others=False, **BUSY)
+
+
+def strictness_control(task: str) -> SIITConfig:
+    """The task's settings without the strictness term: plain IIT, the benchmark's negative
+    control (its non-circuit components are free to take part in the task, so it must fail
+    verification)."""
+    return replace(task_config(task), strict_weight=0.0)
+
+
+CONTROL = ("siit-ioi", 0)
+"""The (task, seed) whose strictness control ships with the package."""
 
 
 def load_siit_models(task: str, seeds: list[int] | tuple[int, ...] | None = None, *,
@@ -373,8 +460,8 @@ def load_siit_models(task: str, seeds: list[int] | tuple[int, ...] | None = None
             hit = None
             if not retrain:
                 hit = load_checkpoint(*checkpoint_paths("siit-models", keys[s]), keys[s], shapes)
-                if hit is None and shipped_paths(task, s)[1].exists():
-                    hit = load_checkpoint(*shipped_paths(task, s), keys[s], shapes)
+                if hit is None and shipped_paths(task, s, config)[1].exists():
+                    hit = load_checkpoint(*shipped_paths(task, s, config), keys[s], shapes)
             if hit is not None:
                 with torch.no_grad():
                     for name, param in params.items():
@@ -394,15 +481,29 @@ def load_siit_models(task: str, seeds: list[int] | tuple[int, ...] | None = None
     return [found[s] for s in seeds]
 
 
-def ship_models(tasks: list[str] | None = None, seeds: list[int] | None = None) -> list[Path]:
+def ship_models(tasks: list[str] | None = None, seeds: list[int] | None = None, *,
+                config: SIITConfig | None = None) -> list[Path]:
     """Train the benchmark models afresh and write them where the package ships them
-    (``make siit-models``). Returns the written weight files."""
+    (``make siit-models``; with no arguments, also the :data:`CONTROL` model trained with
+    :func:`strictness_control` and, for tasks whose own settings are not :data:`BUSY`, the
+    models of :func:`busy_attempt`). Returns the written weight files.
+
+    Args:
+        tasks, seeds: what to train (default: every task, :data:`SIIT_SEEDS`).
+        config: training settings (default: each task's).
+    """
     from mechinterp.siit.tasks import SIIT_TASKS
 
     written = []
     for task in tasks or list(SIIT_TASKS):
-        for model in load_siit_models(task, seeds, retrain=True):
-            weights, sidecar = shipped_paths(task, model.seed)
+        for model in load_siit_models(task, seeds, config=config, retrain=True):
+            weights, sidecar = shipped_paths(task, model.seed, config)
             save_checkpoint(dict(model.model.named_parameters()), model.meta, weights, sidecar)
             written.append(weights)
+    if tasks is None and seeds is None and config is None:
+        task, seed = CONTROL
+        written += ship_models([task], [seed], config=strictness_control(task))
+        for task in SIIT_TASKS:
+            if busy_attempt(task) != task_config(task):
+                written += ship_models([task], config=busy_attempt(task))
     return written
