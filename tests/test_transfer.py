@@ -74,6 +74,24 @@ def test_context_counts_and_caps_concept_images(pair):
         TransferContext(pair, concept_budget=-1)
 
 
+def test_the_validation_split_is_never_handed_out(pair):
+    from mechinterp.transfer.protocol import VALIDATION_SHARE, validation_indices
+
+    held = validation_indices(pair.data)
+    assert len(held) == round(VALIDATION_SHARE * pair.data.n_train)
+    assert torch.equal(held, validation_indices(pair.data))  # the same carve every time
+    ctx = TransferContext(pair)
+    assert not set(held.tolist()) & set(ctx._order.tolist())
+    assert len(ctx._order) == pair.data.n_train - len(held)
+    images, _ = ctx.donor_data()
+    flat = pair.data.train_images[held].flatten(1)
+    assert not (torch.cdist(images.flatten(1)[:200], flat) == 0).any()
+    m = transfer_metrics(_Constant(4), pair.data, pair.protocol, split="validation")
+    assert m["transfer"] == 1.0 and m["preservation"] == 0.0
+    with pytest.raises(ConfigError, match="split must be"):
+        transfer_metrics(_Constant(4), pair.data, pair.protocol, split="train")
+
+
 def test_alignment_tools_recover_planted_maps():
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(500, 6, generator=generator)
@@ -96,7 +114,16 @@ def test_trivial_copy_transfers_nothing_and_alignment_transfers(pair):
     assert aligned["transfer"] > 0.6
     assert aligned["preservation"] > aligned["baseline_preservation"] - 0.03
     assert aligned["specificity"] < 0.2
-    assert aligned["concept_images_used"] == 400  # the whole training split's concept images
+    from mechinterp.transfer.protocol import validation_indices
+
+    held = torch.zeros(pair.data.n_train, dtype=torch.bool)
+    held[validation_indices(pair.data)] = True
+    concept = (pair.data.train_labels == 4) & ~held
+    # every concept image of the training split outside the validation carve
+    assert aligned["concept_images_used"] == int(concept.sum())
+    assert 0 <= aligned["validation"]["transfer"] <= 1
+    assert aligned["donor_at_inference"] and aligned["donor_params_executed"] > 0
+    assert aligned["params_added"] > 0 and aligned["params_changed"] == 0
     assert pair.recipient.model.output_layer.weight.requires_grad  # A itself untouched
 
 
@@ -107,6 +134,38 @@ def test_every_method_runs_within_its_budget(pair, method):
     for metric in ("transfer", "preservation", "specificity", "false_positive_rate"):
         assert 0.0 <= result[metric] <= 1.0
     assert result["changes"] in ("weights", "module", "gradient")
+
+
+@pytest.fixture(scope="module")
+def poisoned(pair):
+    """The pair, its concept's training images replaced by NaN once the models are trained:
+    any fit that reads one of them turns into NaN."""
+    import dataclasses
+
+    from mechinterp.transfer.context import ModelPair
+
+    images = pair.data.train_images.clone()
+    images[pair.data.train_labels == pair.protocol.concept] = float("nan")
+    data = dataclasses.replace(pair.data, train_images=images)
+    return ModelPair(pair.recipient, pair.donor, data, pair.protocol, pair.seed)
+
+
+def _finite_after(pair, method, budget) -> bool:
+    edited, ctx = apply_method(method, pair, budget)
+    assert ctx.concept_images_used <= budget
+    with torch.no_grad():
+        return bool(torch.isfinite(edited(pair.data.test_images[:256])).all())
+
+
+@pytest.mark.parametrize("method", list_methods())
+def test_every_method_fits_at_budget_zero_without_a_concept_image(poisoned, method):
+    assert _finite_after(poisoned, method, 0)
+
+
+def test_the_poisoned_pair_catches_a_fit_that_reads_a_concept_image(poisoned):
+    """The check above can fail: given ten concept images, which are NaN here, a method's
+    edited model answers NaN."""
+    assert not _finite_after(poisoned, "aligned_spatial", 10)
 
 
 def test_unsupported_pairs_fail_before_training():
@@ -142,6 +201,9 @@ def test_cli_transfer(capsys):
     out = json.loads(capsys.readouterr().out)
     for key in ("method", "transfer", "preservation", "specificity", "concept_images_used"):
         assert key in out
+    # direct weight copy writes B's concept row into A: changed, from the donor, nothing added
+    assert out["params_added"] == 0 and out["donor_at_inference"] is False
+    assert 0 < out["donor_params_executed"] <= out["params_changed"] <= 65
 
 
 def test_sae_free_map_is_folded_exactly_and_no_sae_runs_at_inference(pair):

@@ -133,9 +133,10 @@ for name in SIIT_TASKS:
 #
 # One model, component by component: whether it is in the circuit, its distractor job, its
 # weight norm, how much it writes into the residual stream on the task's inputs (mean norm of
-# its output at the last position, where the answer is read), and how well it does its job (the share of its probe's
-# predictions that are right; chance is 1/40 for a head, 1/8 for an MLP). Non-circuit
-# components write as much as circuit ones do: neither the weights nor the size of the
+# its output at the last position, where the answer is read), and how well it does its job
+# (the share of its probe's predictions that are right; chance is 1/40 for a head, 1/8 for an
+# MLP). Non-circuit
+# components write at least as much as circuit ones do: neither the weights nor the size of the
 # activity gives the circuit away; only what the activity *does to the answer* can.
 
 # %%
@@ -180,6 +181,7 @@ inside = [size[c] for c in example.circuit_nodes]
 outside = [v for c, v in size.items() if c not in example.circuit_nodes]
 print(f"siit-ioi seed {example.seed}: circuit components write {np.mean(inside):.2f} on average, "
       f"the others {np.mean(outside):.2f} (largest non-circuit write {max(outside):.2f})")
+assert np.mean(outside) >= np.mean(inside)  # what the text above says
 
 # %% [markdown]
 # ## Every model checked before it is used

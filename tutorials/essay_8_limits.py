@@ -43,6 +43,11 @@ records = {
 sym, poly, cmap = (records[k]["metrics"] for k in ("symbiote", "poly", "map"))
 rep, heads = records["report"]["metrics"], records["heads"]["metrics"]
 board, disc, bench = (records[k]["metrics"] for k in ("transfer", "discovery", "bench"))
+norm_best = max(disc[k]["edge_auc"] for k in disc if k.endswith("/weight_norm"))
+norm_broken = bool(disc["weight_norm_above_0.75"])  # tasks where it scores above 0.75
+disc_tasks = sorted({k.split("/")[0] for k in disc if k.count("/") == 1})
+best_min = min(max(disc[f"{t}/{m}"]["edge_auc"] or 0 for m in ("eap", "eap-ig", "acdc"))
+               for t in disc_tasks)
 best_transfer = board["best_method"]
 cross_pair = next(k.split("|")[1] for k in board
                   if k.count("|") == 2 and k.split("|")[1].split(" <- ")[0]
@@ -141,11 +146,22 @@ show_markdown(
     "and a few hundred examples; what a concept is inside a language model, and whether it "
     "moves the same way, is open.")
 show_markdown(
-    f"**Discovery is scored against built circuits, and a data-free guess still finds "
-    f"them.** On the SIIT-trained models the weight norm reaches an edge AUC of "
-    f"{max(disc[k]['edge_auc'] for k in disc if k.endswith('/weight_norm')):.2f} on its best "
-    f"task, because the circuit's components are the ones training grew. The "
-    f"interventions that only remove or clamp a direction cut the toxic rate to "
+    (f"**Discovery is scored against built circuits, and on some of them a data-free guess "
+     f"still finds them.** On the SIIT-trained models the weight norm reaches an edge AUC of "
+     f"{norm_best:.2f} on its best task, where only the circuit's components were trained; "
+     + "".join(f"on {t}, whose non-circuit components have jobs of their own and whose "
+               f"weights are held at one norm, it stays at "
+               f"{disc[f'{t}/weight_norm']['edge_auc']:.2f}; " for t in disc["busy_tasks"])
+     + "making every task's models pass verification that way is open. The "
+     if norm_broken else
+     f"**Discovery was scored on circuits built into small models.** On the SIIT-trained "
+     f"models the data-free weight norm stays at or below {norm_best:.2f} and the best "
+     f"edge method reaches an edge AUC of at least {best_min:.2f} on every task; whether that "
+     "ranking holds on circuits "
+     "that were learned rather than imposed, with many overlapping tasks and no strictness "
+     "term keeping the rest of the model out, is what the GPT-2 comparison with Wang et al. "
+     "begins to test. The ")
+    + f"interventions that only remove or clamp a direction cut the toxic rate to "
     f"{bench['toxicity-ablate']['after']['toxicity']:.2f} (ablation) and "
     f"{bench['neuron-clamp']['after']['toxicity']:.2f} (neuron clamp) from "
     f"{bench['toxicity-ablate']['before']['toxicity']:.2f}. The likely reason, argued on the "
@@ -184,7 +200,8 @@ show_markdown(provenance_note(*records.values()))
 assert rows[0]["instrument score"] < 0.02 and rows[2]["instrument score"] >= 0.9
 assert cmap["causal.digit_accuracy_ablated"] > 0.5
 assert rep["pearson_r"] - cross_best < 0.05
-assert max(disc[k]["edge_auc"] for k in disc if k.endswith("/weight_norm")) > 0.75
+assert norm_broken == any(max(disc[f"{t}/weight_norm"]["edge_auc"],
+                               disc[f"{t}/weight_norm"]["node_auc"]) > 0.75 for t in disc_tasks)
 assert bench["toxicity-ablate"]["after"]["toxicity"] > 0.3
 assert bench["neuron-clamp"]["after"]["toxicity"] > 0.3
 assert tb(best_transfer, "specificity") < tb("finetune_with_budget", "specificity")

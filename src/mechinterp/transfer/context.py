@@ -10,8 +10,9 @@ data, both on the *training* split:
   are handed out up to the context's ``concept_budget`` and every one handed out is counted, so
   the leaderboard can say how many each method consumed.
 
-The test split stays behind the context; only :func:`mechinterp.transfer.protocol.transfer_metrics`
-reads it, after the method has finished.
+The test split and the validation split carved from the training images stay behind the
+context; only :func:`mechinterp.transfer.protocol.transfer_metrics` reads them, after the
+method has finished.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from mechinterp.data import DigitData, load_digits, parse_classes
 from mechinterp.errors import ConfigError
 from mechinterp.models import HookedClassifier
 from mechinterp.train import TrainConfig, TrainedClassifier, train_classifier
-from mechinterp.transfer.protocol import TransferProtocol
+from mechinterp.transfer.protocol import TransferProtocol, validation_indices
 
 __all__ = ["ModelPair", "model_pair", "TransferContext"]
 
@@ -93,7 +94,10 @@ class TransferContext:
         self._data = pair.data
         self._concept_seen: set[int] = set()
         generator = torch.Generator().manual_seed(seed)
-        self._order = torch.randperm(pair.data.n_train, generator=generator).to(self.device)
+        order = torch.randperm(pair.data.n_train, generator=generator).to(self.device)
+        held_out = torch.zeros(pair.data.n_train, dtype=torch.bool, device=self.device)
+        held_out[validation_indices(pair.data)] = True
+        self._order = order[~held_out[order]]  # the validation split is never handed out
 
     @property
     def concept_images_used(self) -> int:

@@ -38,11 +38,14 @@ __all__ = [
 ]
 
 METRICS = ("transfer", "preservation", "specificity", "false_positive_rate")
+IMPORT_COUNTS = ("params_added", "params_changed", "donor_params_executed")
+"""What an edited model imports (:mod:`mechinterp.transfer.imports`); the largest over seeds
+is reported."""
 DEFAULT_PAIRS: tuple[tuple[str, str], ...] = (("megann", "megann"), ("widenn", "deepnn"))
 """A same-architecture pair (the seed's MegaNN) and a cross-architecture pair."""
 
 _TRANSFER_MODULES = ("transfer.protocol", "transfer.context", "transfer.registry",
-                     "transfer.common", "transfer.methods.aligned",
+                     "transfer.common", "transfer.imports", "transfer.methods.aligned",
                      "transfer.methods.baselines", "transfer.methods.direct_weight_copy",
                      "transfer.methods.neuron_copy", "transfer.methods.procrustes_probe",
                      "transfer.methods.sae_free",
@@ -110,10 +113,15 @@ def summarise_runs(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         summary = {"method": method, "pair": f"{a} <- {b}",
                    "pair_kind": "same" if a == b else "cross", "seeds": len(group),
                    "concept_images_used": max(r["concept_images_used"] for r in group),
+                   **{k: max(r[k] for r in group) for k in IMPORT_COUNTS},
+                   "donor_at_inference": any(r["donor_at_inference"] for r in group),
                    "changes": group[0]["changes"], "kind": group[0]["kind"]}
         for metric in METRICS:
             summary[f"{metric}_mean"], summary[f"{metric}_std"] = _mean_std(
                 [r[metric] for r in group])
+        for metric in METRICS:
+            summary[f"validation_{metric}_mean"] = statistics.fmean(
+                r["validation"][metric] for r in group)
         summary["baseline_preservation_mean"] = statistics.fmean(
             r["baseline_preservation"] for r in group)
         summary["donor_transfer_mean"] = statistics.fmean(r["donor_transfer"] for r in group)

@@ -5,7 +5,9 @@ A *recipient* A is trained on some digits (default 0-3) and a *donor* B on other
 2-5); both have ten-way output layers. A method must make A recognise the *concept* digit
 (default 4) that only B knows, without breaking A on its own digits and without turning a
 *specificity* digit (default 5, known to B but not to A) into the concept. Everything is
-measured on the test split, which no method ever sees.
+measured on the test split, which no method ever sees; a validation split carved from the
+training images (:func:`validation_indices`), which no method sees either, is where choices
+between methods are made.
 
 Metrics:
 
@@ -26,7 +28,8 @@ from mechinterp.data import DigitData, parse_classes
 from mechinterp.errors import ConfigError
 from mechinterp.train import predict
 
-__all__ = ["TransferProtocol", "transfer_metrics", "SEED_RESULTS"]
+__all__ = ["TransferProtocol", "transfer_metrics", "validation_indices", "VALIDATION_SHARE",
+           "SEED_RESULTS"]
 
 
 @dataclass(frozen=True)
@@ -91,13 +94,33 @@ class TransferProtocol:
             )
 
 
+VALIDATION_SHARE = 0.1
+"""Share of the training split carved out as the validation split."""
+
+
+def validation_indices(data: DigitData) -> torch.Tensor:
+    """Training-split indices of the validation split: a fixed draw of
+    :data:`VALIDATION_SHARE` of them, the same for every seed and method. No method is handed
+    these images; the best method is chosen on them, never on the test split. (The models
+    A and B were trained on them, so scores there run a little higher than on test images.)"""
+    order = torch.randperm(data.n_train, generator=torch.Generator().manual_seed(2024))
+    return order[: round(VALIDATION_SHARE * data.n_train)].to(data.train_labels.device)
+
+
 @torch.no_grad()
-def transfer_metrics(model: nn.Module, data: DigitData, protocol: TransferProtocol
-                     ) -> dict[str, float]:
-    """The protocol's four metrics for an (edited) recipient on the test split."""
+def transfer_metrics(model: nn.Module, data: DigitData, protocol: TransferProtocol,
+                     split: str = "test") -> dict[str, float]:
+    """The protocol's four metrics for an (edited) recipient on the test split, or on the
+    validation split carved from the training images (``split="validation"``)."""
     model.eval()
-    preds = predict(model, data.test_images)
-    labels = data.test_labels
+    if split == "test":
+        images, labels = data.test_images, data.test_labels
+    elif split == "validation":
+        idx = validation_indices(data)
+        images, labels = data.train_images[idx], data.train_labels[idx]
+    else:
+        raise ConfigError(f"split must be 'test' or 'validation', got {split!r}")
+    preds = predict(model, images)
     concept = protocol.concept
     is_concept = labels == concept
     own = torch.isin(labels, torch.tensor(protocol.recipient_digits, device=labels.device))

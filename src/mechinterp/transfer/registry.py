@@ -24,6 +24,7 @@ from torch import nn
 from mechinterp.errors import ConfigError
 from mechinterp.models import HookedMLP
 from mechinterp.transfer.context import ModelPair, TransferContext, model_pair
+from mechinterp.transfer.imports import count_imports
 from mechinterp.transfer.protocol import TransferProtocol, transfer_metrics
 
 __all__ = [
@@ -36,6 +37,9 @@ __all__ = [
     "apply_method",
     "ArchitectureMismatchError",
 ]
+
+IMPORT_IMAGES = 32
+"""Test images the import count runs the edited model on (one backward pass each)."""
 
 CHANGES = ("weights", "module", "gradient")
 KINDS = ("surgery", "sae-free", "baseline")
@@ -157,7 +161,10 @@ def run_method(
 
     Returns:
         ``method``, the four metrics of :func:`transfer_metrics`, ``concept_images_used``,
-        ``changes``, the architectures, the seed, and the unedited recipient's and donor's
+        what the edited model imports (:func:`~mechinterp.transfer.imports.count_imports`:
+        ``params_added``, ``params_changed``, ``donor_params_executed``,
+        ``donor_at_inference``), the four metrics on the validation split (``validation``,
+        where methods are compared), ``changes``, the architectures, the seed, and the unedited recipient's and donor's
         scores (``baseline_preservation``, ``donor_transfer``).
     """
     spec = get_method(name)
@@ -171,12 +178,17 @@ def run_method(
     edited, ctx = apply_method(name, pair, concept_budget)
     seconds = time.perf_counter() - started
     metrics = transfer_metrics(edited, pair.data, pair.protocol)
+    validation = transfer_metrics(edited, pair.data, pair.protocol, split="validation")
+    imports = count_imports(edited, ctx.original, ctx.donor,
+                            pair.data.test_images[:IMPORT_IMAGES])
     before = transfer_metrics(pair.recipient.model, pair.data, pair.protocol)
     donor = transfer_metrics(pair.donor.model, pair.data, pair.protocol)
     return {
         "method": name,
         **metrics,
         "concept_images_used": ctx.concept_images_used,
+        **imports.as_dict(),
+        "validation": validation,
         "changes": spec.changes,
         "kind": spec.kind,
         "recipient_arch": pair.recipient.arch,

@@ -20,6 +20,7 @@ __all__ = [
     "prediction_profile",
     "plot_prediction_profile",
     "summary_table",
+    "plot_import_frontier",
     "plot_tradeoff",
     "plot_budget_curve",
     "MethodStudy",
@@ -66,7 +67,9 @@ def _seed_cell(seed: dict[str, Any]) -> str:
 
 
 def summary_table(summary: Sequence[dict[str, Any]]) -> str:
-    """Markdown: mean (std) of the metrics per method and pair, with the seed's numbers."""
+    """Markdown: mean (std) of the metrics per method and pair, what each edit imports
+    (entries added, entries of A changed, entries of B taking part in the output, whether B
+    runs: :mod:`mechinterp.transfer.imports`), with the seed's numbers."""
     rows = []
     for s in summary:
         seed = SEED_RESULTS.get(s["method"], {})
@@ -76,10 +79,14 @@ def summary_table(summary: Sequence[dict[str, Any]]) -> str:
             "preservation": f"{s['preservation_mean']:.1%} ({s['preservation_std']:.1%})",
             "specificity": f"{s['specificity_mean']:.1%} ({s['specificity_std']:.1%})",
             "images": s["concept_images_used"], "changes": s["changes"],
+            "added": f"{s['params_added']:,}", "A changed": f"{s['params_changed']:,}",
+            "from B": f"{s['donor_params_executed']:,}",
+            "B runs": "yes" if s["donor_at_inference"] else "no",
             "seed project": _seed_cell(seed),
         })
     return markdown_table(rows, ["method", "pair", "transfer", "preservation",
-                                 "specificity", "images", "changes", "seed project"])
+                                 "specificity", "images", "changes", "added", "A changed",
+                                 "from B", "B runs", "seed project"])
 
 
 def plot_budget_curve(curve: dict[str, Sequence[Sequence[float]]], title: str) -> Figure:
@@ -93,8 +100,8 @@ def plot_budget_curve(curve: dict[str, Sequence[Sequence[float]]], title: str) -
     for method, points in curve.items():
         ax.errorbar([p[0] for p in points], [p[1] for p in points],
                     yerr=[p[2] for p in points], marker="o", capsize=3, label=method)
-    ax.set_xscale("log")
-    ax.set_xlabel("concept images used (log scale)")
+    ax.set_xscale("symlog", linthresh=1)
+    ax.set_xlabel("concept images used (symmetric log scale, from 0)")
     ax.set_ylabel("transfer")
     ax.set_title(title)
     ax.legend(fontsize=8)
@@ -133,6 +140,36 @@ def plot_tradeoff(summary: Sequence[dict[str, Any]], title: str) -> Figure:
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0),
               title="circle: same pair, square: cross", title_fontsize=7)
     ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def plot_import_frontier(summary: Sequence[dict[str, Any]], title: str) -> Figure:
+    """Transfer (left) and preservation (right) against the entries of the donor B that take
+    part in the edited model's output (symmetric log scale: 0 is no import at inference).
+
+    One point per (method, pair): circles same-architecture pairs, squares cross-architecture
+    pairs; filled where B runs inside the edited model. Error bars: one standard deviation
+    over seeds.
+    """
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), sharex=True)
+    kinds = sorted({s["kind"] for s in summary})
+    colours = dict(zip(kinds, plt.get_cmap("tab10")(np.arange(len(kinds))), strict=True))
+    markers = {"same": "o", "cross": "s"}
+    for ax, metric in zip(axes, ("transfer", "preservation"), strict=True):
+        for s in summary:
+            colour = colours[s["kind"]]
+            ax.errorbar(s["donor_params_executed"], s[f"{metric}_mean"],
+                        yerr=s[f"{metric}_std"], fmt=markers[s["pair_kind"]], ms=6, capsize=2,
+                        color=colour, mfc=colour if s["donor_at_inference"] else "white")
+        ax.set_xscale("symlog", linthresh=10)
+        ax.set_xlabel("entries of B taking part in the output (0: none)")
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+    for kind, colour in colours.items():
+        axes[0].plot([], [], "o", color=colour, label=kind)
+    axes[0].legend(fontsize=8, title="filled: B runs at inference", title_fontsize=7)
+    fig.suptitle(title)
     fig.tight_layout()
     return fig
 

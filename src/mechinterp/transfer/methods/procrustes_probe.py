@@ -22,7 +22,9 @@ def transported_probe(ctx: TransferContext) -> tuple[torch.Tensor, torch.Tensor]
     """A concept probe trained in B's feature space and carried into A's by an alignment.
 
     1. Fit a logistic probe for "concept vs. other donor digits" on B's last hidden layer,
-       using donor images (this is where concept images are consumed).
+       using donor images (this is where concept images are consumed). With no concept
+       image (a budget of 0), the probe is B's own readout instead: its concept output row
+       minus the mean of its other digits' rows.
     2. Align the two last hidden layers on images both models know (the shared digits, from
        A's own data): an orthogonal Procrustes rotation when the widths match, a ridge
        regression map otherwise.
@@ -34,8 +36,15 @@ def transported_probe(ctx: TransferContext) -> tuple[torch.Tensor, torch.Tensor]
     p = ctx.protocol
     hook_a, hook_b = penultimate_hook(ctx.recipient), penultimate_hook(ctx.donor)
     images, labels = ctx.donor_data()
-    fb = features(ctx.donor, images, hook_b)
-    w_b, b_b = logistic_probe(fb, labels == p.concept)
+    positive = labels == p.concept
+    if positive.any():
+        w_b, b_b = logistic_probe(features(ctx.donor, images, hook_b), positive)
+    else:  # no concept image to fit on (a budget of 0): B's own readout of the concept
+        out = ctx.donor.output_layer
+        others = [d for d in p.donor_digits if d != p.concept]
+        with torch.no_grad():
+            w_b = out.weight[p.concept] - out.weight[others].mean(0)
+            b_b = out.bias[p.concept] - out.bias[others].mean()
     own_images, own_labels = ctx.own_data()
     shared = torch.isin(own_labels, torch.tensor(p.shared_digits, device=own_labels.device))
     xa = features(ctx.recipient, own_images[shared], hook_a)

@@ -56,6 +56,25 @@ class FeatureInjection(nn.Module):
         return self.recipient.run_with_hooks(x, fwd_hooks=[(self.hook, self._inject)])
 
 
+def _concept_code(ctx: TransferContext, sae, fb: torch.Tensor, labels: torch.Tensor
+                  ) -> torch.Tensor:
+    """B's mean SAE code of the concept: over its concept images, or, with none (a budget of
+    0), the code of B's features moved from the other donor digits' mean along B's own
+    readout of the concept, by the typical distance between a digit's mean and the rest's."""
+    p = ctx.protocol
+    is_concept = labels == p.concept
+    with torch.no_grad():
+        if is_concept.any():
+            return sae.encode(fb[is_concept]).mean(0)
+        out = ctx.donor.output_layer
+        others = [d for d in p.donor_digits if d != p.concept]
+        readout = out.weight[p.concept] - out.weight[others].mean(0)
+        means = torch.stack([fb[labels == d].mean(0) for d in others])
+        step = (means - means.mean(0)).norm(dim=1).mean()
+        estimate = means.mean(0) + step * readout / readout.norm().clamp_min(1e-8)
+        return sae.encode(estimate.clamp_min(0)[None])[0]
+
+
 def _concept_vector_in_a(ctx: TransferContext):
     """B's mean concept code, decoded, minus the other donor digits', mapped into A's space."""
     p = ctx.protocol
@@ -66,7 +85,7 @@ def _concept_vector_in_a(ctx: TransferContext):
     with torch.no_grad():
         codes = sae_b.encode(fb)
         is_concept = labels == p.concept
-        direction_b = sae_b.decode(codes[is_concept].mean(0, keepdim=True)) - sae_b.decode(
+        direction_b = sae_b.decode(_concept_code(ctx, sae_b, fb, labels)[None]) - sae_b.decode(
             codes[~is_concept].mean(0, keepdim=True))
     own_images, own_labels = ctx.own_data()
     shared = torch.isin(own_labels, torch.tensor(p.shared_digits, device=own_labels.device))
@@ -116,7 +135,7 @@ def vector_space_aligned(ctx: TransferContext, n_free: int = 8) -> nn.Module:
         rotation = torch.linalg.svd((cb - cb.mean(0)).T.double() @ (ca - ca.mean(0)).double())
         u, _, vh = rotation
         r = (u @ vh).float()  # codes_b @ r ~ codes_a
-        concept_code = sae_b.encode(fb[labels == p.concept]).mean(0) @ r
+        concept_code = _concept_code(ctx, sae_b, fb, labels) @ r
         _, _, v = torch.linalg.svd(codes_a - codes_a.mean(0), full_matrices=True)
         free = v[-n_free:].T  # least-used directions of A's code space
         injection_code = free @ (free.T @ concept_code)
