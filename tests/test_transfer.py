@@ -190,6 +190,7 @@ def test_cli_transfer(capsys):
     assert main(["transfer", "--list", "--json"]) == 0
     listing = json.loads(capsys.readouterr().out)
     assert "aligned_spatial" in listing and listing["oracle_retrain"]["kind"] == "baseline"
+    assert listing["donor_ensemble"]["kind"] == listing["donor_readout"]["kind"] == "baseline"
     assert main(["transfer", "--method", "nope", "--json"]) == 2
     assert "unknown transfer method 'nope'" in capsys.readouterr().err
     assert main(["transfer", "--method", "cascade_transplant", "--source-arch", "convnet",
