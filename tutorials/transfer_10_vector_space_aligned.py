@@ -27,8 +27,10 @@
 import time
 
 import matplotlib.pyplot as plt
+import numpy as np
 
-from mechinterp.transfer.report import method_study
+from mechinterp.reporting import markdown_table, show_markdown
+from mechinterp.transfer.report import injection_effect, method_study
 
 started = time.perf_counter()
 
@@ -57,10 +59,27 @@ fig = study.prediction_figure(seed=0)
 plt.show()
 
 # %% [markdown]
-# Preservation holds, as the free-space argument promises, but transfer is again method 2's:
-# the decision still rests on the transported probe, and the injected vector lives in
-# directions the concept row does not read. Injection only helps if the readout is built to use
-# it.
+# ## What the injection adds
+#
+# The method is method 2 (the transported probe written into A's concept row) plus an
+# injection. Applied to the same trained models, how many test decisions does the injection
+# change, and how large is it next to A's features at the layer it is added to?
+
+# %%
+effect = injection_effect("vector_space_aligned")
+show_markdown(markdown_table(
+    [{"pair": r["pair"], "seed": r["seed"], "decisions changed": f"{r['changed']:.2%}",
+      "on concept images": f"{r['changed_concept']:.2%}",
+      "injection / feature norm": f"{r['relative_size']:.3f}"} for r in effect],
+    ["pair", "seed", "decisions changed", "on concept images", "injection / feature norm"]))
+changed = float(np.mean([r["changed"] for r in effect]))
+inert = changed < 0.01
+show_markdown(
+    f"Over pairs and seeds the injection changes {changed:.2%} of the test decisions. "
+    + ("It is inert: the injected vector lives in the directions A's own images use least, "
+       "which the concept row (method 2's) does not read, so the edited model answers as "
+       "method 2 does, and the transfer measured above is method 2's." if inert else
+       "It changes decisions, so the difference from method 2 above is the injection's."))
 
 # %% [markdown]
 # ## Checks and record
@@ -69,7 +88,8 @@ plt.show()
 summary, same, cross = study.summary, study.same, study.cross
 probe = method_study("procrustes_probe", show=False).summary
 for name, s in summary.items():
-    assert abs(s["transfer_mean"] - probe[name]["transfer_mean"]) < 0.05
+    if inert:  # then the transfer is method 2's, as the text above says
+        assert abs(s["transfer_mean"] - probe[name]["transfer_mean"]) < 0.02
     assert s["preservation_mean"] > s["baseline_preservation_mean"] - 0.03
 
 record = study.write_record(started)

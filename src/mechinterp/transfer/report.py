@@ -21,6 +21,7 @@ __all__ = [
     "plot_prediction_profile",
     "summary_table",
     "plot_import_frontier",
+    "injection_effect",
     "plot_tradeoff",
     "plot_budget_curve",
     "MethodStudy",
@@ -268,3 +269,42 @@ def method_study(method: str, *, show: bool = True) -> MethodStudy:
             print(f"{name}: recipient alone preserves {s['baseline_preservation_mean']:.1%}, "
                   f"donor alone recognises {s['donor_transfer_mean']:.1%} of the concept images")
     return study
+
+
+def injection_effect(method: str, reference: str = "procrustes_probe",
+                     pairs: Sequence[tuple[str, str]] | None = None,
+                     seeds: Sequence[int] | None = None) -> list[dict[str, Any]]:
+    """Measure what a feature injection (methods 9 and 10) adds to the method it is built on.
+
+    For every pair and seed, both methods are applied to the same trained models and their
+    test-split decisions compared. Returns one row per (pair, seed): ``changed`` (share of
+    test images whose answer differs), ``changed_concept`` (the same on concept images) and
+    ``relative_size`` (norm of ``strength * vector`` over the mean norm of A's features at the
+    injected layer, on the test images).
+    """
+    from mechinterp.config import get_profile
+    from mechinterp.data import load_digits
+    from mechinterp.transfer.common import features
+    from mechinterp.transfer.context import model_pair
+    from mechinterp.transfer.leaderboard import DEFAULT_PAIRS
+    from mechinterp.transfer.registry import ArchitectureMismatchError, apply_method
+
+    data = load_digits()
+    rows = []
+    for a, b in pairs or DEFAULT_PAIRS:
+        for seed in seeds if seeds is not None else get_profile().seeds:
+            pair = model_pair(a, b, seed=seed, data=data)
+            try:
+                edited, _ = apply_method(method, pair)
+            except ArchitectureMismatchError:
+                continue
+            base, _ = apply_method(reference, pair)
+            ours, theirs = predict(edited, data.test_images), predict(base, data.test_images)
+            concept = data.test_labels == pair.protocol.concept
+            feats = features(edited.recipient, data.test_images, edited.hook)
+            size = float(edited.strength * edited.vector.norm() / feats.norm(dim=1).mean())
+            rows.append({"pair": f"{a} <- {b}", "seed": seed,
+                         "changed": float((ours != theirs).float().mean()),
+                         "changed_concept": float((ours != theirs)[concept].float().mean()),
+                         "relative_size": size})
+    return rows
