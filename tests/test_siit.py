@@ -290,6 +290,17 @@ def test_held_norms_and_busy_components():
     assert log["losses"]["distractor"] and log["distractor_jobs"][0]
     with pytest.raises(ConfigError, match="frozen component"):
         SIITConfig(freeze_others=True, distractor_weight=1.0)
+    # a ramp starts the held norms at a quarter and reaches them when the ramp ends
+    from mechinterp.siit.training import _hold_norms
+
+    ramped = SIITConfig(head_norm=2.0, mlp_norm=4.0, norm_ramp=0.5)
+    net = StackedTransformer(default_arch(task), from_bridges(bridges))
+    for progress, share in ((0.0, 0.25), (0.25, 0.625), (0.5, 1.0), (0.9, 1.0)):
+        _hold_norms(net, default_arch(task), ramped, progress)
+        ov, out = _weight_norms(to_bridge({k: v.detach() for k, v in net.w.items()}, 0,
+                                          bridges[0]))
+        assert torch.allclose(ov, torch.full_like(ov, 2.0 * share), atol=1e-4), progress
+        assert torch.allclose(out, torch.full_like(out, 4.0 * share), atol=1e-4), progress
     from mechinterp.siit import task_config
 
     busy = [name for name in SIIT_TASKS if task_config(name).distractor_weight]

@@ -99,6 +99,9 @@ class SIITConfig:
             its OV matrix ``W_V W_O`` has this Frobenius norm, and each MLP's ``W_out`` to
             ``mlp_norm`` (0: no constraint). Every component then has the same weight norm,
             so weights alone cannot tell circuit from non-circuit.
+        norm_ramp: share of the steps over which the held norms rise linearly from a quarter
+            of ``head_norm`` / ``mlp_norm`` to their full value (0: held at full value from the
+            start).
     """
 
     steps: int = 600
@@ -116,11 +119,13 @@ class SIITConfig:
     distractor_weight: float = 0.0
     head_norm: float = 0.0
     mlp_norm: float = 0.0
+    norm_ramp: float = 0.0
 
     def __post_init__(self) -> None:
         require_positive_ints(self, "steps", "full_steps", "batch_size")
         for name in ("lr", "behaviour_weight", "iit_weight", "strict_weight", "weight_decay",
-                     "other_scale", "distractor_weight", "head_norm", "mlp_norm"):
+                     "other_scale", "distractor_weight", "head_norm", "mlp_norm",
+                     "norm_ramp"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"SIITConfig.{name} must be >= 0, got {getattr(self, name)}")
         for name in ("resample_prob", "all_at_once"):
@@ -233,8 +238,14 @@ def _frozen_masks(net: StackedTransformer, alignments: list[dict[str, str]], arc
 
 
 @torch.no_grad()
-def _hold_norms(net: StackedTransformer, arch: SIITArch, config: SIITConfig) -> None:
-    """Project every head's OV matrix and every MLP's ``W_out`` back to its fixed norm."""
+def _hold_norms(net: StackedTransformer, arch: SIITArch, config: SIITConfig,
+                progress: float = 1.0) -> None:
+    """Project every head's OV matrix and every MLP's ``W_out`` back to its fixed norm (a
+    quarter of it at the start of a ramp, ``progress`` the share of training done)."""
+    ramp = 1.0 if config.norm_ramp == 0 else min(1.0, progress / config.norm_ramp)
+    scale = 0.25 + 0.75 * ramp
+    config = replace(config, head_norm=config.head_norm * scale,
+                     mlp_norm=config.mlp_norm * scale)
     if config.head_norm:
         o_w = net.w["o_w"].view(*net.w["o_w"].shape[:3], arch.n_heads, arch.d_head)  # m l d h e
         v_w = net.w["v_w"].view(*net.w["v_w"].shape[:2], arch.n_heads, arch.d_head, -1)
@@ -278,7 +289,7 @@ def train_siit(task: SIITTask, seeds: list[int], *, arch: SIITArch | None = None
         frozen = None
     jobs = draw_distractor_jobs(alignments, seeds, arch).to(device) \
         if config.distractor_weight else None
-    _hold_norms(net, arch, config)
+    _hold_norms(net, arch, config, 0.0)
     n, b = len(seeds), config.batch_size
     log: dict[str, list[float]] = {"behaviour": [], "iit": [], "strict": [], "distractor": []}
     started = time.perf_counter()
@@ -336,7 +347,7 @@ def train_siit(task: SIITTask, seeds: list[int], *, arch: SIITArch | None = None
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
         opt.step()
         sched.step()
-        _hold_norms(net, arch, config)
+        _hold_norms(net, arch, config, (step + 1) / steps)
         if step % 25 == 0 or step == steps - 1:
             for key, value in zip(log, losses.tolist(), strict=False):
                 log[key].append(round(value, 5))
@@ -378,7 +389,7 @@ discovery leaderboard tutorial for the measurements). :data:`BUSY` is used where
 pass verification: on IOI 4 of 5 do; on induction and the histogram none did (the circuit,
 held at the same norm as fifteen busy components, could not make itself heard), so those
 tasks keep the frozen non-circuit components, and with them the weight-norm leak."""
-_ADDED_FIELDS = {"distractor_weight": 0.0, "head_norm": 0.0, "mlp_norm": 0.0}
+_ADDED_FIELDS = {"distractor_weight": 0.0, "head_norm": 0.0, "mlp_norm": 0.0, "norm_ramp": 0.0}
 """Training settings added after the first shipped models; left out of a run's key while
 at these values (which train exactly as before), so those models stay valid."""
 SHIPPED = Path(__file__).resolve().parent / "weights"
