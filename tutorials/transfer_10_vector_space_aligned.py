@@ -27,10 +27,8 @@
 import time
 
 import matplotlib.pyplot as plt
-import numpy as np
 
-from mechinterp.reporting import markdown_table, show_markdown
-from mechinterp.transfer.report import injection_effect, method_study
+from mechinterp.transfer.report import method_study, show_injection_effect
 
 started = time.perf_counter()
 
@@ -66,20 +64,10 @@ plt.show()
 # change, and how large is it next to A's features at the layer it is added to?
 
 # %%
-effect = injection_effect("vector_space_aligned")
-show_markdown(markdown_table(
-    [{"pair": r["pair"], "seed": r["seed"], "decisions changed": f"{r['changed']:.2%}",
-      "on concept images": f"{r['changed_concept']:.2%}",
-      "injection / feature norm": f"{r['relative_size']:.3f}"} for r in effect],
-    ["pair", "seed", "decisions changed", "on concept images", "injection / feature norm"]))
-changed = float(np.mean([r["changed"] for r in effect]))
-inert = changed < 0.01
-show_markdown(
-    f"Over pairs and seeds the injection changes {changed:.2%} of the test decisions. "
-    + ("It is inert: the injected vector lives in the directions A's own images use least, "
-       "which the concept row (method 2's) does not read, so the edited model answers as "
-       "method 2 does, and the transfer measured above is method 2's." if inert else
-       "It changes decisions, so the difference from method 2 above is the injection's."))
+effect, inert = show_injection_effect(
+    "vector_space_aligned",
+    "the injected vector lives in the directions A's own images use least, "
+    "which the concept row (method 2's) does not read")
 
 # %% [markdown]
 # ## Checks and record

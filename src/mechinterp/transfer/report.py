@@ -22,6 +22,7 @@ __all__ = [
     "summary_table",
     "plot_import_frontier",
     "injection_effect",
+    "show_injection_effect",
     "plot_tradeoff",
     "plot_budget_curve",
     "MethodStudy",
@@ -308,3 +309,36 @@ def injection_effect(method: str, reference: str = "procrustes_probe",
                          "changed_concept": float((ours != theirs)[concept].float().mean()),
                          "relative_size": size})
     return rows
+
+
+INERT = 0.01
+"""An injection that changes fewer than this share of test decisions is called inert."""
+
+
+def show_injection_effect(method: str, why_inert: str) -> tuple[list[dict[str, Any]], bool]:
+    """Display :func:`injection_effect` of ``method`` as a table and a verdict.
+
+    Args:
+        method: a feature-injection method (9 or 10).
+        why_inert: the reason, shown when the injection changes fewer than :data:`INERT` of
+            the decisions.
+
+    Returns:
+        The rows and whether the injection is inert.
+    """
+    from mechinterp.reporting import show_markdown
+
+    effect = injection_effect(method)
+    show_markdown(markdown_table(
+        [{"pair": r["pair"], "seed": r["seed"], "decisions changed": f"{r['changed']:.2%}",
+          "on concept images": f"{r['changed_concept']:.2%}",
+          "injection / feature norm": f"{r['relative_size']:.3f}"} for r in effect],
+        ["pair", "seed", "decisions changed", "on concept images", "injection / feature norm"]))
+    changed = float(np.mean([r["changed"] for r in effect]))
+    inert = changed < INERT
+    show_markdown(
+        f"Over pairs and seeds the injection changes {changed:.2%} of the test decisions. "
+        + (f"It is inert: {why_inert}, so the edited model answers as method 2 does, and the "
+           "transfer measured above is method 2's." if inert else
+           "It changes decisions, so the difference from method 2 above is the injection's."))
+    return effect, inert
