@@ -235,17 +235,22 @@ def test_shipped_models_match_the_current_training_settings():
     import json
 
     from mechinterp.checkpoints import checkpoint_key
+    from mechinterp.siit import CONTROL, busy_attempt, strictness_control
     from mechinterp.siit.training import SIIT_SEEDS, _run_spec, shipped_paths, task_config
 
-    for name, task in SIIT_TASKS.items():
-        config = task_config(name)
-        for seed in SIIT_SEEDS:
-            weights, sidecar = shipped_paths(name, seed)
-            assert weights.exists() and sidecar.exists(), f"{name} seed {seed} is not shipped"
-            meta = json.loads(sidecar.read_text())
-            key = checkpoint_key(_run_spec(task, seed, default_arch(task), config, config.steps))
-            assert meta["key"] == key, f"{name} seed {seed}: shipped for other settings"
-            assert meta["alignment"] == draw_alignment(task, default_arch(task), seed)
+    # the benchmark's models, the record of the busy attempt and the negative control
+    runs = [(name, seed, task_config(name)) for name in SIIT_TASKS for seed in SIIT_SEEDS]
+    runs += [(name, seed, busy_attempt(name)) for name in SIIT_TASKS for seed in SIIT_SEEDS
+             if busy_attempt(name) != task_config(name)]
+    runs.append((*CONTROL, strictness_control(CONTROL[0])))
+    for name, seed, config in runs:
+        task = SIIT_TASKS[name]
+        weights, sidecar = shipped_paths(name, seed, config)
+        assert weights.exists() and sidecar.exists(), f"{name} seed {seed} is not shipped"
+        meta = json.loads(sidecar.read_text())
+        key = checkpoint_key(_run_spec(task, seed, default_arch(task), config, config.steps))
+        assert meta["key"] == key, f"{name} seed {seed}: shipped for other settings"
+        assert meta["alignment"] == draw_alignment(task, default_arch(task), seed)
 
 
 def test_distractor_jobs_by_hand():

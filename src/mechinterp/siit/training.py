@@ -401,9 +401,15 @@ def task_config(task: str) -> SIITConfig:
     return TASK_CONFIGS.get(get_siit_task(task).name, SIITConfig())
 
 
+def _settings(config: SIITConfig) -> dict[str, Any]:
+    """The training settings as they enter keys and file names: fields added since the first
+    shipped models are left out while at the values that train exactly as before."""
+    return {k: v for k, v in asdict(config).items()
+            if k not in _ADDED_FIELDS or v != _ADDED_FIELDS[k]}
+
+
 def _run_spec(task: SIITTask, seed: int, arch: SIITArch, config: SIITConfig, steps: int) -> dict:
-    settings = {k: v for k, v in asdict(config).items()
-                if k not in _ADDED_FIELDS or v != _ADDED_FIELDS[k]}
+    settings = _settings(config)
     version = BENCHMARK_VERSION if settings.keys() & _ADDED_FIELDS.keys() else 1
     return {"task": task.name, "seed": seed, "arch": asdict(arch), "config": settings,
             "steps": steps, "benchmark_version": version}
@@ -414,7 +420,7 @@ def shipped_paths(task: str, seed: int, config: SIITConfig | None = None) -> tup
     the task's own settings; other settings get a digest of them in the name)."""
     stem = f"{task}-seed{seed}"
     if config is not None and config != task_config(task):
-        stem += "-" + checkpoint_key(asdict(config))[:8]
+        stem += "-" + checkpoint_key(_settings(config))[:8]
     return SHIPPED / f"{stem}.safetensors", SHIPPED / f"{stem}.json"
 
 
