@@ -263,17 +263,23 @@ def test_distractor_jobs_by_hand():
     tokens = task.sample(4, torch.Generator().manual_seed(0))[None]
     heads, mlps = distractor_targets(jobs, tokens)
     assert heads.shape == (1, arch.n_layers, 4, task.n_ctx, arch.n_heads)
+    # the expected targets, written out position by position
+    expected = torch.full_like(heads, IGNORE)
+    offsets = set()
     for layer in range(arch.n_layers):
         for h in range(arch.n_heads):
             k = int(jobs.head_offset[0, layer, h])
-            target = heads[0, layer, :, :, h]
             if f"L{layer}.H{h}" in circuit:
-                assert k == 0 and (target == IGNORE).all()
+                assert k == 0  # a circuit head has no job
                 continue
-            assert 1 <= k <= MAX_OFFSET and (target[:, :k] == IGNORE).all()
-            assert torch.equal(target[:, k:], tokens[0, :, :-k])  # the token k back
+            offsets.add(k)
+            for row in range(4):
+                for pos in range(k, task.n_ctx):
+                    expected[0, layer, row, pos, h] = tokens[0, row, pos - k]
         assert torch.equal(mlps[0, layer], jobs.mlp_table[0, layer][tokens[0]])
         assert bool(jobs.mlp_job[0, layer]) == (f"L{layer}.mlp" not in circuit)
+    assert torch.equal(heads, expected)
+    assert offsets == set(range(1, MAX_OFFSET + 1))  # every offset is exercised
 
 
 def _weight_norms(bridge) -> tuple[torch.Tensor, torch.Tensor]:
