@@ -74,15 +74,53 @@ def test_context_counts_and_caps_concept_images(pair):
         TransferContext(pair, concept_budget=-1)
 
 
-def test_the_validation_split_is_never_handed_out(pair):
-    from mechinterp.transfer.protocol import VALIDATION_SHARE, validation_indices
+def test_the_specificity_digit_is_held_out_unless_a_method_teaches_it(pair):
+    ctx = TransferContext(pair)
+    _, labels = ctx.donor_data()
+    assert set(labels.unique().tolist()) == {2, 3, 4}
+    with pytest.raises(ConfigError, match="specificity digit"):
+        ctx.donor_data([5])
+    teacher = TransferContext(pair, teaches_specificity=True)
+    _, labels = teacher.donor_data()
+    assert set(labels.unique().tolist()) == {2, 3, 4, 5}
+    # the one set of calibration negatives: every known digit but the concept and the
+    # specificity digit, each once, from the calibration carve only
+    from mechinterp.transfer.protocol import calibration_indices
+
+    calib = calibration_indices(pair.data)
+    negatives = ctx.calibration_negatives()
+    wanted = torch.isin(pair.data.train_labels[calib], torch.tensor([0, 1, 2, 3]))
+    assert torch.equal(negatives, pair.data.train_images[calib[wanted]])
+    assert len(ctx.calibration_negatives((4, 3))) == int(
+        torch.isin(pair.data.train_labels[calib], torch.tensor([0, 1, 2])).sum())
+    from mechinterp.transfer.registry import get_method
+
+    teachers = [m for m in list_methods() if get_method(m).teaches_specificity]
+    assert teachers == ["multi_concept_transfer", "continual_concept_learning"]
+
+
+def test_the_validation_and_calibration_splits_are_never_handed_out(pair):
+    from mechinterp.transfer.protocol import (
+        CALIBRATION_SHARE,
+        VALIDATION_SHARE,
+        calibration_indices,
+        fit_split,
+        validation_indices,
+    )
 
     held = validation_indices(pair.data)
+    calib = calibration_indices(pair.data)
     assert len(held) == round(VALIDATION_SHARE * pair.data.n_train)
+    assert len(calib) == round(CALIBRATION_SHARE * pair.data.n_train)
+    assert not set(held.tolist()) & set(calib.tolist())
     assert torch.equal(held, validation_indices(pair.data))  # the same carve every time
     ctx = TransferContext(pair)
-    assert not set(held.tolist()) & set(ctx._order.tolist())
-    assert len(ctx._order) == pair.data.n_train - len(held)
+    assert not (set(held.tolist()) | set(calib.tolist())) & set(ctx._order.tolist())
+    assert len(ctx._order) == pair.data.n_train - len(held) - len(calib)
+    # A and B were trained on neither carve
+    fit = fit_split(pair.data)
+    assert fit.n_train == len(ctx._order) and fit.source.endswith("|transfer-fit")
+    assert pair.recipient.meta["data_source"] == fit.source
     images, _ = ctx.donor_data()
     flat = pair.data.train_images[held].flatten(1)
     assert not (torch.cdist(images.flatten(1)[:200], flat) == 0).any()
@@ -114,12 +152,13 @@ def test_trivial_copy_transfers_nothing_and_alignment_transfers(pair):
     assert aligned["transfer"] > 0.6
     assert aligned["preservation"] > aligned["baseline_preservation"] - 0.03
     assert aligned["specificity"] < 0.2
-    from mechinterp.transfer.protocol import validation_indices
+    from mechinterp.transfer.protocol import calibration_indices, validation_indices
 
     held = torch.zeros(pair.data.n_train, dtype=torch.bool)
     held[validation_indices(pair.data)] = True
+    held[calibration_indices(pair.data)] = True
     concept = (pair.data.train_labels == 4) & ~held
-    # every concept image of the training split outside the validation carve
+    # every concept image of the training split outside the two carves
     assert aligned["concept_images_used"] == int(concept.sum())
     assert 0 <= aligned["validation"]["transfer"] <= 1
     assert aligned["donor_at_inference"] and aligned["donor_params_executed"] > 0
@@ -220,3 +259,37 @@ def test_sae_free_map_is_folded_exactly_and_no_sae_runs_at_inference(pair):
     assert torch.allclose(folded, code_map.through_saes(feats), atol=1e-4)
     edited, _ = apply_method("precomputed_vector_alignment", pair)
     assert not any(isinstance(m, SparseAutoencoder) for m in edited.modules())
+
+
+class _Fixed(nn.Module):
+    """Returns preset outputs row by row, whatever the images."""
+
+    def __init__(self, values):
+        super().__init__()
+        self.values = torch.as_tensor(values, dtype=torch.float32)
+
+    def forward(self, x):
+        return self.values[: len(x)]
+
+
+def test_open_set_gate_subtracts_the_recipients_own_evidence():
+    from mechinterp.transfer.common import OpenSetGate
+
+    scores = _Fixed([3.0, 3.0, -1.0])
+    logits = torch.full((3, 10), -5.0)
+    logits[0, 1] = 2.5  # A is sure of its own digit 1: the score loses 2.5
+    logits[1, 2] = -0.5  # no positive evidence for an own digit: the score stays
+    logits[2, 7] = 9.0  # evidence for a digit A does not know is ignored
+    gate = OpenSetGate(scores, _Fixed(logits), own_digits=(0, 1, 2, 3))
+    assert torch.allclose(gate(torch.zeros(3, 1, 28, 28)), torch.tensor([0.5, 3.0, -1.0]))
+
+
+def test_the_calibration_rule_caps_false_positives_on_its_negatives():
+    from mechinterp.transfer.common import concept_override
+    from mechinterp.transfer.protocol import FALSE_POSITIVE_CAP
+
+    negatives = torch.zeros(1000, 1, 28, 28)
+    scores = torch.linspace(0, 1, 1000)
+    edited = concept_override(_Fixed(torch.zeros(1000, 10)), 4, _Fixed(scores), negatives)
+    fired = (edited(negatives).argmax(1) == 4).float().mean().item()
+    assert fired <= FALSE_POSITIVE_CAP and fired >= FALSE_POSITIVE_CAP - 0.002

@@ -34,10 +34,7 @@ from mechinterp.transfer import (
     model_pair,
     transfer_metrics,
 )
-from mechinterp.transfer.common import (
-    concept_override,
-    non_concept_images,
-)
+from mechinterp.transfer.common import override_concept
 from mechinterp.transfer.methods import sae_free
 from mechinterp.transfer.report import method_study
 
@@ -64,11 +61,9 @@ rows = []
 for a, b in [("megann", "megann"), ("widenn", "deepnn")]:
     pair = model_pair(a, b, seed=0)
     ctx = TransferContext(pair, seed=0)
-    negatives = non_concept_images(ctx, (pair.protocol.concept,))
     variants = {
         "low (first hidden layer)": sae_free.code_map_transfer(ctx),
-        "high (last hidden layer)": concept_override(
-            ctx.recipient, pair.protocol.concept, sae_free.penultimate_scorer(ctx), negatives),
+        "high (last hidden layer)": override_concept(ctx, sae_free.penultimate_scorer(ctx)),
         "both (this method)": apply_method("hierarchical_concept_transfer", pair)[0],
     }
     for level, model in variants.items():

@@ -37,10 +37,7 @@ from mechinterp.transfer import (
     apply_method,
     model_pair,
 )
-from mechinterp.transfer.common import (
-    calibrate_threshold,
-    non_concept_images,
-)
+from mechinterp.transfer.common import calibrate_threshold, gated
 from mechinterp.transfer.methods import sae_free
 from mechinterp.transfer.report import method_study
 
@@ -91,11 +88,11 @@ print(f"4s called 5: {np.mean([c[0] for c in confusion]):.1%}; "
 
 # %%
 pair = model_pair("megann", "megann", seed=0)
-ctx = TransferContext(pair, seed=0)
-scorer5 = sae_free.sae_map_scorer(ctx, concept=5)
+ctx = TransferContext(pair, seed=0, teaches_specificity=True)
+scorer5 = gated(ctx, sae_free.sae_map_scorer(ctx, concept=5))  # as the method scores the 5
 with torch.no_grad():
     scores5 = scorer5(pair.data.test_images).cpu()
-    threshold5 = calibrate_threshold(scorer5(non_concept_images(ctx, (4, 5))), 0.005)
+    threshold5 = calibrate_threshold(scorer5(ctx.calibration_negatives((4, 5))))
 labels = pair.data.test_labels.cpu()
 digits = list(range(6))
 fig, ax = plt.subplots(figsize=(6, 3.4))

@@ -11,6 +11,7 @@ from torch import nn
 from mechinterp.errors import ShapeError
 from mechinterp.models import HookedClassifier
 from mechinterp.transfer.context import TransferContext
+from mechinterp.transfer.protocol import FALSE_POSITIVE_CAP
 
 __all__ = [
     "Affine",
@@ -23,7 +24,8 @@ __all__ = [
     "calibrate_threshold",
     "ConceptLogit",
     "concept_override",
-    "non_concept_images",
+    "OpenSetGate",
+    "gated",
     "copy_units",
     "set_concept_row",
     "importance_by_layer",
@@ -137,7 +139,8 @@ def logistic_probe(x: torch.Tensor, positive: torch.Tensor, steps: int = 300,
     return w_raw, (b - (mean * w_raw).sum()).detach().squeeze()
 
 
-def calibrate_threshold(negatives: torch.Tensor, max_false_positive: float = 0.01) -> float:
+def calibrate_threshold(negatives: torch.Tensor, max_false_positive: float = FALSE_POSITIVE_CAP
+                        ) -> float:
     """The score threshold that lets through ``max_false_positive`` of the negatives.
 
     Negatives are images that must *not* be called the concept (the recipient's own images,
@@ -220,16 +223,23 @@ def importance_by_layer(model: HookedClassifier, concept: int) -> dict[str, torc
     return scores
 
 
-def non_concept_images(ctx: TransferContext, concepts: tuple[int, ...]) -> torch.Tensor:
-    """A's own training images and the donor's images of digits that are not ``concepts``."""
-    own, _ = ctx.own_data()
-    others = [d for d in ctx.protocol.donor_digits if d not in concepts]
-    donor = ctx.donor_data(others)[0] if others else own[:0]
-    return torch.cat([own, donor])
+class OpenSetGate(nn.Module):
+    """``score(x) - relu(max_{d in own digits} logit_A(x)[d])``: a detector's score less A's
+    evidence for its own best digit (the protocol's ``"open-set"`` gate)."""
+
+    def __init__(self, scorer: nn.Module, recipient: nn.Module, own_digits: tuple[int, ...]
+                 ) -> None:
+        super().__init__()
+        self.scorer, self.recipient, self.own_digits = scorer, recipient, list(own_digits)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        own = self.recipient(x)[:, self.own_digits].max(1).values
+        return self.scorer(x) - own.clamp_min(0)
 
 
 def concept_override(recipient: nn.Module, concept: int, scorer: nn.Module,
-                     negatives: torch.Tensor, max_false_positive: float = 0.005) -> ConceptLogit:
+                     negatives: torch.Tensor, max_false_positive: float = FALSE_POSITIVE_CAP
+                     ) -> ConceptLogit:
     """Wrap ``recipient`` so ``concept`` wins where ``scorer`` passes a threshold calibrated to
     let through ``max_false_positive`` of ``negatives``."""
     with torch.no_grad():
@@ -237,8 +247,34 @@ def concept_override(recipient: nn.Module, concept: int, scorer: nn.Module,
     return ConceptLogit(recipient, concept, scorer, threshold).eval()
 
 
-def override_concept(ctx: TransferContext, scorer: nn.Module) -> ConceptLogit:
-    """:func:`concept_override` of the protocol's concept on the context's recipient, calibrated
-    on every training image that is not the concept."""
-    concept = ctx.protocol.concept
-    return concept_override(ctx.recipient, concept, scorer, non_concept_images(ctx, (concept,)))
+def override_concept(ctx: TransferContext, scorer: nn.Module, *, concept: int | None = None,
+                     recipient: nn.Module | None = None,
+                     negatives: torch.Tensor | None = None) -> ConceptLogit:
+    """The one calibration rule, for every method and baseline that adds a detector.
+
+    The detector's score goes through the protocol's gate (:class:`OpenSetGate` when it is
+    ``"open-set"``, reading the unedited copy of A held by the context) and its threshold lets
+    through :data:`~mechinterp.transfer.protocol.FALSE_POSITIVE_CAP` of the calibration
+    negatives (:meth:`TransferContext.calibration_negatives`).
+
+    Args:
+        ctx: the method's context.
+        scorer: images -> concept scores.
+        concept: the digit the override adds (default: the protocol's concept).
+        recipient: the model to wrap (default: the context's copy of A; a method adding a
+            second concept wraps its first override).
+        negatives: calibration negatives (default: those of ``concept``).
+    """
+    concept = ctx.protocol.concept if concept is None else concept
+    recipient = ctx.recipient if recipient is None else recipient
+    if negatives is None:
+        negatives = ctx.calibration_negatives((concept,))
+    return concept_override(recipient, concept, gated(ctx, scorer), negatives)
+
+
+def gated(ctx: TransferContext, scorer: nn.Module) -> nn.Module:
+    """``scorer`` through the protocol's gate: as it is (``"closed-set"``), or less A's
+    evidence for its own best digit (``"open-set"``, :class:`OpenSetGate`)."""
+    if ctx.protocol.gate == "open-set":
+        return OpenSetGate(scorer, ctx.recipient, ctx.protocol.recipient_digits)
+    return scorer

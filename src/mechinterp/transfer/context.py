@@ -8,11 +8,18 @@ data, both on the *training* split:
 * :meth:`TransferContext.own_data`: A's own training images (the recipient's digits);
 * :meth:`TransferContext.donor_data`: images of digits the donor knows. Concept-digit images
   are handed out up to the context's ``concept_budget`` and every one handed out is counted, so
-  the leaderboard can say how many each method consumed.
+  the leaderboard can say how many each method consumed;
+* :meth:`TransferContext.calibration_negatives`: the one set of images every threshold is
+  calibrated on.
+
+The specificity digit is held out from every method: neither door hands out its images (a
+method registered as teaching that digit is the one exception, and its row says so), so the
+specificity score measures what an edit does to a digit nobody fitted on, for surgery, the
+SAE-free family and the gradient baselines alike.
 
 The test split and the validation split carved from the training images stay behind the
 context; only :func:`mechinterp.transfer.protocol.transfer_metrics` reads them, after the
-method has finished.
+method has finished. The calibration split reaches a method only as calibration negatives.
 """
 
 from __future__ import annotations
@@ -26,7 +33,12 @@ from mechinterp.data import DigitData, load_digits, parse_classes
 from mechinterp.errors import ConfigError
 from mechinterp.models import HookedClassifier
 from mechinterp.train import TrainConfig, TrainedClassifier, train_classifier
-from mechinterp.transfer.protocol import TransferProtocol, validation_indices
+from mechinterp.transfer.protocol import (
+    TransferProtocol,
+    calibration_indices,
+    fit_split,
+    validation_indices,
+)
 
 __all__ = ["ModelPair", "model_pair", "TransferContext"]
 
@@ -52,13 +64,16 @@ def model_pair(
     source: str | None = None,
     config: TrainConfig | None = None,
 ) -> ModelPair:
-    """Train or load A (recipient digits) and B (donor digits), both with ten-way heads."""
+    """Train or load A (recipient digits) and B (donor digits), both with ten-way heads, on
+    the training split less the validation and calibration carves
+    (:func:`~mechinterp.transfer.protocol.fit_split`)."""
     protocol = protocol or TransferProtocol()
     data = data or load_digits(source)
     protocol.check_data(data)
-    recipient = train_classifier(recipient_arch, protocol.recipient_digits, seed=seed, data=data,
+    fit = fit_split(data)
+    recipient = train_classifier(recipient_arch, protocol.recipient_digits, seed=seed, data=fit,
                                  config=config)
-    donor = train_classifier(donor_arch, protocol.donor_digits, seed=seed, data=data,
+    donor = train_classifier(donor_arch, protocol.donor_digits, seed=seed, data=fit,
                              config=config)
     return ModelPair(recipient, donor, data, protocol, seed)
 
@@ -72,6 +87,8 @@ class TransferContext:
             training split holds).
         seed: orders the images handed out, so a budget of 10 means the same 10 images for
             every method.
+        teaches_specificity: the method teaches the specificity digit as a second concept, so
+            it may receive that digit's images (every other method is refused them).
 
     Attributes:
         recipient: an editable deep copy of A (the pair's A is never modified).
@@ -79,7 +96,8 @@ class TransferContext:
         protocol: the digits involved.
     """
 
-    def __init__(self, pair: ModelPair, concept_budget: int | None = None, seed: int = 0) -> None:
+    def __init__(self, pair: ModelPair, concept_budget: int | None = None, seed: int = 0, *,
+                 teaches_specificity: bool = False) -> None:
         if concept_budget is not None and concept_budget < 0:
             raise ConfigError(f"concept_budget must be >= 0 or None, got {concept_budget}")
         self.recipient: HookedClassifier = copy.deepcopy(pair.recipient.model).eval()
@@ -90,6 +108,7 @@ class TransferContext:
         self.protocol = pair.protocol
         self.concept_budget = concept_budget
         self.seed = seed
+        self.teaches_specificity = teaches_specificity
         self.device = pair.data.device
         self._data = pair.data
         self._concept_seen: set[int] = set()
@@ -97,7 +116,9 @@ class TransferContext:
         order = torch.randperm(pair.data.n_train, generator=generator).to(self.device)
         held_out = torch.zeros(pair.data.n_train, dtype=torch.bool, device=self.device)
         held_out[validation_indices(pair.data)] = True
-        self._order = order[~held_out[order]]  # the validation split is never handed out
+        held_out[calibration_indices(pair.data)] = True
+        self._order = order[~held_out[order]]  # neither carve is handed out as data
+        self._calibration = calibration_indices(pair.data)
 
     @property
     def concept_images_used(self) -> int:
@@ -116,9 +137,21 @@ class TransferContext:
         Concept images are capped by the budget and counted.
 
         Raises:
-            ConfigError: a requested digit is not known to the donor.
+            ConfigError: a requested digit is not known to the donor, or is the held-out
+                specificity digit.
         """
-        wanted = parse_classes(digits if digits is not None else self.protocol.donor_digits)
+        spec = self.protocol.specificity_digit
+        if digits is None:
+            wanted = tuple(d for d in self.protocol.donor_digits
+                           if d != spec or self.teaches_specificity)
+        else:
+            wanted = parse_classes(digits)
+        if spec in wanted and not self.teaches_specificity:
+            raise ConfigError(
+                f"digit {spec} is the specificity digit, held out from every method so that "
+                "specificity measures a digit nobody fitted on; register the method with "
+                "teaches_specificity=True if it teaches that digit"
+            )
         unknown = [d for d in wanted if d not in self.protocol.donor_digits]
         if unknown:
             raise ConfigError(
@@ -126,6 +159,18 @@ class TransferContext:
                 f"{list(self.protocol.donor_digits)}); a method may only ask for those"
             )
         return self._select(wanted, per_class)
+
+    def calibration_negatives(self, concepts: tuple[int, ...] | None = None) -> torch.Tensor:
+        """The one set of calibration negatives: the calibration split's images of every digit
+        A or B knows except ``concepts`` (default: the protocol's concept) and the specificity
+        digit (images neither model was trained on, so a threshold set on them holds on
+        the test split)."""
+        concepts = (self.protocol.concept,) if concepts is None else tuple(concepts)
+        known = set(self.protocol.recipient_digits) | set(self.protocol.donor_digits)
+        digits = sorted(known - set(concepts) - {self.protocol.specificity_digit})
+        labels = self._data.train_labels[self._calibration]
+        wanted = torch.isin(labels, torch.tensor(digits, device=labels.device))
+        return self._data.train_images[self._calibration[wanted]]
 
     def _select(self, digits: tuple[int, ...], per_class: int | None):
         labels = self._data.train_labels[self._order]

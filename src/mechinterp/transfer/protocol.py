@@ -5,9 +5,11 @@ A *recipient* A is trained on some digits (default 0-3) and a *donor* B on other
 2-5); both have ten-way output layers. A method must make A recognise the *concept* digit
 (default 4) that only B knows, without breaking A on its own digits and without turning a
 *specificity* digit (default 5, known to B but not to A) into the concept. Everything is
-measured on the test split, which no method ever sees; a validation split carved from the
-training images (:func:`validation_indices`), which no method sees either, is where choices
-between methods are made.
+measured on the test split, which no method ever sees. Two splits are carved from the
+training images before A and B are trained, and neither model is trained on them: the
+validation split (:func:`validation_indices`), which no method sees, where choices between
+methods are made; and the calibration split (:func:`calibration_indices`), whose non-concept
+images are the calibration negatives every threshold is set on.
 
 Metrics:
 
@@ -29,7 +31,7 @@ from mechinterp.errors import ConfigError
 from mechinterp.train import predict
 
 __all__ = ["TransferProtocol", "transfer_metrics", "validation_indices", "VALIDATION_SHARE",
-           "SEED_RESULTS"]
+           "SEED_RESULTS", "GATES", "calibration_indices", "fit_split", "CALIBRATION_SHARE", "FALSE_POSITIVE_CAP", "VARIANTS"]
 
 
 @dataclass(frozen=True)
@@ -40,15 +42,26 @@ class TransferProtocol:
         concept: the digit to transfer (known to the donor only).
         recipient_digits: the digits A is trained on.
         donor_digits: the digits B is trained on (must include the concept).
-        specificity_digit: a donor digit that A must not start calling the concept.
+        specificity_digit: a digit unknown to A that it must not start calling the concept.
+            No method or baseline sees its training images (fitting or calibration), unless
+            it is registered as teaching that digit, and then its row says so.
+        gate: how a detector's score meets A's own answer before the one calibration rule
+            thresholds it (:data:`GATES`): ``"closed-set"`` takes the score as it is;
+            ``"open-set"`` subtracts A's evidence for its own best digit,
+            ``score - relu(max_{d in recipient digits} logit_A(d))``, so an image A already
+            recognises needs more evidence before the concept can take it. The default was
+            chosen on the validation split by the rule on the protocol page.
     """
 
     concept: int = 4
     recipient_digits: tuple[int, ...] = (0, 1, 2, 3)
     donor_digits: tuple[int, ...] = (2, 3, 4, 5)
     specificity_digit: int = 5
+    gate: str = "open-set"
 
     def __post_init__(self) -> None:
+        if self.gate not in GATES:
+            raise ConfigError(f"gate must be one of {list(GATES)}, got {self.gate!r}")
         recipient = parse_classes(self.recipient_digits)
         donor = parse_classes(self.donor_digits)
         object.__setattr__(self, "recipient_digits", recipient)
@@ -94,17 +107,55 @@ class TransferProtocol:
             )
 
 
+GATES = ("closed-set", "open-set")
+"""The two ways a detector's score may meet A's own answer (see :class:`TransferProtocol`)."""
+
+FALSE_POSITIVE_CAP = 0.005
+"""The one calibration rule: every threshold lets through at most this share of the
+calibration negatives (half a point, the preservation loss the protocol allows)."""
+
+VARIANTS: dict[str, TransferProtocol] = {}
+"""Protocol variants the leaderboard runs, fixed before any run (filled below)."""
+
 VALIDATION_SHARE = 0.1
 """Share of the training split carved out as the validation split."""
+CALIBRATION_SHARE = 0.2
+"""Share of the training split carved out as the calibration split."""
+
+
+def _held_out_order(data: DigitData) -> torch.Tensor:
+    return torch.randperm(data.n_train, generator=torch.Generator().manual_seed(2024))
 
 
 def validation_indices(data: DigitData) -> torch.Tensor:
     """Training-split indices of the validation split: a fixed draw of
-    :data:`VALIDATION_SHARE` of them, the same for every seed and method. No method is handed
-    these images; the best method is chosen on them, never on the test split. (The models
-    A and B were trained on them, so scores there run a little higher than on test images.)"""
-    order = torch.randperm(data.n_train, generator=torch.Generator().manual_seed(2024))
+    :data:`VALIDATION_SHARE` of them, the same for every seed and method. A and B are not
+    trained on them and no method is handed them; the best method is chosen on them, never on
+    the test split."""
+    order = _held_out_order(data)
     return order[: round(VALIDATION_SHARE * data.n_train)].to(data.train_labels.device)
+
+
+def calibration_indices(data: DigitData) -> torch.Tensor:
+    """Training-split indices of the calibration split (the next :data:`CALIBRATION_SHARE`
+    of the same draw). A and B are not trained on them either, so a threshold set on them
+    meets the models' errors as the test split will; methods receive only their
+    non-concept images, as calibration negatives."""
+    order = _held_out_order(data)
+    start = round(VALIDATION_SHARE * data.n_train)
+    return order[start: start + round(CALIBRATION_SHARE * data.n_train)].to(
+        data.train_labels.device)
+
+
+def fit_split(data: DigitData) -> DigitData:
+    """The data A and B are trained on: the training split less the validation and calibration
+    carves (its source is renamed, so its checkpoints are kept apart)."""
+    keep = torch.ones(data.n_train, dtype=torch.bool, device=data.train_labels.device)
+    keep[validation_indices(data)] = False
+    keep[calibration_indices(data)] = False
+    return DigitData(source=f"{data.source}|transfer-fit", classes=data.classes,
+                     train_images=data.train_images[keep], train_labels=data.train_labels[keep],
+                     test_images=data.test_images, test_labels=data.test_labels)
 
 
 @torch.no_grad()
@@ -160,3 +211,14 @@ SEED_RESULTS: dict[str, dict[str, float | str]] = {
     "cross_architecture_alignment": {"transfer": 0.422, "preservation": 0.987,
                                      "specificity": 0.051, "pair": "cross"},
 }
+
+
+VARIANTS.update({
+    # the default: the seed project's setting
+    "4 | A 0-3, B 2-5": TransferProtocol(),
+    # the other concept the default digit sets allow
+    "5 | A 0-3, B 2-5": TransferProtocol(concept=5, specificity_digit=4),
+    # other digit sets altogether
+    "8 | A 4-7, B 6-9": TransferProtocol(concept=8, recipient_digits=(4, 5, 6, 7),
+                                         donor_digits=(6, 7, 8, 9), specificity_digit=9),
+})

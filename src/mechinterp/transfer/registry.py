@@ -64,6 +64,8 @@ class MethodSpec:
         fn: the implementation.
         summary: first line of the implementation's docstring.
         number: the method's number in its family (as the seed project numbers them).
+        teaches_specificity: the method teaches the specificity digit as a second concept, so
+            it is handed that digit's images, which every other method is refused.
     """
 
     name: str
@@ -74,6 +76,7 @@ class MethodSpec:
     fn: Callable[[TransferContext], nn.Module]
     summary: str
     number: int = 0
+    teaches_specificity: bool = False
 
     def check_pair(self, recipient: nn.Module, donor: nn.Module) -> None:
         """Raise :class:`ArchitectureMismatchError` saying why a pair is not supported."""
@@ -95,7 +98,7 @@ METHODS: dict[str, MethodSpec] = {}
 
 
 def register(name: str, *, title: str, kind: str, changes: str, requires: str = "any",
-             number: int = 0):
+             number: int = 0, teaches_specificity: bool = False):
     """Decorator adding a method to :data:`METHODS`."""
     if changes not in CHANGES:
         raise ValueError(f"changes must be one of {CHANGES}")
@@ -108,7 +111,8 @@ def register(name: str, *, title: str, kind: str, changes: str, requires: str = 
         if name in METHODS:
             raise ValueError(f"method {name!r} registered twice")
         summary = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
-        METHODS[name] = MethodSpec(name, title, kind, changes, requires, fn, summary, number)
+        METHODS[name] = MethodSpec(name, title, kind, changes, requires, fn, summary, number,
+                                   teaches_specificity)
         return fn
 
     return wrap
@@ -142,7 +146,8 @@ def apply_method(name: str, pair: ModelPair, concept_budget: int | None = None
     """Apply a method to a pair and return the edited recipient and the context it used."""
     spec = get_method(name)
     spec.check_pair(pair.recipient.model, pair.donor.model)
-    ctx = TransferContext(pair, concept_budget=concept_budget, seed=pair.seed)
+    ctx = TransferContext(pair, concept_budget=concept_budget, seed=pair.seed,
+                          teaches_specificity=spec.teaches_specificity)
     return spec.fn(ctx).eval(), ctx
 
 
@@ -165,7 +170,8 @@ def run_method(
         ``params_added``, ``params_changed``, ``donor_params_executed``,
         ``donor_at_inference``), the four metrics on the validation split (``validation``,
         where methods are compared), ``changes``, the architectures, the seed, and the unedited recipient's and donor's
-        scores (``baseline_preservation``, ``donor_transfer``).
+        scores (``baseline_preservation``, on validation
+        ``baseline_validation_preservation``, ``donor_transfer``).
     """
     spec = get_method(name)
     if pair is None:
@@ -182,6 +188,8 @@ def run_method(
     imports = count_imports(edited, ctx.original, ctx.donor,
                             pair.data.test_images[:IMPORT_IMAGES])
     before = transfer_metrics(pair.recipient.model, pair.data, pair.protocol)
+    before_validation = transfer_metrics(pair.recipient.model, pair.data, pair.protocol,
+                                         split="validation")
     donor = transfer_metrics(pair.donor.model, pair.data, pair.protocol)
     return {
         "method": name,
@@ -191,11 +199,13 @@ def run_method(
         "validation": validation,
         "changes": spec.changes,
         "kind": spec.kind,
+        "teaches_specificity": spec.teaches_specificity,
         "recipient_arch": pair.recipient.arch,
         "donor_arch": pair.donor.arch,
         "seed": pair.seed,
         "concept": pair.protocol.concept,
         "baseline_preservation": before["preservation"],
+        "baseline_validation_preservation": before_validation["preservation"],
         "donor_transfer": donor["transfer"],
         "seconds": seconds,
     }

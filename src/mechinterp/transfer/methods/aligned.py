@@ -38,9 +38,14 @@ __all__ = ["DonorScore", "CrossArchAligner", "paired_images"]
 
 
 def paired_images(ctx: TransferContext) -> tuple[torch.Tensor, torch.Tensor]:
-    """A's own images and all donor images (concept images capped by the budget)."""
+    """Every image the context hands out, each once: A's own digits and the donor's other
+    digits (concept images capped by the budget; the specificity digit only for a method
+    that teaches it)."""
     own_images, own_labels = ctx.own_data()
-    donor_images, donor_labels = ctx.donor_data()
+    spec = ctx.protocol.specificity_digit
+    extra = [d for d in ctx.protocol.donor_digits if d not in ctx.protocol.recipient_digits
+             and (d != spec or ctx.teaches_specificity)]
+    donor_images, donor_labels = ctx.donor_data(extra)
     return torch.cat([own_images, donor_images]), torch.cat([own_labels, donor_labels])
 
 

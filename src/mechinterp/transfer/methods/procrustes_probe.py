@@ -67,14 +67,16 @@ def procrustes_probe(ctx: TransferContext) -> nn.Module:
     """Write a donor probe, carried into A's feature space, into A's concept output row.
 
     The row's scale and bias are set so that the concept logit beats A's other logits on at
-    most 1% of A's own training images (calibrated without concept images).
+    most the protocol's share of the calibration negatives (the one rule every method uses;
+    no concept image is involved). The row is a linear logit, so the protocol's gate does not
+    apply to it.
     """
     concept = ctx.protocol.concept
     w, b = transported_probe(ctx)
-    own_images, _ = ctx.own_data()
-    feats = features(ctx.recipient, own_images, penultimate_hook(ctx.recipient))
+    negatives = ctx.calibration_negatives()
+    feats = features(ctx.recipient, negatives, penultimate_hook(ctx.recipient))
     with torch.no_grad():
-        logits = ctx.recipient(own_images)
+        logits = ctx.recipient(negatives)
         logits[:, concept] = float("-inf")
         best_other = logits.max(1).values
     score = feats @ w + b

@@ -39,10 +39,9 @@ from mechinterp.sae import SAEConfig, SparseAutoencoder, cached_sae
 from mechinterp.transfer.common import (
     Affine,
     calibrate_threshold,
-    concept_override,
     features,
     fit_regressor,
-    non_concept_images,
+    gated,
     override_concept,
     penultimate_hook,
     ridge_map,
@@ -204,9 +203,9 @@ def _validation_score(ctx: TransferContext, scorer: DonorScore, val_images, val_
     """Recall on held-out concept images minus false positives on held-out others."""
     concept = ctx.protocol.concept
     with torch.no_grad():
-        scores = scorer(val_images)
+        scores = gated(ctx, scorer)(val_images)
     negatives = scores[val_labels != concept]
-    threshold = calibrate_threshold(negatives, 0.005)
+    threshold = calibrate_threshold(negatives)
     positives = scores[val_labels == concept]
     recall = (positives > threshold).float().mean().item() if len(positives) else 0.0
     return recall - (negatives > threshold).float().mean().item()
@@ -303,11 +302,10 @@ def penultimate_scorer(ctx: TransferContext) -> DonorScore:
 def hierarchical_concept_transfer(ctx: TransferContext) -> nn.Module:
     """Align both the first and the last hidden layers; average the two donor scores."""
     low, high = sae_map_scorer(ctx), penultimate_scorer(ctx)
-    negatives = non_concept_images(ctx, (ctx.protocol.concept,))
+    negatives = ctx.calibration_negatives()
     with torch.no_grad():
         scales = [s(negatives).std().clamp_min(1e-6).item() for s in (low, high)]
-    return concept_override(ctx.recipient, ctx.protocol.concept,
-                            _MeanScore([low, high], scales), negatives)
+    return override_concept(ctx, _MeanScore([low, high], scales), negatives=negatives)
 
 
 def _extra_concept(ctx: TransferContext) -> int:
@@ -315,15 +313,15 @@ def _extra_concept(ctx: TransferContext) -> int:
 
 
 @register("multi_concept_transfer", title="Multi-concept transfer (concept and specificity digit)",
-          kind="sae-free", changes="module", number=6)
+          kind="sae-free", changes="module", number=6, teaches_specificity=True)
 def multi_concept_transfer(ctx: TransferContext) -> nn.Module:
     """Transfer the concept and the specificity digit together, one override each."""
     concepts = (ctx.protocol.concept, _extra_concept(ctx))
-    negatives = non_concept_images(ctx, concepts)
+    negatives = ctx.calibration_negatives(concepts)
     model: nn.Module = ctx.recipient
     for concept in concepts:
-        scorer = sae_map_scorer(ctx, concept=concept)
-        model = concept_override(model, concept, scorer, negatives)
+        model = override_concept(ctx, sae_map_scorer(ctx, concept=concept), concept=concept,
+                                 recipient=model, negatives=negatives)
     return model
 
 
@@ -334,7 +332,11 @@ def adversarial_concept_training(ctx: TransferContext) -> nn.Module:
     return code_map_transfer(ctx, noise=NOISE_STD)
 
 
-UNIVERSAL_SAE = SAEConfig(n_latents=192, kind="topk", k=24, steps=600)
+UNIVERSAL_SAE = SAEConfig(n_latents=192, kind="topk", k=24, steps=180)
+"""Method 8's dictionary. Steps were chosen on the validation split by a rule fixed first (the
+fewest steps whose mean validation transfer, both pairs x 3 seeds, stays within one point of
+600 steps): 600 -> 83.3%, 300 -> 83.0%, 180 -> 83.3%. Method 1's 500 steps stay, since 250
+lost 1.4 points (75.7% -> 74.3%)."""
 
 
 def universal_dictionary(ctx: TransferContext
@@ -381,14 +383,15 @@ def continual_steps(ctx: TransferContext, concepts: tuple[int, ...] | None = Non
     model: nn.Module = ctx.recipient
     steps = []
     for i, concept in enumerate(concepts):
-        negatives = non_concept_images(ctx, concepts[: i + 1])
-        model = concept_override(model, concept, sae_map_scorer(ctx, concept=concept), negatives)
+        model = override_concept(ctx, sae_map_scorer(ctx, concept=concept), concept=concept,
+                                 recipient=model,
+                                 negatives=ctx.calibration_negatives(concepts[: i + 1]))
         steps.append(model)
     return steps
 
 
 @register("continual_concept_learning", title="Continual concept learning", kind="sae-free",
-          changes="module", number=9)
+          changes="module", number=9, teaches_specificity=True)
 def continual_concept_learning(ctx: TransferContext) -> nn.Module:
     """Add the concept, then the specificity digit, as two successive transfers."""
     return continual_steps(ctx)[-1]

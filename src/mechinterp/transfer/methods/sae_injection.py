@@ -67,7 +67,7 @@ def _concept_code(ctx: TransferContext, sae, fb: torch.Tensor, labels: torch.Ten
         if is_concept.any():
             return sae.encode(fb[is_concept]).mean(0)
         out = ctx.donor.output_layer
-        others = [d for d in p.donor_digits if d != p.concept]
+        others = [d for d in labels.unique().tolist() if d != p.concept]  # digits handed out
         readout = out.weight[p.concept] - out.weight[others].mean(0)
         means = torch.stack([fb[labels == d].mean(0) for d in others])
         step = (means - means.mean(0)).norm(dim=1).mean()
