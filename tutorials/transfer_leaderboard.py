@@ -38,6 +38,8 @@ from mechinterp.reporting import markdown_table, show_markdown
 from mechinterp.transfer import get_method, list_methods
 from mechinterp.transfer.leaderboard import (
     cached_run,
+    keeps_preservation,
+    pick_best,
     run_grid,
     summarise_runs,
     support_matrix,
@@ -55,18 +57,27 @@ seeds = list(mi.get_profile().seeds)
 methods = list_methods("surgery") + list_methods("sae-free") + list_methods("baseline")
 rows = run_grid(methods, seeds=seeds)
 summary = summarise_runs(rows)
-print(f"{len(rows)} runs: {len(methods)} methods, seeds {seeds}")
+# the same runs with no concept image at all, for every method that consumed some
+fed = sorted({r["method"] for r in rows if r["concept_images_used"] > 0})
+zero_rows = run_grid(fed, seeds=seeds, concept_budget=0)
+zero = summarise_runs(zero_rows)
+assert all(r["concept_images_used"] == 0 for r in zero_rows)
+print(f"{len(rows)} runs: {len(methods)} methods, seeds {seeds}; {len(zero_rows)} more at a "
+      f"budget of 0 images ({len(fed)} methods)")
 
 # %% [markdown]
 # ## The table
 #
 # Mean over seeds, standard deviation in brackets. `images` is the number of concept-digit
-# training images the method consumed; `changes` says whether it edits A's weights, adds a
-# module, or takes gradient steps on A. The seed project's numbers come from its own models
-# and splits and are shown for orientation.
+# training images the method consumed, and `at 0 images` the transfer of the same method fit
+# without a single one (the alignment maps fit on the other digits only; "-" for methods that
+# use none anyway). `changes` says whether it edits A's weights, adds a module, or takes
+# gradient steps on A; the two methods that also teach the specificity digit say so there.
+# The seed project's numbers come from its own models and splits and are shown for
+# orientation.
 
 # %%
-show_markdown(summary_table(summary))
+show_markdown(summary_table(summary, zero))
 
 # %%
 fig = plot_tradeoff(summary, "Transfer against preservation (crosses: the seed project's reports)")
@@ -94,21 +105,24 @@ show_markdown(markdown_table(
 # %% [markdown]
 # ## The best method without gradient steps on A
 #
-# The goal was a method that does not train A's weights on concept images and still beats the
-# seed project's best result, 87.4% transfer at 97.2% preservation.
+# The rule, fixed before the runs and applied on the validation split (a carve of the
+# training images that neither network was trained on and no method is handed), never on
+# test images: among methods that take no gradient step on A and are not baselines, those
+# that keep validation preservation within half a point of the unedited A on both pairs come
+# first, then the highest validation transfer averaged over the pairs
+# (`mechinterp.transfer.leaderboard.pick_best`). The seed project's best result was 87.4%
+# transfer at 97.2% preservation.
 
 # %%
-surgery = [s for s in summary if s["changes"] != "gradient" and s["kind"] != "baseline"]
-# the rule, fixed before any run and applied on the validation split (training images no
-# method was handed), never on test images: keep preservation at 95% or more, then the
-# highest transfer
-best = max(surgery, key=lambda s: (s["validation_preservation_mean"] >= 0.95,
-                                   s["validation_transfer_mean"]))
-best_rows = [s for s in summary if s["method"] == best["method"]]
+best_name = pick_best(summary)
+best_rows = [s for s in summary if s["method"] == best_name]
 for s in best_rows:
-    print(f"{s['method']} on {s['pair']}: transfer {s['transfer_mean']:.1%} "
+    kept = keeps_preservation(s["preservation_mean"], s["baseline_preservation_mean"])
+    print(f"{best_name} on {s['pair']}: transfer {s['transfer_mean']:.1%} "
           f"(std {s['transfer_std']:.1%}), preservation {s['preservation_mean']:.1%} "
-          f"(std {s['preservation_std']:.1%}), specificity {s['specificity_mean']:.1%}")
+          f"(A alone {s['baseline_preservation_mean']:.1%}: "
+          f"{'within' if kept else 'outside'} half a point), "
+          f"specificity {s['specificity_mean']:.1%}")
 
 # %% [markdown]
 # ## What each edit imports from the donor
@@ -126,7 +140,7 @@ for s in best_rows:
 fig = plot_import_frontier(summary, "What the transfer costs in imported donor weights")
 plt.show()
 for s in summary:
-    if s["method"] in ("donor_ensemble", "donor_readout") or s is best:
+    if s["method"] in ("donor_ensemble", "donor_readout", best_name):
         print(f"{s['method']} on {s['pair']}: transfer {s['transfer_mean']:.1%}, "
               f"{s['donor_params_executed']:,} entries of B, B runs: {s['donor_at_inference']}")
 
@@ -146,7 +160,7 @@ show_markdown(markdown_table(
     ["method", "pairs handled", "requires"]))
 
 extra_pairs = [("convnet", "megann"), ("megann", "convnet"), ("simplenn", "widenn")]
-extra = [cached_run(best["method"], a, b, seed=s, data=data) for a, b in extra_pairs
+extra = [cached_run(best_name, a, b, seed=s, data=data) for a, b in extra_pairs
          for s in seeds]
 show_markdown(summary_table(summarise_runs(extra)))
 
@@ -162,7 +176,7 @@ show_markdown(summary_table(summarise_runs(extra)))
 
 # %%
 budgets = [0, 10, 100, None]
-curve_methods = [best["method"], "cross_arch_vector", "finetune_with_budget"]
+curve_methods = [best_name, "cross_arch_vector", "finetune_with_budget"]
 curve = {m: [] for m in curve_methods}
 for method in curve_methods:
     for budget in budgets:
@@ -175,7 +189,7 @@ fig = plot_budget_curve(curve, "Transfer against the concept-image budget (MegaN
 plt.show()
 show_markdown(markdown_table(
     [{"method": m, **{f"{p[0]} images": f"{p[1]:.1%}" for p in pts}} for m, pts in curve.items()],
-    ["method"] + [f"{p[0]} images" for p in curve[best["method"]]]))
+    ["method"] + [f"{p[0]} images" for p in curve[best_name]]))
 
 # %% [markdown]
 # ## Checks and record

@@ -17,22 +17,12 @@ def _by_name(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {r.get("name", ""): r.get("metrics", {}) for r in records}
 
 
-def best_transfer_method(board: dict[str, Any], pair: str, *, preservation: float = 0.95
-                         ) -> str | None:
-    """The leaderboard's rule for a pair's best method: among registered methods that are not
-    baselines, those that keep ``preservation`` first, then the highest mean transfer, both
-    on the validation split."""
-    from mechinterp.transfer.registry import get_method, list_methods
-
-    scored = [m for m in list_methods() if get_method(m).kind != "baseline"
-              and f"{m}|{pair}|transfer_mean" in board]
-    if not scored:
-        return None
-    # chosen on the validation split where the record has it, never on test numbers
-    split = "validation_" if f"{scored[0]}|{pair}|validation_transfer_mean" in board else ""
-    return max(scored, key=lambda m: (
-        board[f"{m}|{pair}|{split}preservation_mean"] >= preservation,
-        board[f"{m}|{pair}|{split}transfer_mean"]))
+def best_transfer_method(board: dict[str, Any], pair: str) -> str | None:
+    """The method the leaderboard named best (by
+    :func:`mechinterp.transfer.leaderboard.pick_best`, on the validation split), if the
+    record holds its numbers for ``pair``."""
+    best = board.get("best_method")
+    return best if f"{best}|{pair}|transfer_mean" in board else None
 
 
 def key_results(records: list[dict[str, Any]]) -> list[dict[str, str]]:

@@ -35,7 +35,38 @@ __all__ = [
     "summarise_runs",
     "support_matrix",
     "leaderboard_rows",
+    "PRESERVATION_SLACK",
+    "keeps_preservation",
+    "pick_best",
 ]
+
+PRESERVATION_SLACK = 0.005
+"""The preservation a method may lose against the unedited recipient: half a point."""
+
+
+def keeps_preservation(edited: float, alone: float) -> bool:
+    """Whether an edited recipient's preservation is within :data:`PRESERVATION_SLACK` of the
+    unedited recipient's on the same images (a small tolerance absorbs float rounding)."""
+    return edited >= alone - PRESERVATION_SLACK - 1e-9
+
+
+def pick_best(summary: Sequence[dict[str, Any]]) -> str | None:
+    """The rule that names the best method, fixed before the runs and applied on the
+    validation split only: among methods that are not baselines and take no gradient step on
+    A, those whose mean validation preservation is within :data:`PRESERVATION_SLACK` of the
+    unedited recipient's on every pair they run on come first, then the highest validation
+    transfer averaged over those pairs. ``None`` if no row is a candidate."""
+    by_method: dict[str, list[dict[str, Any]]] = {}
+    for s in summary:
+        if s["kind"] != "baseline" and s["changes"] != "gradient":
+            by_method.setdefault(s["method"], []).append(s)
+    if not by_method:
+        return None
+    return max(by_method, key=lambda m: (
+        all(keeps_preservation(s["validation_preservation_mean"],
+                               s["baseline_validation_preservation_mean"])
+            for s in by_method[m]),
+        statistics.fmean(s["validation_transfer_mean"] for s in by_method[m])))
 
 METRICS = ("transfer", "preservation", "specificity", "false_positive_rate")
 IMPORT_COUNTS = ("params_added", "params_changed", "donor_params_executed")
@@ -115,7 +146,8 @@ def summarise_runs(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
                    "concept_images_used": max(r["concept_images_used"] for r in group),
                    **{k: max(r[k] for r in group) for k in IMPORT_COUNTS},
                    "donor_at_inference": any(r["donor_at_inference"] for r in group),
-                   "changes": group[0]["changes"], "kind": group[0]["kind"]}
+                   "changes": group[0]["changes"], "kind": group[0]["kind"],
+                   "teaches_specificity": group[0].get("teaches_specificity", False)}
         for metric in METRICS:
             summary[f"{metric}_mean"], summary[f"{metric}_std"] = _mean_std(
                 [r[metric] for r in group])
@@ -124,6 +156,8 @@ def summarise_runs(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
                 r["validation"][metric] for r in group)
         summary["baseline_preservation_mean"] = statistics.fmean(
             r["baseline_preservation"] for r in group)
+        summary["baseline_validation_preservation_mean"] = statistics.fmean(
+            r["baseline_validation_preservation"] for r in group)
         summary["donor_transfer_mean"] = statistics.fmean(r["donor_transfer"] for r in group)
         out.append(summary)
     return out

@@ -68,27 +68,36 @@ def _seed_cell(seed: dict[str, Any]) -> str:
     return " / ".join(parts) + f" ({seed['pair']})"
 
 
-def summary_table(summary: Sequence[dict[str, Any]]) -> str:
+def summary_table(summary: Sequence[dict[str, Any]],
+                  zero_budget: Sequence[dict[str, Any]] | None = None) -> str:
     """Markdown: mean (std) of the metrics per method and pair, what each edit imports
     (entries added, entries of A changed, entries of B taking part in the output, whether B
-    runs: :mod:`mechinterp.transfer.imports`), with the seed's numbers."""
+    runs: :mod:`mechinterp.transfer.imports`), with the seed's numbers. With ``zero_budget``
+    (the same summary for runs at a concept budget of 0), a column gives each method's
+    transfer without a single concept image ("-" where the method used none anyway)."""
+    zero = {(z["method"], z["pair"]): z for z in zero_budget or []}
     rows = []
     for s in summary:
         seed = SEED_RESULTS.get(s["method"], {})
+        z = zero.get((s["method"], s["pair"]))
+        changes = s["changes"] + (" (teaches the specificity digit)"
+                                  if s.get("teaches_specificity") else "")
         rows.append({
             "method": s["method"], "pair": s["pair"],
             "transfer": f"{s['transfer_mean']:.1%} ({s['transfer_std']:.1%})",
+            "at 0 images": f"{z['transfer_mean']:.1%} ({z['transfer_std']:.1%})" if z else "-",
             "preservation": f"{s['preservation_mean']:.1%} ({s['preservation_std']:.1%})",
             "specificity": f"{s['specificity_mean']:.1%} ({s['specificity_std']:.1%})",
-            "images": s["concept_images_used"], "changes": s["changes"],
+            "images": s["concept_images_used"], "changes": changes,
             "added": f"{s['params_added']:,}", "A changed": f"{s['params_changed']:,}",
             "from B": f"{s['donor_params_executed']:,}",
             "B runs": "yes" if s["donor_at_inference"] else "no",
             "seed project": _seed_cell(seed),
         })
-    return markdown_table(rows, ["method", "pair", "transfer", "preservation",
-                                 "specificity", "images", "changes", "added", "A changed",
-                                 "from B", "B runs", "seed project"])
+    columns = ["method", "pair", "transfer"] + (["at 0 images"] if zero_budget else []) + [
+        "preservation", "specificity", "images", "changes", "added", "A changed", "from B",
+        "B runs", "seed project"]
+    return markdown_table(rows, columns)
 
 
 def plot_budget_curve(curve: dict[str, Sequence[Sequence[float]]], title: str) -> Figure:
