@@ -57,6 +57,7 @@ def test_results_page_leaderboards_come_from_their_records():
             "aligned_spatial|widenn <- deepnn|transfer_mean": 0.933,
             "aligned_spatial|widenn <- deepnn|preservation_mean": 0.976,
             "aligned_spatial|widenn <- deepnn|specificity_mean": 0.007,
+            "aligned_spatial|widenn <- deepnn|budget0_transfer_mean": 0.61,
             "best_method": "aligned_spatial"}},
     ]
     page = render_results_page(records, figures={"a caption": "assets/x.png"})
@@ -65,7 +66,7 @@ def test_results_page_leaderboards_come_from_their_records():
             "| 1.060 ± 0.030 |") in page
     assert "| siit-ioi | weight norm | 0.667 ± 0.100 | 0.600 ± 0.050 | n/a | n/a | n/a |" in page
     assert "verification" not in page.split("??? note")[0]
-    assert "surgery 12: `aligned_spatial` (best) | 93.3% / 97.6% / 0.7% |" in page
+    assert "surgery 12: `aligned_spatial` (best) | 93.3% / 97.6% / 0.7% (0 images: 61.0%) |" in page
     assert "commit `abc`" in page and "## Neuron self-report" not in page
     png = plot_results_figures(records)["transfer-tradeoff.png"]
     assert png[:4] == b"\x89PNG"

@@ -19,9 +19,9 @@
 #
 # | variant | concept | A knows | B knows | specificity digit |
 # |---|---|---|---|---|
-# | `4 | A 0-3, B 2-5` (the default) | 4 | 0-3 | 2-5 | 5 |
-# | `5 | A 0-3, B 2-5` | 5 | 0-3 | 2-5 | 4 |
-# | `8 | A 4-7, B 6-9` | 8 | 4-7 | 6-9 | 9 |
+# | concept 4, A 0-3, B 2-5 (the default) | 4 | 0-3 | 2-5 | 5 |
+# | concept 5, A 0-3, B 2-5 | 5 | 0-3 | 2-5 | 4 |
+# | concept 8, A 4-7, B 6-9 | 8 | 4-7 | 6-9 | 9 |
 #
 # Each variant trains its own A and B (both model pairs of the
 # [leaderboard](../transfer_leaderboard/), the profile's seeds) and runs every method except
@@ -174,6 +174,22 @@ for name, summary in per_variant.items():
                                                 b["baseline_preservation_mean"])})
 show_markdown(markdown_table(verdicts, list(verdicts[0]), {"gap": ".1%",
                                                           "preservation lost": ".2%"}))
+passed_over = []
+for name, summary in per_variant.items():
+    candidates = [s for s in summary if s["kind"] != "baseline" and s["changes"] != "gradient"]
+    top = max({s["method"] for s in candidates}, key=lambda m: statistics.fmean(
+        s["validation_transfer_mean"] for s in candidates if s["method"] == m))
+    if top != picks[name]:
+        lost = max(s["baseline_validation_preservation_mean"] - s["validation_preservation_mean"]
+                   for s in candidates if s["method"] == top)
+        passed_over.append(f"on {name} the rule passes over `{top}`, the highest validation "
+                           f"transfer, because it lost {lost:.2%} of validation preservation "
+                           "on a pair")
+if passed_over:
+    show_markdown("The rule puts preservation first: " + "; ".join(passed_over) + ". The "
+                  "validation split holds about 40 images per digit, so one flipped image of "
+                  "A's own digits costs 0.2 points averaged over three seeds; the rule was "
+                  "fixed before the runs and is applied as written.")
 mean_transfer = statistics.fmean(
     next(s for s in per_variant[n] if s["method"] == picks[n] and s["pair"] == v["pair"])[
         "transfer_mean"] for n in VARIANTS for v in verdicts if v["variant"] == n)

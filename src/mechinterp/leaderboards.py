@@ -84,8 +84,10 @@ def _transfer(found: dict[str, Record]) -> list[str] | None:
         key = f"{method}|{pair}|"
         if f"{key}transfer_mean" not in board:
             return "refuses the pair"
+        zero = board.get(key + "budget0_transfer_mean")
         return (f"{board[key + 'transfer_mean']:.1%} / {board[key + 'preservation_mean']:.1%} / "
-                f"{board[key + 'specificity_mean']:.1%}")
+                f"{board[key + 'specificity_mean']:.1%}"
+                + (f" (0 images: {zero:.1%})" if zero is not None else ""))
 
     rows = [[f"{get_method(m).kind} {get_method(m).number}: `{m}`"
              + (" (best)" if m == board.get("best_method") else ""),

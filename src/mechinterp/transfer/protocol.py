@@ -215,10 +215,11 @@ SEED_RESULTS: dict[str, dict[str, float | str]] = {
 
 VARIANTS.update({
     # the default: the seed project's setting
-    "4 | A 0-3, B 2-5": TransferProtocol(),
+    "concept 4, A 0-3, B 2-5": TransferProtocol(),
     # the other concept the default digit sets allow
-    "5 | A 0-3, B 2-5": TransferProtocol(concept=5, specificity_digit=4),
+    "concept 5, A 0-3, B 2-5": TransferProtocol(concept=5, specificity_digit=4),
     # other digit sets altogether
-    "8 | A 4-7, B 6-9": TransferProtocol(concept=8, recipient_digits=(4, 5, 6, 7),
-                                         donor_digits=(6, 7, 8, 9), specificity_digit=9),
+    "concept 8, A 4-7, B 6-9": TransferProtocol(concept=8, recipient_digits=(4, 5, 6, 7),
+                                                donor_digits=(6, 7, 8, 9),
+                                                specificity_digit=9),
 })
