@@ -47,6 +47,7 @@ import matplotlib.pyplot as plt
 
 from mechinterp.essay import provenance_note, require_result
 from mechinterp.reporting import markdown_table, show_markdown
+from mechinterp.transfer.leaderboard import pick_best
 from mechinterp.transfer.protocol import SEED_RESULTS
 from mechinterp.transfer.registry import get_method, list_methods
 from mechinterp.transfer.report import plot_budget_curve
@@ -107,17 +108,22 @@ fig.tight_layout()
 plt.show()
 
 
-def best_of(kind, pair):
-    """The leaderboard's rule, applied on the validation split (never on test numbers)."""
-    scored = [m for m in methods if kinds[m] == kind and score(m, pair, "transfer") is not None]
-    return max(scored, key=lambda m: (score(m, pair, "validation_preservation") >= 0.95,
-                                      score(m, pair, "validation_transfer")))
+def best_of(kind):
+    """The leaderboard's rule (:func:`~mechinterp.transfer.leaderboard.pick_best`), applied
+    to one family on the validation split (never on test numbers)."""
+    rows = [{"method": m, "pair": pair, "kind": kinds[m], "changes": get_method(m).changes,
+             **{k: board[f"{m}|{pair}|{k}"] for k in (
+                 "validation_transfer_mean", "validation_preservation_mean",
+                 "baseline_validation_preservation_mean")}}
+            for m in methods if kinds[m] == kind for pair in pairs
+            if score(m, pair, "transfer") is not None]
+    return pick_best(rows)
 
 
 rows = []
 for pair in pairs:
     for kind, label in (("surgery", "best surgery method"), ("sae-free", "best SAE-free method")):
-        m = best_of(kind, pair)
+        m = best_of(kind)
         rows.append({"pair": pair, "method": f"{label}: `{m}`",
                      **{k: score(m, pair, k) for k in ("transfer", "preservation", "specificity")}})
     for m in ("finetune_with_budget", "oracle_retrain"):
@@ -151,17 +157,23 @@ show_markdown(
 # own upper layers decide. What they import is counted below: the edited recipient carries a
 # large part of the donor, and the plain donor ensemble, which runs all of the donor beside
 # the recipient, is as good as any of them. That a map carries the four at all when it was
-# fitted on *no* four (the budget-0 point of the curve below) is the representational
-# finding: the networks' spaces are related by a transformation simple enough to learn from
-# other digits, and it extends to a concept only one of them has.
+# fitted on *no* four (the budget-0 point of the curve below, and a column of the
+# leaderboard) is the representational finding: the networks' spaces are related by a
+# transformation simple enough to learn from other digits, and it extends, in part, to a
+# concept only one of them has.
 #
 # **Surgery is more specific than training.** Fine-tuning and the oracle recognise the most
 # fours, and also call the most fives fours. A gradient step on concept images moves every
 # boundary near the four, including the one with its nearest unseen neighbour; a transplanted
-# concept brings only what the donor's representation of a four contains, and the donor
-# knows fives. Part of the gap is access to data: the surgery methods calibrate their
-# threshold against images of the donor's other digits, fives included, which fine-tuning and
-# the oracle never see.
+# detector fires only where the donor's representation says "four", and the donor knows
+# fives. This is not a difference in data: the protocol holds the five out from every method
+# and baseline alike (no fitting, no calibration), so every row meets it for the first time
+# on the test split.
+#
+# Every threshold in these rows is set by one rule, on images that neither network was
+# trained on. That rule costs numbers: set on the training images, as in an earlier version
+# of this protocol, the same methods scored well above these numbers, because a map fit on the
+# images it is calibrated on is surer of them than of new ones.
 
 # %% tags=["hide-input"]
 curve = {k.split("|")[1]: v for k, v in board.items() if k.startswith("budget_curve|")}
@@ -188,6 +200,42 @@ show_markdown(
     f"{imports['donor_readout'][0]:.1%}.")
 
 # %% [markdown]
+# ## Not only the four
+#
+# A method developed on one digit may have learned that digit. The
+# [variants page](../../tutorials/transfer_variants/) runs the same methods with 5 as the
+# concept (same networks, 4 as the specificity digit) and on other digit sets altogether
+# (A knows 4-7, B knows 6-9, the concept is 8).
+#
+# The five exposed a flaw in the rule, not in any method. A detector built on the donor asks
+# the donor about every image, including A's 0s and 1s, which the donor has never seen; its
+# closed-set answer "more like a 5 than like a 2, 3 or 4" is often yes, those 0s set the
+# threshold, and nothing transfers. Letting A answer for its own digits (the score loses A's
+# evidence for its own best digit) repairs it; the protocol adopts that gate because it wins
+# on the validation split, by a rule written down before the comparison.
+
+# %% tags=["hide-input"]
+variants = require_result("transfer-variants", "transfer_variants")["metrics"]
+names = [k.split("|")[0] for k in variants if k.endswith("|picked")]
+gate_rows = [{"variant": n,
+              **{f"{g} gate": variants[f"gate|{g}|{n}|test transfer"]
+                 for g in ("closed-set", "open-set")},
+              "picked method": f"`{variants[n + '|picked']}`"} for n in names]
+show_markdown(markdown_table(gate_rows, list(gate_rows[0]),
+                             {"closed-set gate": ".1%", "open-set gate": ".1%"}))
+gaps = [v for k, v in variants.items() if k.endswith("|gap")]
+show_markdown(
+    "Donor-ensemble transfer on the test split under each gate (the choice was made on "
+    "validation). Over the three variants the method each variant's rule picks reaches "
+    f"{variants['mean_picked_transfer']:.1%} transfer on average; its shortfall against the "
+    f"donor ensemble of the same variant and pair ranges from {min(gaps):+.1%} to "
+    f"{max(gaps):+.1%} (negative: it beat the ensemble). The four is the "
+    "easy case: the donor ensemble itself reaches "
+    + ", ".join(f"{variants[f'gate|open-set|{n}|test transfer']:.1%} ({n})" for n in names)
+    + ", because the donor's own margin is a weaker detector for some digits than for others "
+    "once it must stay quiet on digits it never saw.")
+
+# %% [markdown]
 # The aligners are subsidiary networks of a third kind: neither acting on one network from
 # outside nor grafted into it, but translating between two. They make the same methodological
 # point as the symbiote and the report head, from another side. A map that has to be *learned*
@@ -202,17 +250,18 @@ show_markdown(
 show_markdown(provenance_note(record))
 assert sum(kinds[m] != "baseline" for m in methods) == 21  # the heading's count
 copiers = ["direct_weight_copy", "importance_neuron_copy", "pathway_transplant", "gradual_blending"]
-for m in copiers:
+for m in copiers:  # "almost nothing, or only by wrecking the recipient"
     t, p = score(m, same, "transfer"), score(m, same, "preservation")
-    assert t < 0.5 and (t < 0.05 or p < 0.9), (m, t, p)
+    assert t < 0.05 or p < 0.9, (m, t, p)
     assert score(m, cross_pair, "transfer") is None
-for pair in pairs:
-    top = best_of("sae-free", pair)
-    assert score(top, pair, "transfer") > 0.75 and score(top, pair, "preservation") >= 0.95
-    assert score("finetune_with_budget", pair, "specificity") > 5 * score(top, pair, "specificity")
-    assert score("oracle_retrain", pair, "specificity") > 5 * score(top, pair, "specificity")
-assert ours["transfer"] > anchor["transfer"] and ours["preservation"] >= 0.95
-assert few[leader][1] > few["finetune_with_budget"][1]
+top = best_of("sae-free")
+for pair in pairs:  # surgery is more specific than training, with the same data withheld
+    alone = board[f"{top}|{pair}|baseline_preservation_mean"]
+    assert score(top, pair, "preservation") > alone - 0.015
+    assert score("finetune_with_budget", pair, "specificity") > 3 * score(top, pair, "specificity")
+    assert score("oracle_retrain", pair, "specificity") > 3 * score(top, pair, "specificity")
 assert zero["finetune_with_budget"][1] < 0.05  # nothing to learn the four from
-assert imports["donor_ensemble"][0] >= imports[leader][0] - 0.02  # "as good as any of them"
+assert zero[leader][1] > 0.2  # a map fit on no four still carries part of it
+assert imports["donor_ensemble"][0] >= imports[leader][0] - 0.03  # "as good as any of them"
 assert imports[leader][1] > 0  # the best method runs part of the donor
+assert variants["gate_chosen"] == "open-set"  # the gate the text describes

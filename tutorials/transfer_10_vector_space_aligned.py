@@ -28,6 +28,8 @@ import time
 
 import matplotlib.pyplot as plt
 
+from mechinterp.reporting import show_markdown
+from mechinterp.transfer.protocol import SEED_RESULTS
 from mechinterp.transfer.report import method_study, show_injection_effect
 
 started = time.perf_counter()
@@ -36,11 +38,15 @@ started = time.perf_counter()
 # ## Numbers
 #
 # The [protocol](../../transfer/protocol/) is fixed: recipient A knows digits 0-3, donor B
-# knows 2-5, the concept is 4 and the specificity digit is 5. The method runs on the
-# same-architecture pair (MegaNN receives from MegaNN) and, when it can, on the
-# cross-architecture pair (WideNN receives from DeepNN), once per seed of the profile; the
-# table gives the mean and, in brackets, the standard deviation over seeds, next to the
-# number the seed project reported for its version of the method.
+# knows 2-5, the concept is 4 and the specificity digit is 5, whose images no method sees.
+# Both networks are trained on the training split less two carves that neither of them ever
+# sees: a validation split (10%), where methods are compared, and a calibration split (20%).
+# Any threshold a method sets lets through at most 0.5% of the calibration split's images of
+# the digits A or B knows other than 4 and 5. The method runs on the same-architecture pair
+# (MegaNN receives from MegaNN) and, when it can, on the cross-architecture pair (WideNN
+# receives from DeepNN), once per seed of the profile; the table gives the test-split mean
+# and, in brackets, the standard deviation over seeds, next to the numbers the seed project
+# reported for its version of the method on its own models and splits.
 
 # %%
 study = method_study("vector_space_aligned")
@@ -70,15 +76,40 @@ effect, inert = show_injection_effect(
     "which the concept row (method 2's) does not read")
 
 # %% [markdown]
+# The summary numbers, method 10 against method 2 over the same seeds:
+
+# %%
+probe = method_study("procrustes_probe", show=False).summary
+reported = SEED_RESULTS["vector_space_aligned"]
+show_markdown("\n".join(
+    f"- {name}: transfer {s['transfer_mean']:.1%} against method 2's "
+    f"{probe[name]['transfer_mean']:.1%}, specificity {s['specificity_mean']:.1%} against "
+    f"{probe[name]['specificity_mean']:.1%}, preservation {s['preservation_mean']:.1%} "
+    f"against {probe[name]['preservation_mean']:.1%} (A alone "
+    f"{s['baseline_preservation_mean']:.1%})."
+    for name, s in study.summary.items())
+    + f"\n\nThe seed project reported {reported['transfer']:.1%} transfer at "
+    f"{reported['preservation']:.1%} preservation for its version.")
+
+# %% [markdown]
+# The free-space injection keeps its promise of leaving A's digits alone, and for the same
+# reason it does nothing for the concept: what it writes lies where the concept row does not
+# look. The transfer is method 2's, well below what the seed project reported for its own
+# version of this method.
+
+# %% [markdown]
 # ## Checks and record
 
 # %%
 summary, same, cross = study.summary, study.same, study.cross
-probe = method_study("procrustes_probe", show=False).summary
 for name, s in summary.items():
     if inert:  # then the transfer is method 2's, as the text above says
         assert abs(s["transfer_mean"] - probe[name]["transfer_mean"]) < 0.02
-    assert s["preservation_mean"] > s["baseline_preservation_mean"] - 0.03
+    # in any case the injection moves the transfer by no more than a few points
+    assert abs(s["transfer_mean"] - probe[name]["transfer_mean"]) < 0.05
+    # and leaves A's own digits alone
+    assert s["preservation_mean"] > s["baseline_preservation_mean"] - 0.015
+    assert s["transfer_mean"] < reported["transfer"] - 0.1  # well below the seed's report
 
 record = study.write_record(started)
 print(f"result record written to {record}")

@@ -35,7 +35,6 @@ import numpy as np
 
 import mechinterp as mi
 from mechinterp.reporting import markdown_table, show_markdown
-from mechinterp.transfer.protocol import SEED_RESULTS
 from mechinterp.transfer import get_method, list_methods
 from mechinterp.transfer.leaderboard import (
     cached_run,
@@ -45,6 +44,7 @@ from mechinterp.transfer.leaderboard import (
     summarise_runs,
     support_matrix,
 )
+from mechinterp.transfer.protocol import SEED_RESULTS
 from mechinterp.transfer.report import (
     plot_budget_curve,
     plot_import_frontier,

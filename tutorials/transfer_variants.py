@@ -96,7 +96,7 @@ mean_val = {g: statistics.fmean(r["validation transfer"] for r in gate_rows if r
             for g in GATES}
 chosen = ("open-set" if mean_val["open-set"] > mean_val["closed-set"] + 0.01
           else "closed-set")
-print(f"mean validation transfer: " + ", ".join(f"{g} {v:.1%}" for g, v in mean_val.items())
+print("mean validation transfer: " + ", ".join(f"{g} {v:.1%}" for g, v in mean_val.items())
       + f" -> {chosen}; the library's default: {TransferProtocol().gate}")
 
 # %% [markdown]
@@ -177,14 +177,23 @@ show_markdown(markdown_table(verdicts, list(verdicts[0]), {"gap": ".1%",
 passed_over = []
 for name, summary in per_variant.items():
     candidates = [s for s in summary if s["kind"] != "baseline" and s["changes"] != "gradient"]
-    top = max({s["method"] for s in candidates}, key=lambda m: statistics.fmean(
-        s["validation_transfer_mean"] for s in candidates if s["method"] == m))
-    if top != picks[name]:
-        lost = max(s["baseline_validation_preservation_mean"] - s["validation_preservation_mean"]
-                   for s in candidates if s["method"] == top)
-        passed_over.append(f"on {name} the rule passes over `{top}`, the highest validation "
-                           f"transfer, because it lost {lost:.2%} of validation preservation "
-                           "on a pair")
+
+    def val(m, key, rows=candidates):
+        return [s[key] for s in rows if s["method"] == m]
+
+    picked_val = statistics.fmean(val(picks[name], "validation_transfer_mean"))
+    # methods the rule passed over that transfer more on validation and lose less than five
+    # points of validation preservation (the near misses, not the wreckers)
+    near = [(m, statistics.fmean(val(m, "validation_transfer_mean")),
+             max(a - b for a, b in zip(val(m, "baseline_validation_preservation_mean"),
+                                       val(m, "validation_preservation_mean"), strict=True)))
+            for m in {s["method"] for s in candidates}]
+    near = [x for x in near if x[1] > picked_val and x[2] < 0.05]
+    if near:
+        m, t, lost = max(near, key=lambda x: x[1])
+        passed_over.append(f"on {name} it passes over `{m}` ({t:.1%} validation transfer "
+                           f"against {picked_val:.1%}), which lost {lost:.2%} of validation "
+                           "preservation on a pair")
 if passed_over:
     show_markdown("The rule puts preservation first: " + "; ".join(passed_over) + ". The "
                   "validation split holds about 40 images per digit, so one flipped image of "
