@@ -18,12 +18,17 @@
 # with a preservation term (the KL divergence from the original A's predictions on its own
 # images). Anything a surgery method achieves should be read against what plain training with
 # the same concept images achieves.
+#
+# Like every method, it is never handed an image of the specificity digit (5): its own images
+# are A's digits and the concept. No method's fitting or calibration sees a 5 either, so the
+# specificity column compares fine-tuning with them on equal data.
 
 # %%
 import time
 
 import matplotlib.pyplot as plt
 
+from mechinterp.reporting import show_markdown
 from mechinterp.transfer.report import method_study
 
 started = time.perf_counter()
@@ -53,18 +58,44 @@ fig = study.prediction_figure(seed=0)
 plt.show()
 
 # %% [markdown]
-# Fine-tuning learns 4s almost perfectly and keeps A's digits, but it has never seen a 5: many
-# 5s become 4s. Its weakness is specificity, the one metric that rewards knowing what the
-# concept is *not*, which B's layers bring to the alignment methods for free.
+# ## What it gets right and what it cannot know
+#
+# The same metrics next to two references that never saw a 5 either: the simplest SAE-free
+# method (method 1, which lets B's upper layers judge a map of A's features) and the donor
+# ensemble (all of B run beside A).
+
+# %%
+summary, same, cross = study.summary, study.same, study.cross
+method1 = method_study("precomputed_vector_alignment", show=False).summary
+ensemble = method_study("donor_ensemble", show=False).summary
+
+
+def pct(key, rows=summary):
+    return " and ".join(f"{rows[name][key]:.1%}" for name in summary)
+
+
+lost = max(s["baseline_preservation_mean"] - s["preservation_mean"] for s in summary.values())
+show_markdown(
+    f"On the two pairs ({' and '.join(summary)}), fine-tuning recognises "
+    f"{pct('transfer_mean')} of the 4s and loses at most {100 * lost:.1f} points of accuracy "
+    f"on A's own digits. But it has never seen a 5, and a network that knows only 0-4 must put a 5 "
+    f"somewhere: it calls {pct('specificity_mean')} of the 5s 4s. Method 1 calls "
+    f"{pct('specificity_mean', method1)} of them 4s and the donor ensemble "
+    f"{pct('specificity_mean', ensemble)}, though neither was handed a 5 either. B was trained "
+    "on 5s, so a score computed by B's layers (the concept's logit against B's other digits, "
+    "the 5 among them) already knows what the concept is *not*. Specificity, the one metric "
+    "that rewards that knowledge, is the weakness of plain training on the concept's images.")
 
 # %% [markdown]
 # ## Checks and record
 
 # %%
-summary, same, cross = study.summary, study.same, study.cross
-for s in summary.values():
-    assert s["transfer_mean"] > 0.9
-    assert s["specificity_mean"] > 0.1
+for name, s in summary.items():
+    assert s["transfer_mean"] > 0.9  # it learns nearly every 4
+    assert s["preservation_mean"] > s["baseline_preservation_mean"] - 0.015  # keeps A's digits
+    # many more 5s become 4s than where B's layers judge the image
+    assert s["specificity_mean"] > 2 * method1[name]["specificity_mean"]
+    assert s["specificity_mean"] > 2 * ensemble[name]["specificity_mean"]
 
 record = study.write_record(started)
 print(f"result record written to {record}")

@@ -29,6 +29,7 @@ import time
 
 import matplotlib.pyplot as plt
 
+from mechinterp.reporting import show_markdown
 from mechinterp.transfer import (
     model_pair,
 )
@@ -53,7 +54,11 @@ study = method_study("concept_dimension_scaling")
 #
 # For seed 0 on the same-architecture pair: each candidate's score on held-out *training*
 # images (used to choose), and, for illustration only, what method 1 with that dictionary size gives on
-# the test images. The choice never sees the test split.
+# the test images. The choice never sees the test split. Nor does it see the protocol's
+# validation split, which no method is handed: it holds back a fifth of the images the method
+# *is* handed, fits on the rest and scores recall of the concept minus false positives there.
+# A and B were trained on those held-back images, so they are not the unseen images the
+# threshold and the test split use.
 
 # %%
 pair = model_pair("megann", "megann", seed=0)
@@ -65,15 +70,47 @@ for r in rows:
     print(f"latents {r['n_latents']:>4}: validation {r['validation score']:.3f}, "
           f"transfer {r['transfer']:.1%}, preservation {r['preservation']:.1%}")
 
+# %%
+summary, same, cross = study.summary, study.same, study.cross
+method1 = method_study("precomputed_vector_alignment", show=False).summary
+finetune = method_study("finetune_with_budget", show=False).summary
+
+
+def pct(key, rows=summary):
+    return " and ".join(f"{rows[name][key]:.1%}" for name in summary)
+
+
+picked = next(r for r in rows if r["n_latents"] == best.n_latents)
+top = max(rows, key=lambda r: r["transfer"])
+lost = max(s["baseline_preservation_mean"] - s["preservation_mean"] for s in summary.values())
+diffs = [s["transfer_mean"] - method1[name]["transfer_mean"] for name, s in summary.items()]
+show_markdown(
+    f"On seed 0 the held-out score picks {best.n_latents} latents; on the test images that choice "
+    f"transfers {picked['transfer']:.1%}"
+    + (", the best of the candidates." if picked is top else
+       f", where {top['n_latents']} latents would have given {top['transfer']:.1%}: the held-out "
+       "score and the test split rank the candidates differently.")
+    + f" Over all seeds and both pairs ({' and '.join(summary)}) the method recognises "
+    f"{pct('transfer_mean')} of the 4s, against {pct('transfer_mean', method1)} for method 1 "
+    f"with its fixed {sae_free.BASE_SAE.n_latents} latents"
+    + f" ({' and '.join(f'{100 * d:+.1f}' for d in diffs)} points): choosing the dictionary size on "
+    + ("held-out training images gains nothing here." if max(diffs) <= 0.01 else
+       "held-out training images " + ("helps on both pairs." if min(diffs) > 0.01
+                                      else "helps on one pair only."))
+    + f" It loses at most {100 * lost:.1f} points of accuracy on A's own digits and calls "
+    f"{pct('specificity_mean')} of the 5s 4s (fine-tuning, which never saw a 5 either: "
+    f"{pct('specificity_mean', finetune)}).")
+
 # %% [markdown]
 # ## Checks and record
 
 # %%
-summary, same, cross = study.summary, study.same, study.cross
 assert len(rows) == len(sae_free.DIMENSION_SWEEP)
 assert best.n_latents in sae_free.DIMENSION_SWEEP
-for s in summary.values():
-    assert s["transfer_mean"] > 0.6 and s["specificity_mean"] < 0.05
+for name, s in summary.items():
+    # choosing on held-out training images costs no more than a few points against method 1
+    assert s["transfer_mean"] > method1[name]["transfer_mean"] - 0.05
+    assert s["specificity_mean"] < finetune[name]["specificity_mean"] / 2  # far below fine-tuning
     assert s["preservation_mean"] > s["baseline_preservation_mean"] - 0.015
 
 record = study.write_record(started)

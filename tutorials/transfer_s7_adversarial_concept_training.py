@@ -31,6 +31,7 @@ from dataclasses import replace
 
 import matplotlib.pyplot as plt
 
+from mechinterp.reporting import show_markdown
 from mechinterp.transfer import (
     apply_method,
     model_pair,
@@ -90,17 +91,43 @@ for name, points in curves.items():
     print(name, " | ".join(f"noise {s}: transfer {p['transfer']:.1%}, preservation "
                            f"{p['preservation']:.1%}" for s, p in zip(levels, points, strict=True)))
 
+# %%
+summary, same, cross = study.summary, study.same, study.cross
+method1 = method_study("precomputed_vector_alignment", show=False).summary
+finetune = method_study("finetune_with_budget", show=False).summary
+noisy_index = levels.index(sae_free.NOISE_STD)
+m1, m7 = curves["method 1 (clean map)"], curves["method 7 (noise-trained map)"]
+alone = curves["unedited A"]
+
+
+def pct(key, rows=summary):
+    return " and ".join(f"{rows[name][key]:.1%}" for name in summary)
+
+
+extra_loss = max(a["preservation"] - p["preservation"] for a, p in zip(alone, m7, strict=True))
+lost = max(s["baseline_preservation_mean"] - s["preservation_mean"] for s in summary.values())
+show_markdown(
+    f"At the noise the map was trained on (standard deviation {sae_free.NOISE_STD}), the "
+    f"noise-trained map recognises {m7[noisy_index]['transfer']:.0%} of the 4s against "
+    f"{m1[noisy_index]['transfer']:.0%} for the clean map; on clean images the two give "
+    f"{m7[0]['transfer']:.0%} and {m1[0]['transfer']:.0%}. Noise costs A's own digits about as "
+    f"much with the edit as without it (at most {100 * extra_loss:.1f} points more, at any "
+    f"level). Over all seeds and both pairs ({' and '.join(summary)}) the method recognises "
+    f"{pct('transfer_mean')} of clean 4s (method 1: {pct('transfer_mean', method1)}), loses at "
+    f"most {100 * lost:.1f} points on A's digits and calls {pct('specificity_mean')} of the 5s "
+    f"4s (fine-tuning, which never saw a 5 either: {pct('specificity_mean', finetune)}).")
+
 # %% [markdown]
 # ## Checks and record
 
 # %%
-summary, same, cross = study.summary, study.same, study.cross
-noisy_index = levels.index(sae_free.NOISE_STD)
-m1, m7 = curves["method 1 (clean map)"], curves["method 7 (noise-trained map)"]
 assert m7[noisy_index]["transfer"] > m1[noisy_index]["transfer"]  # more robust where trained
-assert m7[0]["transfer"] > 0.6  # and still works on clean images
-for s in summary.values():
-    assert s["transfer_mean"] > 0.6 and s["specificity_mean"] < 0.05
+assert m7[0]["transfer"] > m1[0]["transfer"] - 0.05  # and still works on clean images
+# under noise the edit costs A's digits nothing beyond what the noise itself costs
+assert all(p["preservation"] > a["preservation"] - 0.015 for a, p in zip(alone, m7, strict=True))
+for name, s in summary.items():
+    assert s["transfer_mean"] > method1[name]["transfer_mean"] - 0.05  # clean transfer as method 1
+    assert s["specificity_mean"] < finetune[name]["specificity_mean"] / 2  # far below fine-tuning
     assert s["preservation_mean"] > s["baseline_preservation_mean"] - 0.015
 
 record = study.write_record(started)

@@ -25,10 +25,13 @@ import time
 
 import matplotlib.pyplot as plt
 
+from mechinterp.reporting import show_markdown
 from mechinterp.transfer import (
     TransferContext,
+    list_methods,
     model_pair,
 )
+from mechinterp.transfer.leaderboard import pick_best, run_grid, summarise_runs
 from mechinterp.transfer.methods import sae_free
 from mechinterp.transfer.report import method_study
 
@@ -44,6 +47,45 @@ started = time.perf_counter()
 
 # %%
 study = method_study("universal_concepts")
+
+# %% [markdown]
+# Against the rest of the SAE-free family, whose methods keep one dictionary per model and a
+# map between them, and against the donor ensemble (all of B run beside A, the ceiling for any
+# method that runs B). The family's pick follows the leaderboard's rule, on the validation
+# split only: preservation within half a point of the unedited A on both pairs first, then
+# the highest validation transfer.
+
+# %%
+summary, same, cross = study.summary, study.same, study.cross
+family = summarise_runs(run_grid(list_methods("sae-free")))
+picked = pick_best(family)
+method1 = {s["pair"]: s for s in family if s["method"] == "precomputed_vector_alignment"}
+ensemble = method_study("donor_ensemble", show=False).summary
+finetune = method_study("finetune_with_budget", show=False).summary
+
+
+def pct(key, rows=summary):
+    return " and ".join(f"{rows[name][key]:.1%}" for name in summary)
+
+
+rank = {name: 1 + sum(f["transfer_mean"] > s["transfer_mean"] for f in family
+                      if f["pair"] == name and f["method"] != "universal_concepts")
+        for name, s in summary.items()}
+lost = max(s["baseline_preservation_mean"] - s["preservation_mean"] for s in summary.values())
+show_markdown(
+    f"On the two pairs ({' and '.join(summary)}) the shared dictionary recognises "
+    f"{pct('transfer_mean')} of the 4s, against {pct('transfer_mean', method1)} for method 1 "
+    f"and {pct('transfer_mean', ensemble)} for the donor ensemble; "
+    + ("that is the highest test transfer of the nine SAE-free methods on both pairs. "
+       if all(r == 1 for r in rank.values()) else
+       "its test transfer ranks " + " and ".join(f"{r} of 9" for r in rank.values())
+       + " in the SAE-free family. ")
+    + ("The leaderboard's rule picks it from the family on the validation split. "
+       if picked == "universal_concepts" else
+       f"The leaderboard's rule, on the validation split, picks `{picked}` from the family. ")
+    + f"It loses at most {100 * lost:.1f} points of accuracy on A's own digits and calls "
+    f"{pct('specificity_mean')} of the 5s 4s (fine-tuning, which never saw a 5 either: "
+    f"{pct('specificity_mean', finetune)}).")
 
 # %% [markdown]
 # ## Is the dictionary shared?
@@ -83,12 +125,13 @@ for name, share in shares.items():
 # ## Checks and record
 
 # %%
-summary, same, cross = study.summary, study.same, study.cross
 shared = {k: ((v > 0.2) & (v < 0.8)).float().mean().item() for k, v in shares.items()}
 assert shared["megann <- megann"] > 0.8
 assert all(v > 0.2 for v in shared.values())  # a real share of latents spans both models
-for s in summary.values():
-    assert s["transfer_mean"] > 0.6 and s["specificity_mean"] < 0.05
+for name, s in summary.items():
+    # one shared dictionary transfers more than two dictionaries and a map (method 1)
+    assert s["transfer_mean"] > method1[name]["transfer_mean"]
+    assert s["specificity_mean"] < finetune[name]["specificity_mean"] / 2  # far below fine-tuning
     assert s["preservation_mean"] > s["baseline_preservation_mean"] - 0.015
 
 record = study.write_record(started)
