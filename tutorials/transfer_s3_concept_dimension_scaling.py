@@ -34,7 +34,7 @@ from mechinterp.transfer import (
     model_pair,
 )
 from mechinterp.transfer.methods import sae_free
-from mechinterp.transfer.report import method_study, plot_config_sweep
+from mechinterp.transfer.report import method_study, plot_config_sweep, sweep_verdict
 
 started = time.perf_counter()
 
@@ -74,32 +74,7 @@ for r in rows:
 summary, same, cross = study.summary, study.same, study.cross
 method1 = method_study("precomputed_vector_alignment", show=False).summary
 finetune = method_study("finetune_with_budget", show=False).summary
-
-
-def pct(key, rows=summary):
-    return " and ".join(f"{rows[name][key]:.1%}" for name in summary)
-
-
-picked = next(r for r in rows if r["n_latents"] == best.n_latents)
-top = max(rows, key=lambda r: r["transfer"])
-lost = max(s["baseline_preservation_mean"] - s["preservation_mean"] for s in summary.values())
-diffs = [s["transfer_mean"] - method1[name]["transfer_mean"] for name, s in summary.items()]
-show_markdown(
-    f"On seed 0 the held-out score picks {best.n_latents} latents; on the test images that choice "
-    f"transfers {picked['transfer']:.1%}"
-    + (", the best of the candidates." if picked is top else
-       f", where {top['n_latents']} latents would have given {top['transfer']:.1%}: the held-out "
-       "score and the test split rank the candidates differently.")
-    + f" Over all seeds and both pairs ({' and '.join(summary)}) the method recognises "
-    f"{pct('transfer_mean')} of the 4s, against {pct('transfer_mean', method1)} for method 1 "
-    f"with its fixed {sae_free.BASE_SAE.n_latents} latents"
-    + f" ({' and '.join(f'{100 * d:+.1f}' for d in diffs)} points): choosing the dictionary size on "
-    + ("held-out training images gains nothing here." if max(diffs) <= 0.01 else
-       "held-out training images " + ("helps on both pairs." if min(diffs) > 0.01
-                                      else "helps on one pair only."))
-    + f" It loses at most {100 * lost:.1f} points of accuracy on A's own digits and calls "
-    f"{pct('specificity_mean')} of the 5s 4s (fine-tuning, which never saw a 5 either: "
-    f"{pct('specificity_mean', finetune)}).")
+show_markdown(sweep_verdict(study, rows, "n_latents", best.n_latents, "latents", "the dictionary size"))
 
 # %% [markdown]
 # ## Checks and record

@@ -351,3 +351,49 @@ def show_injection_effect(method: str, why_inert: str) -> tuple[list[dict[str, A
            "transfer measured above is method 2's." if inert else
            "It changes decisions, so the difference from method 2 above is the injection's."))
     return effect, inert
+
+
+def sweep_verdict(study: MethodStudy, rows: Sequence[dict[str, Any]], field: str,
+                  chosen: int, unit: str, choice: str) -> str:
+    """Markdown for a configuration-sweep method (SAE-free methods 3 and 4): what the
+    held-out score picked on seed 0 against the best candidate on test images, and the method
+    over every seed and pair against method 1 (fixed config) and fine-tuning.
+
+    Args:
+        study: the sweep method's :func:`method_study`.
+        rows: :func:`~mechinterp.transfer.methods.sae_free.config_sweep`'s rows (seed 0).
+        field: the swept config field (``"n_latents"``, ``"k"``).
+        chosen: the value the held-out score picked.
+        unit: how a value reads in prose (``"latents"``, ``"active latents"``).
+        choice: what was chosen, in prose (``"the dictionary size"``).
+    """
+    from mechinterp.transfer.methods.sae_free import BASE_SAE
+
+    summary = study.summary
+    method1 = method_study("precomputed_vector_alignment", show=False).summary
+    finetune = method_study("finetune_with_budget", show=False).summary
+
+    def pct(key: str, source: dict[str, dict[str, Any]] = summary) -> str:
+        return " and ".join(f"{source[name][key]:.1%}" for name in summary)
+
+    picked = next(r for r in rows if r[field] == chosen)
+    top = max(rows, key=lambda r: r["transfer"])
+    lost = max(s["baseline_preservation_mean"] - s["preservation_mean"] for s in summary.values())
+    diffs = [s["transfer_mean"] - method1[name]["transfer_mean"] for name, s in summary.items()]
+    if max(diffs) <= 0.01:
+        gain = "gains nothing here."
+    else:
+        gain = "helps on both pairs." if min(diffs) > 0.01 else "helps on one pair only."
+    return (
+        f"On seed 0 the held-out score picks {chosen} {unit}; on the test images that choice "
+        f"transfers {picked['transfer']:.1%}"
+        + (", the best of the candidates." if picked is top else
+           f", where {top[field]} {unit} would have given {top['transfer']:.1%}: the held-out "
+           "score and the test split rank the candidates differently.")
+        + f" Over all seeds and both pairs ({' and '.join(summary)}) the method recognises "
+        f"{pct('transfer_mean')} of the 4s, against {pct('transfer_mean', method1)} for method "
+        f"1 with its fixed {getattr(BASE_SAE, field)} {unit}"
+        f" ({' and '.join(f'{100 * d:+.1f}' for d in diffs)} points): choosing {choice} on "
+        f"held-out training images {gain} It loses at most {100 * lost:.1f} points of accuracy "
+        f"on A's own digits and calls {pct('specificity_mean')} of the 5s 4s (fine-tuning, "
+        f"which never saw a 5 either: {pct('specificity_mean', finetune)}).")
