@@ -293,3 +293,16 @@ def test_the_calibration_rule_caps_false_positives_on_its_negatives():
     edited = concept_override(_Fixed(torch.zeros(1000, 10)), 4, _Fixed(scores), negatives)
     fired = (edited(negatives).argmax(1) == 4).float().mean().item()
     assert fired <= FALSE_POSITIVE_CAP and fired >= FALSE_POSITIVE_CAP - 0.002
+
+
+def test_cli_gate_rescues_a_concept_the_donor_confuses_with_the_recipients_digits(capsys):
+    args = ["transfer", "--method", "donor_ensemble", "--source-arch", "simplenn",
+            "--target-arch", "simplenn", "--concept", "5", "--specificity-digit", "4", "--json"]
+    out = {}
+    for gate in ("closed-set", "open-set"):
+        assert main(args + ["--gate", gate]) == 0
+        out[gate] = json.loads(capsys.readouterr().out)
+    # closed-set: B's margin for 5 fires on A's 0s, which then set the threshold
+    assert out["open-set"]["transfer"] > out["closed-set"]["transfer"] + 0.2
+    with pytest.raises(SystemExit):
+        main(args + ["--gate", "sideways"])

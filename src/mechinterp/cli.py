@@ -65,7 +65,7 @@ def _cmd_transfer(args: argparse.Namespace) -> dict[str, Any]:
         raise ConfigError("--method is required (see 'mechinterp transfer --list')")
     protocol = TransferProtocol(concept=args.concept, recipient_digits=args.recipient_digits,
                                 donor_digits=args.donor_digits,
-                                specificity_digit=args.specificity_digit)
+                                specificity_digit=args.specificity_digit, gate=args.gate)
     # the concept moves from the source (donor B) to the target (recipient A)
     return run_method(args.method, args.target_arch, args.source_arch, protocol, seed=args.seed,
                       source=args.source, concept_budget=args.concept_budget)
@@ -238,7 +238,11 @@ def build_parser() -> argparse.ArgumentParser:
     transfer.add_argument("--recipient-digits", default="0-3", help="digits A is trained on")
     transfer.add_argument("--donor-digits", default="2-5", help="digits B is trained on")
     transfer.add_argument("--specificity-digit", type=int, default=5,
-                          help="a donor digit A must not start calling the concept")
+                          help="a digit new to A that it must not start calling the concept "
+                               "(held out from every method)")
+    transfer.add_argument("--gate", choices=("closed-set", "open-set"), default="open-set",
+                          help="how a detector's score meets A's own answer before the "
+                               "threshold (see the protocol page)")
     transfer.add_argument("--concept-budget", type=int, default=None,
                           help="most concept images the method may use (default: all)")
     transfer.add_argument("--source", default=None,
