@@ -124,8 +124,19 @@ def _missing(name: str, why: str) -> DataUnavailableError:
         f"model.save_pretrained(folder) and tokenizer.save_pretrained(folder)).")
 
 
+ALIASES = {"gpt2-small": "gpt2"}
+"""TransformerLens names accepted for the Hugging Face repository they refer to."""
+
+
+def hub_name(name: str) -> str:
+    """The Hugging Face name of ``name`` (``gpt2-small`` -> ``gpt2``; others unchanged)."""
+    return ALIASES.get(name, name)
+
+
 def _resolve(name: str) -> str:
-    """A local folder for ``name`` where one is needed (offline), else ``name`` unchanged."""
+    """A local folder for ``name`` where one is needed (offline), else ``name`` unchanged
+    (after :func:`hub_name`)."""
+    name = hub_name(name)
     path = Path(name).expanduser()
     looks_local = name.startswith(("/", ".", "~")) or name.count("/") > 1 or "\\" in name
     if path.is_dir():

@@ -341,7 +341,7 @@ def discover_task(task: str, method: str, *, model: str | None = None, n_prompts
     elif name in PRETRAINED_MODELS or Path(name).is_dir():
         from mechinterp.pretrained import load_pretrained, natural_prompts, pretrained_tokenizer
 
-        net = load_pretrained("gpt2" if name == "gpt2-small" else name)
+        net = load_pretrained(name)  # gpt2-small is an alias of gpt2
         prompts = natural_prompts(task, pretrained_tokenizer(net), n_prompts, seed=prompt_seed)
     else:
         raise ConfigError(f"unknown model {name!r}; toy models: {sorted(TOY_MODELS)}; "

@@ -116,7 +116,7 @@ def linear_probe_baseline(model: torch.nn.Module, dataset: ActivationDataset, ho
     Args:
         model: the original (unmodified) model.
         dataset: the activation dataset.
-        hook: where to read, e.g. ``blocks.1.hook_resid_post``.
+        hook: where to read, e.g. ``blocks.1.hook_resid_mid``.
         alphas: penalties tried (relative to the number of rows).
         validation_fraction: share of the train documents used to choose the penalty; the
             probe is then refit on the whole train split.
@@ -149,7 +149,7 @@ def linear_probe_baseline(model: torch.nn.Module, dataset: ActivationDataset, ho
 def cross_prediction_baseline(other: torch.nn.Module, dataset: ActivationDataset, head: str,
                               trainer_settings: dict[str, Any], run: dict[str, Any], *,
                               n_bins: int = 10, tokenizer: Any = None,
-                              read_layer: int | None = None,
+                              read_hook: str | None = None,
                               bin_tokens: torch.Tensor | None = None,
                               retrain: bool = False) -> BaselineResult:
     """Train another model, with the same head and strategy, to report this model's neurons.
@@ -164,12 +164,12 @@ def cross_prediction_baseline(other: torch.nn.Module, dataset: ActivationDataset
         head: the head type.
         trainer_settings: keyword arguments of :class:`PredictorTrainer` (strategy, steps...).
         run: cache description of the other model and the data (see :func:`train_predictor`).
-        n_bins, tokenizer, read_layer, bin_tokens: as for
+        n_bins, tokenizer, read_hook, bin_tokens: as for
             :meth:`ActivationPredictor.for_dataset`.
         retrain: ignore a cached predictor.
     """
     predictor = ActivationPredictor.for_dataset(other, dataset, head, n_bins=n_bins,
-                                                tokenizer=tokenizer, read_layer=read_layer,
+                                                tokenizer=tokenizer, read_hook=read_hook,
                                                 bin_tokens=bin_tokens,
                                                 seed=trainer_settings.get("seed", 0))
     # The anchor holds a model's *own* reported neurons at their original values. The other

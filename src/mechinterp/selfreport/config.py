@@ -16,10 +16,28 @@ from typing import Any
 
 from mechinterp.errors import ConfigError, DataError, DataUnavailableError
 from mechinterp.selfreport.predictor import HEAD_TYPES
-from mechinterp.selfreport.scanner import SELECT_BY
+from mechinterp.selfreport.scanner import READ_POINTS, SELECT_BY, mlp_hook, parse_read_hook
 from mechinterp.selfreport.trainer import STRATEGIES
 
-__all__ = ["SelfReportConfig", "ModelShape", "load_config", "check_against_model"]
+__all__ = ["SelfReportConfig", "ModelShape", "load_config", "check_against_model",
+           "READ_POINTS", "parse_read_hook", "read_hook_for", "neuron_hook", "leaks"]
+
+def neuron_hook(layer: int) -> str:
+    """The hook where the reported neurons live (their MLP's hidden activation)."""
+    return mlp_hook(layer)
+
+
+def read_hook_for(config: SelfReportConfig, layer: int) -> str:
+    """The hook the heads and probe read: the config's, or by default the residual stream
+    just before the neurons' MLP (``blocks.{layer}.hook_resid_mid``)."""
+    return config.read_hook or f"blocks.{layer}.hook_resid_mid"
+
+
+def leaks(read_hook: str, layer: int) -> bool:
+    """Whether ``read_hook`` already holds what the neurons of MLP ``layer`` wrote: any point
+    after their MLP (``resid_post`` of that layer or anything in a later block)."""
+    read_layer, stage = parse_read_hook(read_hook)
+    return read_layer > layer or (read_layer == layer and stage == 2)
 
 
 @dataclass(frozen=True)
@@ -51,8 +69,19 @@ class SelfReportConfig:
         n_documents: documents drawn for the dataset; scan_documents: for the scan (a
             separate draw, so neurons are never chosen on test documents).
         test_fraction: share of documents held out.
-        read_layer: residual stream the linear heads and the probe read (``None``: the last).
+        read_hook: the residual stream the heads and the linear probe read, as
+            ``blocks.N.hook_resid_pre|mid|post`` (``None``: ``hook_resid_mid`` of the neurons'
+            layer, the stream just before their MLP). The token head reads it too, through the
+            model's own final norm and unembedding.
+        allow_leak: accept a read point at or after the neurons' write (``resid_post`` of
+            their layer or later), where the stream already holds what the neurons wrote;
+            every number of such a run is labelled as leaking.
         n_ctx: tokens per document (``None``: the toy model's context, or 32).
+        corpus: for a pretrained model, a local text file (documents separated by blank lines)
+            or a folder of ``.txt`` files to draw documents from (``None``: the built-in
+            English sentences). Documents are deduplicated and split into train and test
+            before they are cut into windows. A relative path in a config file is read
+            relative to that file.
         cross_model: the other model of the cross-prediction baseline: ``"auto"`` (for a
             toy model, the same model trained with seed ``model_seed + 1``; none for a
             pretrained one), a model name, or ``None``.
@@ -83,8 +112,10 @@ class SelfReportConfig:
     n_documents: int = 1200
     scan_documents: int = 400
     test_fraction: float = 0.25
-    read_layer: int | None = None
+    read_hook: str | None = None
+    allow_leak: bool = False
     n_ctx: int | None = None
+    corpus: str | None = None
     cross_model: str | None = "auto"
     cross_model_steps: int | None = None
     seed: int = 0
@@ -109,7 +140,10 @@ class SelfReportConfig:
         integer("scan_documents", 1)
         integer("model_steps", 1, optional=True)
         integer("layer", 0, optional=True)
-        integer("read_layer", 0, optional=True)
+        if self.read_hook is not None:
+            parse_read_hook(self.read_hook)
+        if not isinstance(self.allow_leak, bool):
+            raise ConfigError(f"allow_leak must be true or false, got {self.allow_leak!r}")
         integer("n_ctx", 2, optional=True)
         if not isinstance(self.model, str) or not self.model:
             raise ConfigError(f"model must be a model name or folder, got {self.model!r}")
@@ -156,6 +190,10 @@ class SelfReportConfig:
                                              or not self.cross_model):
             raise ConfigError(f"cross_model must be 'auto', a model name or null, got "
                               f"{self.cross_model!r}")
+        if self.corpus is not None:
+            if not isinstance(self.corpus, str) or not Path(self.corpus).expanduser().exists():
+                raise ConfigError(f"corpus must be an existing text file or folder, or null; "
+                                  f"got {self.corpus!r}")
         if not isinstance(self.wandb, bool):
             raise ConfigError(f"wandb must be true or false, got {self.wandb!r}")
         if self.wandb and importlib.util.find_spec("wandb") is None:
@@ -188,9 +226,19 @@ def load_config(config: SelfReportConfig | dict[str, Any] | str | Path) -> SelfR
             config = json.loads(path.read_text())
         except json.JSONDecodeError as exc:
             raise ConfigError(f"config file {str(path)!r} is not valid JSON: {exc}") from None
+        if isinstance(config, dict) and isinstance(config.get("corpus"), str):
+            corpus = Path(config["corpus"]).expanduser()
+            if not corpus.is_absolute():  # relative to the config file, not the working folder
+                config["corpus"] = str(path.parent / corpus)
     if not isinstance(config, dict):
         raise ConfigError(f"a config must be a JSON object, got {type(config).__name__}")
     allowed = [f.name for f in fields(SelfReportConfig)]
+    if "read_layer" in config:
+        raise ConfigError("read_layer was replaced by read_hook: write "
+                          f"\"read_hook\": \"blocks.{config['read_layer']}.hook_resid_post\" "
+                          "for the old behaviour (it reads after the neurons' MLP when that is "
+                          "their layer, so it also needs \"allow_leak\": true), or leave it "
+                          "out to read just before the neurons' MLP")
     unknown = sorted(set(config) - set(allowed))
     if unknown:
         raise ConfigError(f"unknown config field(s) {unknown}; allowed fields: {allowed}")
@@ -225,6 +273,9 @@ def model_shape(name: str) -> ModelShape:
                           len(default_tokenizer()), True)
     from transformers import AutoConfig
 
+    from mechinterp.pretrained import hub_name
+
+    name = hub_name(name)
     folder = Path(name).expanduser()
     if folder.is_dir() and not (folder / "config.json").is_file():
         raise DataError(f"model folder {str(folder)!r} holds no config.json; save a model there "
@@ -254,11 +305,21 @@ def check_against_model(config: SelfReportConfig) -> ModelShape:
         raise ConfigError(f"model {config.model!r} has no MLP layers, so no neurons to report; "
                           f"use a model with MLPs such as toyworld-2l")
     top = shape.n_layers - 1
-    for name in ("layer", "read_layer"):
-        value = getattr(config, name)
-        if value is not None and value > top:
-            raise ConfigError(f"{name} must lie in [0, {top}] for {config.model} "
-                              f"({shape.n_layers} layers), got {value}")
+    if config.layer is not None and config.layer > top:
+        raise ConfigError(f"layer must lie in [0, {top}] for {config.model} "
+                          f"({shape.n_layers} layers), got {config.layer}")
+    layer = top if config.layer is None else config.layer
+    read = read_hook_for(config, layer)
+    if parse_read_hook(read)[0] > top:
+        raise ConfigError(f"read_hook must name a block in [0, {top}] for {config.model} "
+                          f"({shape.n_layers} layers), got {read!r}")
+    if leaks(read, layer) and not config.allow_leak:
+        raise ConfigError(
+            f"read_hook {read!r} is at or after {neuron_hook(layer)!r}: that stream already "
+            f"holds what the reported neurons wrote, so a head reading it can copy the answer "
+            f"instead of predicting it. Read before their MLP (e.g. "
+            f"'blocks.{layer}.hook_resid_mid', the default), or set allow_leak to true to "
+            f"measure the leaking setting on purpose (its numbers are labelled)")
     if not isinstance(config.neurons, str):
         bad = [n for n in config.neurons if n >= shape.d_mlp]
         if bad:
@@ -280,11 +341,13 @@ def check_against_model(config: SelfReportConfig) -> ModelShape:
                           f"n_bins or the number of neurons")
     if config.cross_model not in (None, "auto"):
         other = model_shape(config.cross_model)
-        layer = top if config.layer is None else config.layer
         if other.d_vocab != shape.d_vocab or other.d_mlp == 0 or other.n_layers <= layer:
             raise ConfigError(f"cross_model {config.cross_model!r} must share {config.model}'s "
                               f"vocabulary ({shape.d_vocab} tokens) and have MLP layers up to "
                               f"layer {layer}; set it to 'auto', another model, or null")
+    if shape.toy and config.corpus is not None:
+        raise ConfigError(f"corpus applies to pretrained models; {config.model!r} is a toy-world "
+                          "model, which reads its own world's documents (set corpus to null)")
     if not shape.toy and config.model_steps is not None:
         raise ConfigError("model_steps applies to toy-world models only; set it to null for "
                           f"{config.model!r}")

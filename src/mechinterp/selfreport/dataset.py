@@ -18,8 +18,10 @@ Document sources:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -44,37 +46,118 @@ def toyworld_documents(tokenizer: WordTokenizer, n_ctx: int,
     return draw
 
 
-def pretrained_documents(tokenizer: Any, n_ctx: int) -> DocumentSource:
-    """English documents for a Hugging Face tokenizer: clean prompts of every natural task,
-    shuffled, joined and cut into windows of ``n_ctx`` tokens that each start with the
-    tokenizer's BOS token.
+class TextCorpus:
+    """Text documents for a Hugging Face tokenizer, split into train and test *by document
+    before any windowing*, so no document (and no sentence of the built-in corpus) is seen on
+    both sides.
+
+    Documents are stripped, their whitespace collapsed, and exact repeats dropped (the first
+    copy is kept); the split is a seeded draw of ``test_fraction`` of them. Each split's
+    documents are tokenized, joined with the end-of-text token (when the tokenizer has one)
+    and cut into non-overlapping windows of ``n_ctx`` tokens, each starting with the BOS token
+    when there is one. Calling the corpus draws training windows only (that is what the
+    neuron scan reads).
+
+    Args:
+        documents: the texts.
+        tokenizer: a Hugging Face tokenizer.
+        n_ctx: tokens per window.
+        test_fraction: share of documents held out.
+        seed: draws the split.
 
     Raises:
-        DataError: the tokenizer keeps too few of the prompt words to write prompts.
+        DataError: fewer than two distinct documents, or a split too short for one window.
     """
+
+    def __init__(self, documents: Sequence[str], tokenizer: Any, n_ctx: int, *,
+                 test_fraction: float = 0.25, seed: int = 0) -> None:
+        seen: dict[str, None] = {}
+        for text in documents:
+            text = " ".join(str(text).split())
+            if text:
+                seen.setdefault(text, None)
+        texts = list(seen)
+        self.duplicates_dropped = sum(1 for t in documents if " ".join(str(t).split())) - len(texts)
+        if len(texts) < 2:
+            raise DataError(f"the corpus holds {len(texts)} distinct document(s); it needs at "
+                            "least two, one for each split")
+        order = torch.randperm(len(texts), generator=torch.Generator().manual_seed(seed))
+        n_test = min(len(texts) - 1, max(1, round(len(texts) * test_fraction)))
+        self.documents = {"test": [texts[i] for i in order[:n_test].tolist()],
+                          "train": [texts[i] for i in order[n_test:].tolist()]}
+        self.bos = getattr(tokenizer, "bos_token_id", None)
+        eos = getattr(tokenizer, "eos_token_id", None)
+        body = n_ctx - (0 if self.bos is None else 1)
+        self.windows_of: dict[str, torch.Tensor] = {}
+        for split, docs in self.documents.items():
+            stream: list[int] = []
+            for text in docs:
+                stream += tokenizer.encode(" " + text) + ([] if eos is None else [eos])
+            n = len(stream) // body
+            if n == 0:
+                raise DataError(f"the {split} documents hold {len(stream)} tokens, fewer than "
+                                f"one window of {body}; add text or lower n_ctx")
+            windows = torch.tensor(stream[:n * body]).reshape(n, body)
+            if self.bos is not None:
+                windows = torch.cat([torch.full((n, 1), self.bos), windows], dim=1)
+            self.windows_of[split] = windows
+
+    def windows(self, split: str, n: int, generator: torch.Generator) -> torch.Tensor:
+        """Up to ``n`` distinct windows of one split, drawn without replacement."""
+        pool = self.windows_of[split]
+        return pool[torch.randperm(len(pool), generator=generator)[:n]]
+
+    def __call__(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        return self.windows("train", n, generator)
+
+
+def read_corpus(path: str | Path) -> list[str]:
+    """Documents of a local corpus: a text file (documents separated by blank lines) or a
+    folder (every ``.txt`` file under it is one document).
+
+    Raises:
+        DataError: the path does not exist or holds no text.
+    """
+    path = Path(path).expanduser()
+    if path.is_dir():
+        docs = [f.read_text(errors="replace") for f in sorted(path.rglob("*.txt"))]
+    elif path.is_file():
+        docs = re.split(r"\n\s*\n", path.read_text(errors="replace"))
+    else:
+        raise DataError(f"corpus {str(path)!r} does not exist: give a text file (documents "
+                        "separated by blank lines) or a folder of .txt files")
+    docs = [d for d in docs if d.strip()]
+    if not docs:
+        raise DataError(f"corpus {str(path)!r} holds no text")
+    return docs
+
+
+def english_sentences(tokenizer: Any, per_task: int = 200) -> list[str]:
+    """The built-in English corpus: clean prompts of every natural task, as text, each
+    sentence a document (repeats are dropped by :class:`TextCorpus`)."""
     from mechinterp.pretrained import NATURAL_TASKS, natural_prompts
 
-    bos = getattr(tokenizer, "bos_token_id", None)
-    body = n_ctx - (0 if bos is None else 1)
+    texts = []
+    for task in NATURAL_TASKS:
+        for seed in range(4):
+            prompts = natural_prompts(task, tokenizer, per_task // 4, seed=seed,
+                                      prepend_bos=False)
+            texts += [tokenizer.decode(row).strip() for row in prompts.clean.tolist()]
+    return texts
 
-    def draw(n: int, generator: torch.Generator) -> torch.Tensor:
-        seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
-        stream: list[int] = []
-        round_ = 0
-        while len(stream) < n * body:
-            rows = []
-            for task in NATURAL_TASKS:
-                prompts = natural_prompts(task, tokenizer, 32, seed=seed + round_)
-                rows += [r[1:] if bos is not None and r[0] == bos else r
-                         for r in prompts.clean.tolist()]
-            for i in torch.randperm(len(rows), generator=generator).tolist():
-                stream += rows[i]
-            round_ += 1
-        windows = torch.tensor(stream[:n * body]).reshape(n, body)
-        if bos is None:
-            return windows
-        return torch.cat([torch.full((n, 1), bos), windows], dim=1)
-    return draw
+
+def pretrained_documents(tokenizer: Any, n_ctx: int, *, corpus: str | Path | None = None,
+                         test_fraction: float = 0.25, seed: int = 0) -> TextCorpus:
+    """Documents for a Hugging Face tokenizer: the texts of ``corpus`` (see
+    :func:`read_corpus`) or the built-in English sentences (:func:`english_sentences`), as a
+    :class:`TextCorpus` split by document before windowing.
+
+    Raises:
+        DataError: the tokenizer keeps too few of the prompt words, or the corpus is missing,
+            empty or too short.
+    """
+    texts = read_corpus(corpus) if corpus is not None else english_sentences(tokenizer)
+    return TextCorpus(texts, tokenizer, n_ctx, test_fraction=test_fraction, seed=seed)
 
 
 def neuron_targets(model: torch.nn.Module, tokens: torch.Tensor, layer: int,
@@ -209,6 +292,8 @@ class ActivationDatasetGenerator:
             raise ConfigError(f"test_fraction must lie strictly between 0 and 1, got "
                               f"{test_fraction!r}")
         generator = torch.Generator().manual_seed(seed)
+        if isinstance(self.documents, TextCorpus):
+            return self._generate_split(n_documents, seed, test_fraction, generator)
         tokens = self.documents(n_documents, generator).long()
         # keep each distinct document once, in first-seen order
         _, inverse = torch.unique(tokens, dim=0, return_inverse=True)
@@ -228,3 +313,24 @@ class ActivationDatasetGenerator:
         targets = neuron_targets(self.model, tokens, self.layer, self.neurons)
         return ActivationDataset(tokens, targets, document_ids, train_ids, test_ids, self.layer,
                                  self.neurons, self.first_position, seed, dropped)
+
+    def _generate_split(self, n_documents: int, seed: int, test_fraction: float,
+                        generator: torch.Generator) -> ActivationDataset:
+        """Windows of a :class:`TextCorpus`, whose train and test documents were split before
+        windowing; a test window equal to a training window is dropped."""
+        corpus = self.documents
+        assert isinstance(corpus, TextCorpus)
+        n_test = max(1, round(n_documents * test_fraction))
+        train = torch.unique(corpus.windows("train", n_documents - n_test, generator), dim=0)
+        test = torch.unique(corpus.windows("test", n_test, generator), dim=0)
+        clash = (test[:, None, :] == train[None, :, :]).all(-1).any(1)
+        test = test[~clash]
+        if len(train) < 1 or len(test) < 1:
+            raise DataError("the corpus gives too few windows for both splits; add text or "
+                            "lower n_ctx")
+        tokens = torch.cat([train, test]).long()
+        ids = torch.arange(len(tokens))
+        targets = neuron_targets(self.model, tokens, self.layer, self.neurons)
+        return ActivationDataset(tokens, targets, ids, ids[:len(train)], ids[len(train):],
+                                 self.layer, self.neurons, self.first_position, seed,
+                                 corpus.duplicates_dropped)

@@ -39,12 +39,20 @@ from mechinterp.selfreport.baselines import (
     mean_baseline,
     token_lookup_baseline,
 )
-from mechinterp.selfreport.config import SelfReportConfig, check_against_model, load_config
+from mechinterp.selfreport.config import (
+    SelfReportConfig,
+    check_against_model,
+    leaks,
+    load_config,
+    neuron_hook,
+    read_hook_for,
+)
 from mechinterp.selfreport.dataset import (
     ActivationDataset,
     ActivationDatasetGenerator,
     DocumentSource,
     pretrained_documents,
+    read_corpus,
     toyworld_documents,
 )
 from mechinterp.selfreport.predictor import ActivationPredictor, default_bin_tokens
@@ -74,6 +82,14 @@ class Subject:
     identity: dict[str, Any]
 
 
+def _text_digest(texts: list[str]) -> str:
+    """A short digest of a corpus's documents (cache keys change when its text does)."""
+    digest = hashlib.sha256()
+    for text in texts:
+        digest.update(text.encode() + b"\0")
+    return digest.hexdigest()[:16]
+
+
 def _folder_digest(folder: Path) -> str:
     digest = hashlib.sha256()
     for path in sorted(folder.iterdir()):
@@ -84,13 +100,16 @@ def _folder_digest(folder: Path) -> str:
 
 
 def load_subject(name: str, *, seed: int = 0, steps: int | None = None,
-                 n_ctx: int | None = None) -> Subject:
+                 n_ctx: int | None = None, corpus: str | None = None,
+                 test_fraction: float = 0.25, data_seed: int = 0) -> Subject:
     """Load a toy-world model (training it if it is not cached) or a pretrained one.
 
     Args:
         name: toy-world model name, Hugging Face name, or folder.
         seed, steps: training seed and steps of a toy-world model.
         n_ctx: tokens per document (default: the toy model's context, or 32).
+        corpus, test_fraction, data_seed: a pretrained model's documents (see
+            :func:`~mechinterp.selfreport.dataset.pretrained_documents`).
     """
     from mechinterp.toyworld import TOY_MODELS, load_toy_model
 
@@ -107,7 +126,9 @@ def load_subject(name: str, *, seed: int = 0, steps: int | None = None,
     identity = {"pretrained": name}
     if folder.is_dir():
         identity["files"] = _folder_digest(folder)
-    return Subject(model, tokenizer, pretrained_documents(tokenizer, n_ctx or 32), identity)
+    documents = pretrained_documents(tokenizer, n_ctx or 32, corpus=corpus,
+                                     test_fraction=test_fraction, seed=data_seed)
+    return Subject(model, tokenizer, documents, identity)
 
 
 def _cross_subject(config: SelfReportConfig, subject: Subject) -> tuple[Subject | None, str]:
@@ -160,7 +181,7 @@ class Prepared:
     Attributes:
         config: the validated config.
         subject: the loaded model.
-        layer: the neurons' MLP layer; read_layer: the residual stream the linear heads read.
+        layer: the neurons' MLP layer; read_hook: the residual stream the heads and probe read.
         neurons: the chosen neurons.
         scanner: the scan they were chosen from (layer ``layer`` only).
         dataset: documents and frozen targets, split by document.
@@ -170,7 +191,7 @@ class Prepared:
     config: SelfReportConfig
     subject: Subject
     layer: int
-    read_layer: int
+    read_hook: str
     neurons: list[int]
     scanner: NeuronScanner
     dataset: ActivationDataset
@@ -200,10 +221,11 @@ class Prepared:
     def data_run(self) -> dict[str, Any]:
         """What identifies the data in cache keys."""
         c = self.config
-        return {"layer": self.layer, "neurons": self.neurons, "read_layer": self.read_layer,
+        return {"layer": self.layer, "neurons": self.neurons, "read_hook": self.read_hook,
                 "n_bins": c.n_bins, "n_documents": c.n_documents,
                 "test_fraction": c.test_fraction, "data_seed": c.seed,
-                "n_ctx": int(self.dataset.tokens.shape[1])}
+                "n_ctx": int(self.dataset.tokens.shape[1]),
+                "corpus": None if c.corpus is None else _text_digest(read_corpus(c.corpus))}
 
 
 def prepare(config: SelfReportConfig | dict[str, Any] | str | Path) -> Prepared:
@@ -215,16 +237,17 @@ def prepare(config: SelfReportConfig | dict[str, Any] | str | Path) -> Prepared:
     config = load_config(config)
     shape = check_against_model(config)
     subject = load_subject(config.model, seed=config.model_seed, steps=config.model_steps,
-                           n_ctx=config.n_ctx)
+                           n_ctx=config.n_ctx, corpus=config.corpus,
+                           test_fraction=config.test_fraction, data_seed=config.seed)
     layer = shape.n_layers - 1 if config.layer is None else config.layer
-    read_layer = shape.n_layers - 1 if config.read_layer is None else config.read_layer
+    read_hook = read_hook_for(config, layer)
     scanner, neurons = _scan(config, subject, layer)
     dataset = ActivationDatasetGenerator(subject.model, layer, neurons, subject.documents
                                          ).generate(config.n_documents, seed=config.seed,
                                                     test_fraction=config.test_fraction)
     bin_tokens = default_bin_tokens(subject.tokenizer, subject.model.cfg.d_vocab, len(neurons),
                                     config.n_bins) if "token" in config.heads else None
-    return Prepared(config, subject, layer, read_layer, neurons, scanner, dataset, bin_tokens)
+    return Prepared(config, subject, layer, read_hook, neurons, scanner, dataset, bin_tokens)
 
 
 def fit_head(prep: Prepared, head: str, *, retrain: bool = False,
@@ -252,7 +275,7 @@ def fit_head(prep: Prepared, head: str, *, retrain: bool = False,
                                         len(prep.neurons), prep.config.n_bins)
     predictor = ActivationPredictor.for_dataset(
         copy_bridge(prep.subject.model), prep.dataset, head, n_bins=prep.config.n_bins,
-        read_layer=prep.read_layer, bin_tokens=bin_tokens, seed=prep.config.seed)
+        read_hook=prep.read_hook, bin_tokens=bin_tokens, seed=prep.config.seed)
     trainer = PredictorTrainer(predictor, prep.dataset, **prep.trainer_settings(**overrides),
                                log=log)
     trained = train_predictor(trainer, {"model": prep.subject.identity, **prep.data_run()},
@@ -323,7 +346,7 @@ def run_pipeline(config: Prepared | SelfReportConfig | dict[str, Any] | str | Pa
         "mean": _scores(mean_baseline(dataset)),
         "token_lookup": _scores(token_lookup_baseline(dataset)),
         "linear_probe": _scores(linear_probe_baseline(
-            prep.subject.model, dataset, f"blocks.{prep.read_layer}.hook_resid_post"))}
+            prep.subject.model, dataset, prep.read_hook))}
     log = run.log if run is not None else None
     heads = {head: fit_head(prep, head, retrain=retrain, log=log)[1] for head in config.heads}
     if config.strategy != "head":
@@ -339,12 +362,14 @@ def run_pipeline(config: Prepared | SelfReportConfig | dict[str, Any] | str | Pa
                 copy_bridge(other.model), dataset, head, prep.trainer_settings(),
                 {"model": other.identity, "targets_of": prep.subject.identity,
                  **prep.data_run()},
-                n_bins=config.n_bins, read_layer=prep.read_layer, bin_tokens=prep.bin_tokens,
+                n_bins=config.n_bins, read_hook=prep.read_hook, bin_tokens=prep.bin_tokens,
                 retrain=retrain)), "other_model": described} for head in config.heads}
     best = max(heads, key=lambda h: heads[h]["pearson_r"])
     scanner, neurons = prep.scanner, prep.neurons
     result = {
         "model": config.model, "layer": layer, "neurons": neurons,
+        "read_hook": prep.read_hook, "neuron_hook": neuron_hook(layer),
+        "leak": leaks(prep.read_hook, layer),
         "selected_by": config.select_by if isinstance(config.neurons, str) else "config",
         "neuron_stats": {str(n): scanner.stats[layer].row(n) for n in neurons},
         "top_examples": {str(n): [e.context for e in scanner.top_examples(layer, n, 3)]

@@ -4,14 +4,17 @@ The predictor wraps the model (its weights are the predictor's weights, so fine-
 changes the very neurons it reports on) and reads the answer for every position at once with
 one of three heads:
 
-* ``regression``: a linear map from the residual stream after layer ``read_layer``
-  (``blocks.{read_layer}.hook_resid_post``) to the activations;
+* ``regression``: a linear map from the residual stream at ``read_hook`` (by default
+  ``blocks.{layer}.hook_resid_mid``, just before the neurons' MLP, so the head must predict
+  what the neurons are about to compute rather than read what they wrote) to the activations;
 * ``classification``: a linear map to logits over activation bins, whose edges are quantiles of
   the training activations; the reported value is the expected bin value under the softmax;
 * ``token``: no new weights at all. Each bin of each neuron is given a token of the model's own
   vocabulary, and the model answers through its own unembedding: the logits of those tokens
-  at the position (``ln_final`` then ``W_U``) are read as the bin logits. This is the closest
-  a toy model gets to saying the answer, in the spirit of the introspection experiments of
+  at the position are read as the bin logits. This is the closest
+  a toy model gets to saying the answer (it reads the same ``read_hook``, through the model's
+  own final norm and unembedding, like a logit lens; at the last block's ``resid_post`` this
+  is exactly the model's output), in the spirit of the introspection experiments of
   Binder et al. (2024), "Looking Inward: Language Models Can Learn About Themselves by
   Introspection", and of LatentQA (Pan et al., 2024), which asks a model questions about its
   own activations in its own output space.
@@ -31,7 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mechinterp.errors import ConfigError, ShapeError
-from mechinterp.selfreport.scanner import mlp_hook
+from mechinterp.selfreport.scanner import mlp_hook, parse_read_hook
 
 __all__ = ["HEAD_TYPES", "ActivationPredictor", "PredictorOutput", "quantile_bins",
            "assign_bins", "default_bin_tokens"]
@@ -139,8 +142,8 @@ class ActivationPredictor(nn.Module):
         layer: the MLP layer of the neurons.
         neurons: the neurons' indices.
         head: one of :data:`HEAD_TYPES`.
-        read_layer: residual stream the regression and classification heads read
-            (default: the last layer).
+        read_hook: the residual stream every head reads,
+            ``blocks.N.hook_resid_pre|mid|post`` (default: ``hook_resid_mid`` of ``layer``).
         target_mean, target_std: ``(n_neurons,)`` training statistics (regression head).
         bin_edges, bin_values: from :func:`quantile_bins` (classification and token heads).
         bin_tokens: ``(n_neurons, n_bins)`` answer token ids (token head).
@@ -151,7 +154,7 @@ class ActivationPredictor(nn.Module):
     """
 
     def __init__(self, model: nn.Module, layer: int, neurons: Sequence[int], head: str, *,
-                 read_layer: int | None = None, target_mean: torch.Tensor | None = None,
+                 read_hook: str | None = None, target_mean: torch.Tensor | None = None,
                  target_std: torch.Tensor | None = None, bin_edges: torch.Tensor | None = None,
                  bin_values: torch.Tensor | None = None,
                  bin_tokens: torch.Tensor | None = None, seed: int = 0) -> None:
@@ -160,9 +163,10 @@ class ActivationPredictor(nn.Module):
             raise ConfigError(f"head must be one of {list(HEAD_TYPES)}, got {head!r}")
         cfg = model.cfg
         self.model, self.layer, self.neurons, self.head = model, layer, list(neurons), head
-        self.read_layer = cfg.n_layers - 1 if read_layer is None else read_layer
-        if not 0 <= self.read_layer < cfg.n_layers:
-            raise ConfigError(f"read_layer must lie in [0, {cfg.n_layers - 1}], got {read_layer}")
+        self.read_hook = read_hook or f"blocks.{layer}.hook_resid_mid"
+        if not 0 <= parse_read_hook(self.read_hook)[0] < cfg.n_layers:
+            raise ConfigError(f"read_hook must name a block in [0, {cfg.n_layers - 1}], got "
+                              f"{self.read_hook!r}")
         n = len(self.neurons)
         self.register_buffer("neuron_index", torch.tensor(self.neurons))
         self.register_buffer("target_mean", torch.zeros(n) if target_mean is None
@@ -192,7 +196,7 @@ class ActivationPredictor(nn.Module):
 
     @classmethod
     def for_dataset(cls, model: nn.Module, dataset: Any, head: str, *, n_bins: int = 10,
-                    tokenizer: Any = None, read_layer: int | None = None,
+                    tokenizer: Any = None, read_hook: str | None = None,
                     bin_tokens: torch.Tensor | None = None, seed: int = 0
                     ) -> ActivationPredictor:
         """A predictor whose target statistics and bins come from a dataset's train split.
@@ -205,12 +209,13 @@ class ActivationPredictor(nn.Module):
             n_bins: bins per neuron (classification and token heads).
             tokenizer: picks the answer tokens of the token head (see
                 :func:`default_bin_tokens`) unless ``bin_tokens`` is given.
-            read_layer: residual stream the linear heads read (default: the last layer).
+            read_hook: the residual stream the heads read (default: just before the neurons'
+                MLP).
             bin_tokens: ``(n_neurons, n_bins)`` answer token ids for the token head.
             seed: initialises the readout.
         """
         train = dataset.flat_targets("train")
-        kwargs: dict[str, Any] = {"read_layer": read_layer, "target_mean": train.mean(0),
+        kwargs: dict[str, Any] = {"read_hook": read_hook, "target_mean": train.mean(0),
                                   "target_std": train.std(0)}
         if head != "regression":
             kwargs["bin_edges"], kwargs["bin_values"] = quantile_bins(train, n_bins)
@@ -221,8 +226,8 @@ class ActivationPredictor(nn.Module):
 
     @property
     def residual_hook(self) -> str:
-        """Hook name of the residual stream the linear heads read."""
-        return f"blocks.{self.read_layer}.hook_resid_post"
+        """Hook name of the residual stream the heads read."""
+        return self.read_hook
 
     def head_parameters(self) -> list[nn.Parameter]:
         """The parameters trained under every strategy: the readout, or for the token head
@@ -247,9 +252,7 @@ class ActivationPredictor(nn.Module):
                 return act
             return hook
 
-        hooks = [(mlp_hook(self.layer), keep("live"))]
-        if self.readout is not None:
-            hooks.append((self.residual_hook, keep("resid")))
+        hooks = [(mlp_hook(self.layer), keep("live")), (self.residual_hook, keep("resid"))]
         logits = self.model.run_with_hooks(tokens, fwd_hooks=hooks)
         live = found["live"][..., self.neuron_index]
         n = len(self.neurons)
@@ -259,8 +262,9 @@ class ActivationPredictor(nn.Module):
                                    logits)
         if self.head == "classification":
             bin_logits = self.readout(found["resid"]).unflatten(-1, (n, self.n_bins))
-        else:
-            bin_logits = logits[..., self.bin_tokens]
+        else:  # the model's own answer tokens, read from the read point (a logit lens)
+            lens = self.model.unembed(self.model.ln_final(found["resid"]))
+            bin_logits = lens[..., self.bin_tokens]
         prediction = (bin_logits.softmax(-1) * self.bin_values).sum(-1)
         return PredictorOutput(prediction, bin_logits, None, live, logits)
 

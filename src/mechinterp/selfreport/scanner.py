@@ -43,6 +43,25 @@ SELECT_BY = ("variance", "kurtosis", "frequency", "selectivity", "context_varian
 """Statistics a neuron can be ranked by in :meth:`NeuronScanner.select`."""
 
 
+READ_POINTS = ("hook_resid_pre", "hook_resid_mid", "hook_resid_post")
+"""The residual-stream points a head or probe may read, in the order a block computes them."""
+
+
+def parse_read_hook(hook: str) -> tuple[int, int]:
+    """``blocks.L.hook_resid_{pre,mid,post}`` -> ``(L, stage)`` with stage 0, 1, 2.
+
+    Raises:
+        ConfigError: anything else (the message lists the accepted forms).
+    """
+    parts = hook.split(".") if isinstance(hook, str) else []
+    if (len(parts) != 3 or parts[0] != "blocks" or not parts[1].isdigit()
+            or parts[2] not in READ_POINTS):
+        raise ConfigError(f"read_hook must be 'blocks.N.hook_resid_pre', "
+                          f"'blocks.N.hook_resid_mid' or 'blocks.N.hook_resid_post', "
+                          f"got {hook!r}")
+    return int(parts[1]), READ_POINTS.index(parts[2])
+
+
 def mlp_hook(layer: int) -> str:
     """Hook name of layer ``layer``'s MLP neurons after the nonlinearity."""
     return f"blocks.{layer}.mlp.hook_post"
