@@ -108,14 +108,24 @@ def test_key_results_read_the_records_that_exist():
     two_panels = plot_key_results([r for r in records if r["name"] != "symbiote-normal"])
     assert two_panels[:4] == b"\x89PNG"
     records.append({"name": "selfreport-pipeline", "metrics": {
-        "pearson_r": 0.99, "best_head": "regression",
-        "heads": {"regression": {"pearson_r": 0.99}, "token": {"pearson_r": 0.9}},
+        "pearson_r": 0.99, "best_head": "regression", "read_hook": "blocks.1.hook_resid_mid",
+        "neuron_hook": "blocks.1.mlp.hook_post", "leak": False,
+        "heads": {"regression": {"pearson_r": 0.99, "drift": 0.01, "lm_loss": 2.2,
+                                 "lm_loss_before": 2.0}, "token": {"pearson_r": 0.9}},
         "baselines": {"linear_probe": 0.97, "cross/regression": 0.98, "token_lookup": 0.7,
                       "mean": 0.0}}})
     row = key_results(records)[-2]
     assert row["system"] == "Neuron self-report"
     assert row["numbers"] == ("Pearson r 0.990 on held-out text; linear probe 0.970, another "
-                              "model 0.980, token lookup 0.700")
+                              "model 0.980, token lookup 0.700; drift 0.010, next-token loss "
+                              "2.000 -> 2.200")
+    assert "reading `blocks.1.hook_resid_mid`, before the neurons" in row["result"]
+    records[-1]["metrics"] |= {"read_hook": "blocks.1.hook_resid_post", "leak": True}
+    assert "leaking" in key_results(records)[-2]["result"]
+    from mechinterp.leaderboards import render_results_page
+
+    page = render_results_page(records)
+    assert "read `blocks.1.hook_resid_post` (after the neurons wrote: leaking)" in page
     def height(png):  # from the PNG header
         return int.from_bytes(png[20:24], "big")
 

@@ -457,3 +457,26 @@ def test_cli_parses_overrides_and_rejects_bad_ones(monkeypatch):
     assert seen == {"neurons": [1, 2], "strategy": "full"}
     with pytest.raises(ConfigError, match="--set takes FIELD=VALUE"):
         cli_command(parser.parse_args(["self-report", "--set", "steps"]))
+
+
+@pytest.mark.parametrize("name", ["toy", "gpt2-small", "custom-corpus"])
+def test_shipped_configs_load_and_read_before_the_neurons(name):
+    from pathlib import Path
+
+    from mechinterp.selfreport.config import leaks, read_hook_for
+
+    path = Path(__file__).parents[1] / "configs" / "selfreport" / f"{name}.json"
+    config = load_config(path)
+    layer = config.layer if config.layer is not None else 1
+    assert not leaks(read_hook_for(config, layer), layer)
+    if name == "toy":  # the toy config is the default every self-report page runs
+        import dataclasses
+
+        shape = check_against_model(config)
+        assert config.layer == shape.n_layers - 1
+        assert config.read_hook == read_hook_for(SelfReportConfig(), config.layer)
+        assert dataclasses.replace(config, layer=None, read_hook=None) == SelfReportConfig()
+    if name == "custom-corpus":
+        assert Path(config.corpus).is_file() and len(read_corpus(config.corpus)) >= 10
+    if name == "gpt2-small":
+        assert config.model == "gpt2-small" and config.cross_model == "gpt2-medium"

@@ -76,10 +76,15 @@ def key_results(records: list[dict[str, Any]]) -> list[dict[str, str]]:
         others = ", ".join(f"{label} {base[key]:.3f}" for key, label in (
             ("linear_probe", "linear probe"), (f"cross/{report['best_head']}", "another model"),
             ("token_lookup", "token lookup")) if key in base)
+        read = _read_point(report)
+        head = report["heads"].get(report["best_head"], {})
+        cost = (f"; drift {head['drift']:.3f}, next-token loss {head['lm_loss_before']:.3f} -> "
+                f"{head['lm_loss']:.3f}" if {"drift", "lm_loss", "lm_loss_before"} <= set(head)
+                else "")
         rows.append({
             "system": "Neuron self-report",
-            "result": f"a model reports four of its neurons (`{report['best_head']}` head)",
-            "numbers": f"Pearson r {report['pearson_r']:.3f} on held-out text; {others}",
+            "result": f"a model reports four of its neurons (`{report['best_head']}` head, {read})",
+            "numbers": f"Pearson r {report['pearson_r']:.3f} on held-out text; {others}{cost}",
             "page": "tutorials/selfreport_4_unfreezing_and_drift.ipynb"})
     bench = found.get("interventions-benchmark", {})
     for name, metric, label in (("toxicity-steer", "toxicity", "toxic continuations"),
@@ -140,6 +145,15 @@ def _draw_interventions(ax, bench: dict[str, Any]) -> None:
     ax.legend()
 
 
+def _read_point(report: dict[str, Any]) -> str:
+    """Where the heads and probe of a self-report record read, labelled when it leaks."""
+    hook = report.get("read_hook")
+    if hook is None:
+        return "read point not recorded"
+    return f"reading `{hook}`" + (", after the neurons wrote: leaking" if report.get("leak")
+                                  else ", before the neurons")
+
+
 def _draw_selfreport(ax, report: dict[str, Any]) -> None:
     base = report.get("baselines", {})
     short = {"classification": "classif."}
@@ -152,7 +166,9 @@ def _draw_selfreport(ax, report: dict[str, Any]) -> None:
     ax.set_xticks(range(len(bars)), [b[0] for b in bars], fontsize=8)
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("Pearson r, held-out text")
-    ax.set_title("Neuron self-report (toy world)")
+    hook = report.get("read_hook", "")
+    ax.set_title("Neuron self-report (toy world)" + (f"\nread at {hook}" if hook else ""),
+                 fontsize=9)
 
 
 def _draw_symbiote(ax, normal: dict[str, Any], poly: dict[str, Any]) -> None:

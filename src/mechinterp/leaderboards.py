@@ -147,8 +147,11 @@ def _selfreport(found: dict[str, Record]) -> list[str] | None:
             for h, v in report["heads"].items()]
     rows += [[name.replace("/", ", ").replace("_", " "), _num(r), "", "", ""]
              for name, r in report.get("baselines", {}).items()]
-    return _table(["method", "Pearson r (held-out)", "R2", "r against live neurons", "drift"],
-                  rows)
+    read = report.get("read_hook", "not recorded")
+    leak = " (after the neurons wrote: leaking)" if report.get("leak") else ""
+    return [f"Heads and probe read `{read}`{leak}; the neurons live at "
+            f"`{report.get('neuron_hook', 'not recorded')}`.", ""] + _table(
+        ["method", "Pearson r (held-out)", "R2", "r against live neurons", "drift"], rows)
 
 
 LEADERBOARDS: list[tuple[str, tuple[str, ...], Callable[[dict[str, Record]], list[str] | None],
