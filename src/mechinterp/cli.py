@@ -59,7 +59,8 @@ def _cmd_transfer(args: argparse.Namespace) -> dict[str, Any]:
 
     if args.list:
         return {name: {"title": METHODS[name].title, "kind": METHODS[name].kind,
-                       "changes": METHODS[name].changes, "requires": METHODS[name].requires}
+                       "changes": METHODS[name].changes, "requires": METHODS[name].requires,
+                       "teaches_specificity": METHODS[name].teaches_specificity}
                 for name in list_methods()}
     if not args.method:
         raise ConfigError("--method is required (see 'mechinterp transfer --list')")
