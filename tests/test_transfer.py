@@ -230,8 +230,8 @@ def test_cli_transfer(capsys):
     listing = json.loads(capsys.readouterr().out)
     assert "aligned_spatial" in listing and listing["oracle_retrain"]["kind"] == "baseline"
     assert listing["donor_ensemble"]["kind"] == listing["donor_readout"]["kind"] == "baseline"
-    assert [m for m, v in listing.items() if v["teaches_specificity"]] == [
-        "multi_concept_transfer", "continual_concept_learning"]
+    assert {m for m, v in listing.items() if v["teaches_specificity"]} == {
+        "multi_concept_transfer", "continual_concept_learning"}
     assert main(["transfer", "--method", "nope", "--json"]) == 2
     assert "unknown transfer method 'nope'" in capsys.readouterr().err
     assert main(["transfer", "--method", "cascade_transplant", "--source-arch", "convnet",
