@@ -33,6 +33,8 @@
 # model trained on the same examples of it. Premakumar et al. (2024) train networks to predict
 # their own hidden states and find that doing so changes the networks, which is the other
 # half of the difficulty: a network fine-tuned to report a neuron can also change the neuron.
+# And there is a third, plainer trap: where the head reads. Once the neuron's MLP has run, the
+# residual stream holds what the neuron wrote, and a head reading there can copy the answer.
 #
 # The subject here is `toyworld-2l`, a two-layer transformer trained on a toy world of
 # planted tasks (indirect objects, facts, a pronoun bias, toxic words, copying). Four neurons
@@ -54,6 +56,10 @@ dataset_record = require_result("selfreport-dataset", "selfreport_2_dataset")
 m, h, d = pipeline["metrics"], heads_record["metrics"], dataset_record["metrics"]
 base = m["baselines"]
 head_names = list(m["heads"])
+read, leak = m["read_hook"], h["read_post_leak"]
+show_markdown(f"The heads and the probes below read `{read}`, the residual stream just before "
+              f"the neurons' MLP (the neurons themselves live at `{m['neuron_hook']}`), unless "
+              f"marked as reading `{leak['read_hook']}`, after it.")
 
 # %% [markdown]
 # ## Self, frozen, outsider, probe
@@ -67,6 +73,10 @@ head_names = list(m["heads"])
 # report *this* model's neurons. The baselines: the training **mean**, a **token lookup**
 # (the mean activation of the current token) and a **linear probe** fitted in closed form on
 # the frozen residual stream at the same place the heads read.
+#
+# The right panel repeats the measurement with the heads and the probe reading right after the
+# neurons' MLP, where the first version of this experiment read. That point leaks: the stream
+# there already holds the neurons' own output.
 
 # %% tags=["hide-input"]
 groups = [("self", lambda k: m["heads"][k]["pearson_r"], "tab:blue"),
@@ -82,68 +92,85 @@ for name, style in (("linear_probe", "--"), ("token_lookup", ":")):
 axes[0].set_xticks(x, [f"{k} head" for k in head_names])
 axes[0].set_ylim(0.7, 1.0)
 axes[0].set_ylabel("Pearson r, held-out text")
-axes[0].set_title("Reading after the neurons' layer (the end of the model)")
+axes[0].set_title(f"Reading {read}\n(before the neurons' MLP)", fontsize=10)
 axes[0].legend(fontsize=8, loc="lower left", ncol=2)
-early = h["read_before"]
-early_heads = list(early["heads"])
-x2 = np.arange(len(early_heads))
-axes[1].bar(x2 - 0.15, [early["heads"][k] for k in early_heads], 0.3, label="self",
+leak_heads = list(leak["heads"])
+x2 = np.arange(len(leak_heads))
+axes[1].bar(x2 - 0.15, [leak["heads"][k] for k in leak_heads], 0.3, label="self",
             color="tab:blue")
-axes[1].bar(x2 + 0.15, [early["frozen_model"][k] for k in early_heads], 0.3,
+axes[1].bar(x2 + 0.15, [leak["frozen_model"][k] for k in leak_heads], 0.3,
             label="frozen model", color="tab:cyan")
-axes[1].axhline(early["linear_probe"], color="black", ls="--", lw=1, label="linear probe")
-axes[1].set_xticks(x2, [f"{k} head" for k in early_heads])
+axes[1].axhline(leak["linear_probe"], color="black", ls="--", lw=1, label="linear probe")
+axes[1].set_xticks(x2, [f"{k} head" for k in leak_heads])
 axes[1].set_ylim(0.7, 1.0)
-axes[1].set_title("Reading before it (after block 0)")
+axes[1].set_title(f"Reading {leak['read_hook']}\n(after the neurons' MLP: leaking)",
+                  fontsize=10)
 axes[1].legend(fontsize=8, loc="lower left")
 fig.tight_layout()
 plt.show()
 best = m["best_head"]
+best_head = m["heads"][best]
 show_markdown(
-    f"Reading at the end of the model, the best self-report (the **{best}** head) reaches "
-    f"r = {m['pearson_r']:.3f}, against {base['linear_probe']:.3f} for the linear probe, "
-    f"{base[f'frozen/{best}']:.3f} for the same head on the frozen model, "
-    f"{base[f'cross/{best}']:.3f} for the other model and {base['token_lookup']:.3f} for the "
-    f"token lookup (the mean scores 0 by construction). Reading before the neurons' layer, "
-    f"where a linear probe manages only {early['linear_probe']:.3f}, the regression head "
-    f"reaches {early['heads']['regression']:.3f} once the model may change, but only "
-    f"{early['frozen_model']['regression']:.3f} on the frozen model; the classification head "
-    f"reaches {early['frozen_model']['classification']:.3f} without any fine-tuning at all.")
+    f"Reading `{read}`, before the neurons are computed, the best self-report (the **{best}** "
+    f"head) reaches r = {m['pearson_r']:.3f}, against {base['linear_probe']:.3f} for the linear "
+    f"probe: it beats the probe by {m['pearson_r'] - base['linear_probe']:.3f}. The same head "
+    f"on the frozen model reaches {base[f'frozen/{best}']:.3f}, the other model "
+    f"{base[f'cross/{best}']:.3f} and the token lookup {base['token_lookup']:.3f} (the mean "
+    f"scores 0 by construction). Learning to report moved the four neurons by a drift of "
+    f"{best_head['drift']:.4f} and took the model's next-token loss from "
+    f"{best_head['lm_loss_before']:.3f} to {best_head['lm_loss']:.3f}. Reading "
+    f"`{leak['read_hook']}` instead, after the neurons' write, the best self-report (the "
+    f"{leak['best_head']} head) reaches {leak['pearson_r']:.3f} against a probe at "
+    f"{leak['linear_probe']:.3f}: the leak inflates the best self-report by "
+    f"{leak['pearson_r'] - m['pearson_r']:+.3f} and the probe by "
+    f"{leak['linear_probe'] - base['linear_probe']:+.3f}.")
 
 # %% [markdown]
-# Three lessons come out of these bars.
+# Four lessons come out of these bars.
 #
-# **Beating a probe is not yet evidence.** The classification head beats the linear probe
-# when the model is frozen: a softmax over activation bins is a nonlinear readout, and the
-# neurons are nonlinear functions of the stream it reads. A self-report shows that the model
-# changed to make itself reportable only when it beats *the same head on the frozen model*,
-# which the regression head does in both settings and the classification head does not. The
-# frozen-model control costs one extra training run and removes a whole class of false
+# **Read before the neuron, or you measure its echo.** After the MLP, the residual stream
+# holds a linear image of the neurons, and a linear readout there only has to undo it. That is
+# where the first version of this experiment read, and it produced a regression head close to
+# perfect. Read before the MLP, the score falls, the probe falls further, and the regression
+# head is no longer the best. The fix costs nothing; it only has to be made on purpose, since
+# the end of the model is the natural place to attach a head.
+#
+# **Beating a probe is not yet evidence.** Before the MLP, every head beats the linear probe,
+# and the classification head on the *frozen* model does just as well as the best fine-tuned
+# one: a softmax over activation bins is a nonlinear readout, and the neurons are a nonlinear
+# function of exactly the stream it reads. A self-report shows that the model changed to make
+# itself reportable only when it beats *the same head on the frozen model*. The regression
+# head does, but only up to the level the frozen classification head reaches without any
+# change; the best self-report gains no more than a hundredth over its own frozen-model
+# control. That control costs one extra training run and removes a whole class of false
 # positives.
 #
 # **The outsider comes close.** The second model, which has never contained these neurons,
 # is fine-tuned to predict them from the text alone and gets within a few hundredths of the
-# self-report; it even beats the linear probe on the first model's own residual stream. In
-# the toy world, neurons are simple enough functions of their context that a model of the
-# same size can learn to compute them. The margin that remains is what having the neuron
-# inside is worth here, and reading after the neurons' layer, much of it is simply that the
-# neuron has already written itself into the stream.
+# self-report; its regression head even beats the linear probe on the first model's own
+# residual stream. In the toy world, neurons are simple enough functions of their context
+# that a model of the same size can learn to compute them. What having the neurons inside is
+# worth shows most plainly in the frozen model: its classification head, reading the
+# unchanged stream, beats every head of the outsider. The advantage is there before any
+# fine-tuning, in the stream the neurons are computed from.
 #
-# **Answering in words is expensive.** The token head has no readout of its own: it must
-# answer through the same unembedding the model uses to predict the next word. It is the
-# weakest head, and the only one whose training noticeably raised the model's next-token
-# loss. The closest analogue of the introspection experiments on language models is the one
-# that fights the model's day job.
+# **Answering in words costs the model, not the report.** The token head has no readout of
+# its own: it answers through the model's final layer norm and unembedding, applied at the
+# read point like a logit lens. It reports as well as the classification head, but its
+# training raised the model's next-token loss more than twice as much as either other head's,
+# because the unembedding it answers through is the one the model predicts text with.
 
 # %% tags=["hide-input"]
 token = m["heads"]["token"]
 sweep = h["token_lm_weight_sweep"]
 show_markdown(
-    f"The token head's next-token loss went from {token['lm_loss_before']:.3f} to "
-    f"{token['lm_loss']:.3f} (regression head: {m['heads']['regression']['lm_loss']:.3f}). "
-    "Trading the two off with the weight of the language-modelling term: "
+    f"Reading `{sweep['read_hook']}`, the token head's next-token loss went from "
+    f"{token['lm_loss_before']:.3f} to {token['lm_loss']:.3f} (regression head: "
+    f"{m['heads']['regression']['lm_loss']:.3f}, classification head: "
+    f"{m['heads']['classification']['lm_loss']:.3f}). Changing the weight of the "
+    "language-modelling term moves the model, not the report: "
     + ", ".join(f"weight {w}: r {v['r']:.3f} at loss {v['lm_loss']:.2f}"
-                for w, v in sweep.items()) + ".")
+                for w, v in sweep["by_weight"].items()) + ".")
 
 # %% [markdown]
 # ## The report changes what it reports on
@@ -151,11 +178,11 @@ show_markdown(
 # A head trained on the *frozen* targets (the neurons' values in the original model) can be
 # scored against them or against the *live* neurons of the fine-tuned model. The distance
 # between the two is the drift, $1 - r(a_{\text{frozen}}, a_{\text{live}})$ over the test
-# positions, with $r$ the Pearson correlation. Without the
-# anchor term, every strategy that may touch the neurons' block moves them (full fine-tuning
-# the furthest), and the report, trained on the original values, keeps tracking the neurons
-# the model used to have better than the ones it now has. With the anchor, the neurons stay
-# where they were and the report is no worse.
+# positions, with $r$ the Pearson correlation. Without the anchor term, every strategy that
+# may touch the neurons' block moves them (full fine-tuning the furthest), and the report,
+# trained on the original values, keeps tracking the neurons the model used to have better
+# than the ones it now has. With the anchor, the neurons stay where they were, and the report
+# is better against the live neurons and at most a hundredth worse against the original ones.
 
 # %% tags=["hide-input"]
 strategies = m["strategies"]
@@ -168,12 +195,14 @@ ax.bar(xs + 0.2, [strategies[f"{s}/anchored"]["drift"] for s in order], 0.4, lab
        color="tab:green")
 ax.set_xticks(xs, order)
 ax.set_ylabel("drift (1 - r, original vs fine-tuned neuron)")
-ax.set_title("How far fine-tuning moves the reported neurons, by unfreezing strategy")
+ax.set_title(f"How far fine-tuning moves the reported neurons (heads read {read})",
+             fontsize=9)
 ax.legend()
 fig.tight_layout()
 plt.show()
 show_markdown(
-    "Against the frozen and the live targets, without the anchor: "
+    f"Regression head reading `{read}`, against the frozen and the live targets, without the "
+    "anchor: "
     + "; ".join(f"{s}: r {strategies[s + '/free']['pearson_r']:.3f} and "
                 f"{strategies[s + '/free']['pearson_r_live']:.3f}" for s in order)
     + ". With it: "
@@ -185,9 +214,11 @@ show_markdown(
 # language model to describe its own internals, and scores the description against
 # activations recorded before fine-tuning, may be scoring a report on a model that no longer
 # exists; one that scores against the fine-tuned model's activations may be rewarding the
-# model for making itself easy to describe. Measuring the drift, and holding it near zero
-# when the question is about the original network, turns a self-report into an instrument
-# that reads the network rather than rewriting it.
+# model for making itself easy to describe; and one that reads the model after the described
+# units have written into the stream may be scoring a copy. Measuring the drift, holding it
+# near zero when the question is about the original network, and reading before the units
+# it asks about, turn a self-report into an instrument that reads the network rather than
+# rewriting or echoing it.
 #
 # The self-report is the most intimate of the subsidiary networks in this essay: it shares
 # every weight with its subject. The [next section](../essay_6_concept_transfer/) goes the
@@ -195,21 +226,39 @@ show_markdown(
 
 # %% tags=["hide-input"]
 show_markdown(provenance_note(pipeline, heads_record, dataset_record))
-reg_early = early["heads"]["regression"]
-assert len(m["neurons"]) == 4 and m["dataset"]["n_test_documents"] == 300  # as the text says
+probe = base["linear_probe"]
+cls_frozen = base["frozen/classification"]
 lm_rise = {k: v["lm_loss"] - v["lm_loss_before"] for k, v in m["heads"].items()}
-assert m["pearson_r"] > base["linear_probe"] and m["pearson_r"] >= 0.9
-assert early["frozen_model"]["classification"] > early["linear_probe"]
-assert m["heads"]["regression"]["pearson_r"] > base["frozen/regression"]
-assert reg_early > early["frozen_model"]["regression"]
-assert m["heads"]["classification"]["pearson_r"] <= base["frozen/classification"] + 0.01
-assert early["heads"]["classification"] <= early["frozen_model"]["classification"] + 0.01
-assert m["heads"][best]["pearson_r"] > base[f"cross/{best}"] > base["linear_probe"]
+sweep_r = [v["r"] for v in sweep["by_weight"].values()]
+assert len(m["neurons"]) == 4 and m["dataset"]["n_test_documents"] == 300  # as the text says
+assert read == h["read_hook"] == sweep["read_hook"] and read.endswith("hook_resid_mid")
+assert not m["leak"] and leak["leak"] and leak["read_hook"].endswith("hook_resid_post")
+# read before the neuron, or you measure its echo
+assert leak["pearson_r"] > m["pearson_r"] + 0.01
+assert leak["linear_probe"] - probe > leak["pearson_r"] - m["pearson_r"] > 0
+assert leak["best_head"] == "regression" and best != "regression"
+assert leak["heads"]["regression"] > 0.99  # close to perfect
+# beating a probe is not yet evidence
+assert m["beats_linear_probe"] and all(v["pearson_r"] > probe + 0.02 for v in m["heads"].values())
+assert cls_frozen > probe + 0.03 and cls_frozen >= m["pearson_r"] - 0.01
+assert m["heads"]["regression"]["pearson_r"] > base["frozen/regression"] + 0.02
+assert m["heads"]["regression"]["pearson_r"] < cls_frozen + 0.005
+assert m["pearson_r"] < base[f"frozen/{best}"] + 0.01
+# the outsider comes close
+assert m["heads"][best]["pearson_r"] > base[f"cross/{best}"] and base["cross/regression"] > probe
 assert all(abs(m["heads"][k]["pearson_r"] - base[f"cross/{k}"]) < 0.05 for k in head_names)
-assert min(m["heads"], key=lambda k: m["heads"][k]["pearson_r"]) == "token"
-assert all(lm_rise["token"] > 3 * v for k, v in lm_rise.items() if k != "token")
+assert cls_frozen > max(base[f"cross/{k}"] for k in head_names)
+# answering in words costs the model, not the report
+assert abs(m["heads"]["token"]["pearson_r"] - m["heads"]["classification"]["pearson_r"]) < 0.015
+assert all(lm_rise["token"] > 2 * v for k, v in lm_rise.items() if k != "token")
+assert max(sweep_r) - min(sweep_r) < 0.02
+assert sweep["by_weight"]["0.0"]["lm_loss"] > 2 * token["lm_loss_before"]
+# drift
+assert best_head["drift"] < 0.01
 for s in order:
     assert strategies[f"{s}/anchored"]["drift"] < strategies[f"{s}/free"]["drift"]
     assert strategies[f"{s}/free"]["pearson_r_live"] < strategies[f"{s}/free"]["pearson_r"]
-    assert strategies[f"{s}/anchored"]["pearson_r"] >= strategies[f"{s}/free"]["pearson_r"] - 0.005
+    assert strategies[f"{s}/anchored"]["pearson_r"] >= strategies[f"{s}/free"]["pearson_r"] - 0.01
+    assert (strategies[f"{s}/anchored"]["pearson_r_live"]
+            > strategies[f"{s}/free"]["pearson_r_live"])
 assert strategies["full/free"]["drift"] == max(strategies[f"{s}/free"]["drift"] for s in order)

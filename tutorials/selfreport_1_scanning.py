@@ -30,7 +30,8 @@
 # 2. [the dataset](../selfreport_2_dataset/): documents, targets, a split by document, and
 #    where a neuron's value can be read off the residual stream;
 # 3. [the three heads](../selfreport_3_heads/): regression, classification and an answer in
-#    the model's own vocabulary, against four baselines;
+#    the model's own vocabulary, all reading the residual stream just before the neurons' MLP,
+#    against four baselines;
 # 4. [unfreezing and drift](../selfreport_4_unfreezing_and_drift/): what fine-tuning changes,
 #    including the neuron being reported, and the self- versus cross-prediction test.
 #

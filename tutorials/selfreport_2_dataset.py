@@ -111,9 +111,9 @@ for name, b in baselines.items():
 # %%
 points = [("blocks.0.hook_resid_pre", "embeddings"),
           ("blocks.0.hook_resid_post", "after block 0"),
-          (f"blocks.{prep.layer}.hook_resid_mid", "after layer 1's attention"),
+          (f"blocks.{prep.layer}.hook_resid_mid", "after layer 1's attention (the read point)"),
           (f"blocks.{prep.layer}.mlp.hook_pre", "the neurons' inputs (pre-GELU)"),
-          (f"blocks.{prep.layer}.hook_resid_post", "after layer 1 (the end)"),
+          (f"blocks.{prep.layer}.hook_resid_post", "after layer 1's MLP (leaks)"),
           (f"blocks.{prep.layer}.mlp.hook_post", "the neurons themselves")]
 probes = {hook: linear_probe_baseline(model, data, hook) for hook, _ in points}
 rows = [{"read at": label, "hook": f"`{hook}`", "r": probes[hook].scores["pearson_r"],
@@ -136,25 +136,34 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# The curve climbs as the stream gets closer to the neurons: block 0 and then layer 1's
-# attention bring in the context the neurons depend on. Even the neurons' own pre-activations
-# fall short, because a linear map cannot bend the way the GELU does; only after the MLP has
-# written the neurons into the stream does the probe read them almost exactly. Probing the
-# activations themselves is exact (r = 1, the check that the probe works). The next page
-# trains heads at two of these points: **after the layer** (the end of the model, where its
-# answers are formed and where the probe is already strong) and **before the layer** (after
-# block 0, where the probe is weaker and a report has to be
-# computed ahead of the neuron).
+# The curve climbs from the embeddings to the stream after layer 1's attention, as block 0
+# and then that attention bring in the context the neurons depend on. The neurons' own
+# pre-activations add nothing to it: they are a linear map of the same stream, normalised,
+# and no linear map can bend the way the GELU does. Only after the MLP has written the
+# neurons into the stream does the probe read them almost exactly; probing the activations
+# themselves is exact (r = 1, the check that the probe works).
+#
+# That last jump is a leak, not a better reading: the probe there recovers what the neurons
+# have already written. The self-report pages therefore read `blocks.1.hook_resid_mid`, the
+# last point before the neurons' MLP, by default. A read point after its write
+# (`blocks.1.hook_resid_post`, or anything in a later block) is refused unless asked for
+# explicitly, and the [next page](../selfreport_3_heads/) measures it on purpose, to show how
+# much it inflates every score.
 
 # %%
 r_after = probes[f"blocks.{prep.layer}.hook_resid_post"].scores["pearson_r"]
-r_before = probes["blocks.0.hook_resid_post"].scores["pearson_r"]
+r_mid = probes[prep.read_hook].scores["pearson_r"]
+r_pre = probes[f"blocks.{prep.layer}.mlp.hook_pre"].scores["pearson_r"]
+r_rising = [probes[hook].scores["pearson_r"] for hook, _ in points[:3]]
+assert prep.read_hook == f"blocks.{prep.layer}.hook_resid_mid"
 assert shared == 0
 assert set(data.train_ids.tolist()).isdisjoint(data.test_ids.tolist())
 assert len(examples["target"]) == len(test_tokens) * (data.tokens.shape[1] - 1)
 assert baselines["mean"].scores["pearson_r"] == 0.0 and abs(baselines["mean"].scores["r2"]) < 0.01
 assert probes[f"blocks.{prep.layer}.mlp.hook_post"].scores["pearson_r"] > 0.999
-assert r_after > r_before + 0.03, (r_after, r_before)
+assert r_rising == sorted(r_rising), r_rising  # embeddings < block 0 < layer 1's attention
+assert r_pre <= r_mid + 0.005  # the pre-activations add nothing to the stream they come from
+assert r_after > r_mid + 0.02, (r_after, r_mid)  # the neurons' write lifts the probe
 assert r_after > baselines["token lookup"].scores["pearson_r"]
 record = mi.write_result(
     "selfreport-dataset",
