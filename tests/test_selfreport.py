@@ -6,6 +6,8 @@ tests check behaviour and bookkeeping, not how well a well-trained model reports
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -480,3 +482,52 @@ def test_shipped_configs_load_and_read_before_the_neurons(name):
         assert Path(config.corpus).is_file() and len(read_corpus(config.corpus)) >= 10
     if name == "gpt2-small":
         assert config.model == "gpt2-small" and config.cross_model == "gpt2-medium"
+
+
+def test_quantile_bins_by_hand():
+    from mechinterp.selfreport.predictor import assign_bins, quantile_bins
+
+    values = torch.stack([torch.arange(8.0), torch.ones(8)], dim=1)
+    edges, centres = quantile_bins(values, 4)
+    assert torch.allclose(edges[0], torch.tensor([1.75, 3.5, 5.25]))
+    assert torch.allclose(centres[0], torch.tensor([0.5, 2.5, 4.5, 6.5]))
+    # a constant neuron: every value in the first bin, empty bins take their edge
+    assert torch.allclose(centres[1], torch.ones(4))
+    assert assign_bins(values, edges)[:, 0].tolist() == [0, 0, 1, 1, 2, 2, 3, 3]
+    with pytest.raises(ConfigError, match="n_bins must be at least 2"):
+        quantile_bins(values, 1)
+
+
+def test_classification_loss_is_cross_entropy_over_the_bins(toy):
+    import math
+
+    from mechinterp.selfreport.predictor import PredictorOutput
+
+    predictor = ActivationPredictor(
+        copy_bridge(toy.model), LAYER, [0], "classification",
+        bin_edges=torch.tensor([[1.75, 3.5, 5.25]]),
+        bin_values=torch.tensor([[0.5, 2.5, 4.5, 6.5]]))
+    targets = torch.tensor([[[9.0], [0.0], [7.0]]])  # position 0 (<bos>) is not an example
+
+    def loss(logits):
+        out = PredictorOutput(torch.zeros(1, 3, 1), logits, None, torch.zeros(1, 3, 1), None)
+        return float(predictor.loss(out, targets))
+
+    assert loss(torch.zeros(1, 3, 1, 4)) == pytest.approx(math.log(4), rel=1e-5)
+    right = torch.zeros(1, 3, 1, 4)
+    right[0, 1, 0, 0] = right[0, 2, 0, 3] = 30.0  # the bins of 0 and 7
+    assert loss(right) < 1e-6
+    wrong = torch.zeros(1, 3, 1, 4)
+    wrong[0, 1, 0, 3] = wrong[0, 2, 0, 0] = 30.0
+    assert loss(wrong) == pytest.approx(30.0, rel=1e-3)
+
+
+def test_drift_by_hand():
+    from mechinterp.selfreport.scores import activation_drift
+
+    before = torch.tensor([[1.0], [2.0], [3.0]])
+    affine = activation_drift(before, 2 * before + 1)  # same up to an affine map: no drift
+    assert affine["drift"] == pytest.approx(0.0, abs=1e-9)
+    assert affine["relative_change"] == pytest.approx(math.sqrt(29 / 14))
+    flipped = activation_drift(before, -before)
+    assert flipped["drift"] == pytest.approx(2.0) and flipped["correlation"] == pytest.approx(-1)
