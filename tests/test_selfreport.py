@@ -531,3 +531,20 @@ def test_drift_by_hand():
     assert affine["relative_change"] == pytest.approx(math.sqrt(29 / 14))
     flipped = activation_drift(before, -before)
     assert flipped["drift"] == pytest.approx(2.0) and flipped["correlation"] == pytest.approx(-1)
+
+
+def test_auto_cross_model_for_pretrained_models(monkeypatch, tmp_path):
+    from mechinterp.selfreport import pipeline
+
+    assert pipeline.auto_cross_model("gpt2-small") == "gpt2-medium"
+    assert pipeline.auto_cross_model("gpt2-medium") == "gpt2"
+    assert pipeline.auto_cross_model(str(tmp_path)) is None
+
+    def absent(name, **kwargs):
+        raise DataUnavailableError(f"{name} is not on disk")
+
+    monkeypatch.setattr(pipeline, "load_subject", absent)
+    other, why = pipeline._cross_subject(SelfReportConfig(model="gpt2"), subject=None)
+    assert other is None and "'gpt2-medium' is not available here" in why
+    other, why = pipeline._cross_subject(SelfReportConfig(model=str(tmp_path)), subject=None)
+    assert other is None and "no other model is known" in why

@@ -83,8 +83,9 @@ class SelfReportConfig:
             before they are cut into windows. A relative path in a config file is read
             relative to that file.
         cross_model: the other model of the cross-prediction baseline: ``"auto"`` (for a
-            toy model, the same model trained with seed ``model_seed + 1``; none for a
-            pretrained one), a model name, or ``None``.
+            toy model, the same model trained with seed ``model_seed + 1``; for a pretrained
+            one, a sibling sharing its tokenizer, e.g. gpt2-medium for gpt2, skipped with the
+            reason when none is known or its weights are absent), a model name, or ``None``.
         cross_model_steps: training steps of a toy cross model (``None``: as many as the
             model itself, so that the two are equally trained).
         seed: draws the documents and the split, orders the batches.

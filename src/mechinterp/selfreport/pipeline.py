@@ -31,7 +31,7 @@ from typing import Any
 import torch
 
 from mechinterp.bridge import copy_bridge
-from mechinterp.errors import ConfigError, DataError
+from mechinterp.errors import ConfigError, DataError, DataUnavailableError
 from mechinterp.selfreport.baselines import (
     BaselineResult,
     cross_prediction_baseline,
@@ -131,16 +131,41 @@ def load_subject(name: str, *, seed: int = 0, steps: int | None = None,
     return Subject(model, tokenizer, documents, identity)
 
 
+SIBLINGS = {"gpt2": "gpt2-medium", "gpt2-medium": "gpt2", "gpt2-large": "gpt2-medium",
+            "gpt2-xl": "gpt2-large", "distilgpt2": "gpt2"}
+"""The other model ``cross_model: "auto"`` picks for a pretrained model: a sibling that shares
+its tokenizer (another size of the same family)."""
+
+
+def auto_cross_model(name: str) -> str | None:
+    """The sibling ``"auto"`` names for a pretrained model (``None``: none is known, e.g. a
+    local folder)."""
+    from mechinterp.pretrained import hub_name
+
+    return SIBLINGS.get(hub_name(name))
+
+
 def _cross_subject(config: SelfReportConfig, subject: Subject) -> tuple[Subject | None, str]:
     """The other model of the cross-prediction baseline, or ``None`` with the reason."""
     from mechinterp.toyworld import TOY_MODELS
 
     if config.cross_model is None:
         return None, "cross_model is null"
-    if config.cross_model == "auto":
-        if config.model not in TOY_MODELS:
+    if config.cross_model == "auto" and config.model not in TOY_MODELS:
+        sibling = auto_cross_model(config.model)
+        if sibling is None:
             return None, ("no other model is known to share this tokenizer; set cross_model to "
                           "one that does")
+        try:
+            other = load_subject(sibling, n_ctx=config.n_ctx)
+        except DataUnavailableError as exc:
+            return None, f"the automatic choice {sibling!r} is not available here ({exc})"
+        layer = subject.model.cfg.n_layers - 1 if config.layer is None else config.layer
+        if other.model.cfg.n_layers <= layer:
+            return None, (f"the automatic choice {sibling!r} has no layer {layer}; set "
+                          "cross_model to a model that has")
+        return other, f"{sibling} (same tokenizer, another size)"
+    if config.cross_model == "auto":
         other = load_subject(config.model, seed=config.model_seed + 1,
                              steps=config.cross_model_steps or config.model_steps,
                              n_ctx=config.n_ctx)
