@@ -402,8 +402,12 @@ def test_english_corpus_has_no_sentence_in_both_splits(tmp_path):
     assert len(train) + len(test) == len({" ".join(t.split()) for t in english_sentences(
         tokenizer)})
     # windows of each split are cut from that split's sentences only
-    decoded = {split: tokenizer.decode(source.windows_of[split][:, 1:].flatten().tolist())
+    decoded = {split: tokenizer.decode(source.streams[split].tolist())
                for split in ("train", "test")}
+    windows = source.windows("test", 20, torch.Generator().manual_seed(0))
+    assert all(tokenizer.decode(w[1:].tolist()) in decoded["test"] for w in windows)
+    with pytest.raises(DataError, match="fewer than the"):
+        source.windows("test", source.available("test") + 1, torch.Generator())
     assert all(sentence not in decoded["train"] for sentence in list(test)[:50])
     # a corpus file: documents separated by blank lines, deduplicated, split by document
     corpus = tmp_path / "notes.txt"
@@ -548,3 +552,21 @@ def test_auto_cross_model_for_pretrained_models(monkeypatch, tmp_path):
     assert other is None and "'gpt2-medium' is not available here" in why
     other, why = pipeline._cross_subject(SelfReportConfig(model=str(tmp_path)), subject=None)
     assert other is None and "no other model is known" in why
+
+
+@pytest.mark.parametrize(("hook", "first_block"), [("blocks.0.hook_resid_mid", 0),
+                                                   ("blocks.1.hook_resid_pre", 0),
+                                                   ("blocks.1.hook_resid_mid", 1)])
+def test_unfreezing_starts_at_the_read_point(toy, dataset, hook, first_block):
+    predictor = ActivationPredictor.for_dataset(copy_bridge(toy.model), dataset, "regression",
+                                                read_hook=hook)
+    trainer = PredictorTrainer(predictor, dataset, strategy="last_k", unfreeze_k=1, steps=1)
+    groups = trainer.parameter_groups()
+    assert len(groups) == len(predictor.model.blocks) + 2 and trainer.n_unfrozen(0) == 2
+    block = {id(p) for p in predictor.model.blocks[first_block].parameters()}
+    assert block <= {id(p) for p in groups[1]}
+    # the report's own loss reaches the first unfrozen group (it feeds the read point)
+    out = predictor(dataset.tokens[:4])
+    predictor.loss(out, dataset.targets[:4]).backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in groups[1]
+               if id(p) in block)

@@ -235,8 +235,9 @@ def load_config(config: SelfReportConfig | dict[str, Any] | str | Path) -> SelfR
         raise ConfigError(f"a config must be a JSON object, got {type(config).__name__}")
     allowed = [f.name for f in fields(SelfReportConfig)]
     if "read_layer" in config:
+        old = config["read_layer"] if isinstance(config["read_layer"], int) else "N"
         raise ConfigError("read_layer was replaced by read_hook: write "
-                          f"\"read_hook\": \"blocks.{config['read_layer']}.hook_resid_post\" "
+                          f"\"read_hook\": \"blocks.{old}.hook_resid_post\" "
                           "for the old behaviour (it reads after the neurons' MLP when that is "
                           "their layer, so it also needs \"allow_leak\": true), or leave it "
                           "out to read just before the neurons' MLP")

@@ -54,9 +54,10 @@ class TextCorpus:
     Documents are stripped, their whitespace collapsed, and exact repeats dropped (the first
     copy is kept); the split is a seeded draw of ``test_fraction`` of them. Each split's
     documents are tokenized, joined with the end-of-text token (when the tokenizer has one)
-    and cut into non-overlapping windows of ``n_ctx`` tokens, each starting with the BOS token
-    when there is one. Calling the corpus draws training windows only (that is what the
-    neuron scan reads).
+    into one stream, and a window is ``n_ctx`` tokens of that stream starting at a random
+    offset (distinct offsets, so windows may overlap within a split but never cross it), led
+    by the BOS token when there is one. Calling the corpus draws training windows only (that
+    is what the neuron scan reads).
 
     Args:
         documents: the texts.
@@ -87,25 +88,38 @@ class TextCorpus:
                           "train": [texts[i] for i in order[n_test:].tolist()]}
         self.bos = getattr(tokenizer, "bos_token_id", None)
         eos = getattr(tokenizer, "eos_token_id", None)
-        body = n_ctx - (0 if self.bos is None else 1)
-        self.windows_of: dict[str, torch.Tensor] = {}
+        self.body = n_ctx - (0 if self.bos is None else 1)
+        self.streams: dict[str, torch.Tensor] = {}
         for split, docs in self.documents.items():
             stream: list[int] = []
             for text in docs:
-                stream += tokenizer.encode(" " + text) + ([] if eos is None else [eos])
-            n = len(stream) // body
-            if n == 0:
+                stream += tokenizer.encode(" " + text, add_special_tokens=False) + (
+                    [] if eos is None else [eos])
+            if len(stream) < self.body:
                 raise DataError(f"the {split} documents hold {len(stream)} tokens, fewer than "
-                                f"one window of {body}; add text or lower n_ctx")
-            windows = torch.tensor(stream[:n * body]).reshape(n, body)
-            if self.bos is not None:
-                windows = torch.cat([torch.full((n, 1), self.bos), windows], dim=1)
-            self.windows_of[split] = windows
+                                f"one window of {self.body}; add text or lower n_ctx")
+            self.streams[split] = torch.tensor(stream)
+
+    def available(self, split: str) -> int:
+        """How many distinct windows one split can give (one per start offset)."""
+        return len(self.streams[split]) - self.body + 1
 
     def windows(self, split: str, n: int, generator: torch.Generator) -> torch.Tensor:
-        """Up to ``n`` distinct windows of one split, drawn without replacement."""
-        pool = self.windows_of[split]
-        return pool[torch.randperm(len(pool), generator=generator)[:n]]
+        """``n`` windows of one split at distinct random offsets, ``(n, n_ctx)``.
+
+        Raises:
+            DataError: the split's text has fewer than ``n`` offsets.
+        """
+        if n > self.available(split):
+            raise DataError(f"the corpus's {split} split gives {self.available(split)} windows "
+                            f"of {self.body + (self.bos is not None)} tokens, fewer than the "
+                            f"{n} asked for; add text (corpus), or lower n_documents, "
+                            "scan_documents or n_ctx")
+        starts = torch.randperm(self.available(split), generator=generator)[:n]
+        windows = self.streams[split][starts[:, None] + torch.arange(self.body)]
+        if self.bos is None:
+            return windows
+        return torch.cat([torch.full((n, 1), self.bos), windows], dim=1)
 
     def __call__(self, n: int, generator: torch.Generator) -> torch.Tensor:
         return self.windows("train", n, generator)

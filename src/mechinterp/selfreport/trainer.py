@@ -52,7 +52,7 @@ from mechinterp.checkpoints import (
 from mechinterp.errors import ConfigError
 from mechinterp.selfreport.dataset import ActivationDataset
 from mechinterp.selfreport.predictor import ActivationPredictor
-from mechinterp.selfreport.scanner import model_device
+from mechinterp.selfreport.scanner import model_device, parse_read_hook
 from mechinterp.selfreport.scores import activation_drift, score_predictions
 from mechinterp.train import progress_enabled
 
@@ -119,8 +119,11 @@ class PredictorTrainer:
                 "anchor_weight": self.anchor_weight}
 
     def parameter_groups(self) -> list[list[torch.nn.Parameter]]:
-        """Parameters in unfreezing order: the head, then the last block with the final layer
-        norm, the blocks below it, and last the embeddings."""
+        """Parameters in unfreezing order, counted down from the read point: the head; the
+        final layer norm with the highest block that feeds the read point (the read block
+        itself when the heads read its ``resid_mid`` or ``resid_post``, the block below for
+        ``resid_pre``); the blocks below it; the embeddings; and last the blocks above the
+        read point, which only the language-modelling term reaches."""
         model = self.predictor.model
         head = self.predictor.head_parameters()
         taken = {id(p) for p in head}
@@ -131,14 +134,18 @@ class PredictorTrainer:
             return out
 
         blocks = list(model.blocks)
-        groups = [head, fresh(model.ln_final, blocks[-1])]
-        groups += [fresh(block) for block in reversed(blocks[:-1])]
+        read_layer, stage = parse_read_hook(self.predictor.residual_hook)
+        top = read_layer if stage >= 1 else read_layer - 1  # highest block feeding the read
+        upstream, downstream = blocks[:top + 1], blocks[top + 1:]
+        groups = [head, fresh(model.ln_final, *upstream[-1:])]
+        groups += [fresh(block) for block in reversed(upstream[:-1])]
         groups.append(fresh(model.embed, model.pos_embed))
+        groups += [fresh(block) for block in downstream]
         return groups
 
     def n_unfrozen(self, step: int) -> int:
         """How many of :meth:`parameter_groups` train at ``step``."""
-        n_groups = len(self.predictor.model.blocks) + 2
+        n_groups = len(self.predictor.model.blocks) + 2 + (self._read_below_first_block())
         if self.strategy == "head":
             return 1
         if self.strategy == "last_k":
@@ -146,6 +153,11 @@ class PredictorTrainer:
         if self.strategy == "full":
             return n_groups
         return min(n_groups, 1 + step * n_groups // self.steps)
+
+    def _read_below_first_block(self) -> int:
+        """1 when the heads read ``blocks.0.hook_resid_pre`` (the final norm then forms a group
+        of its own), else 0."""
+        return int(parse_read_hook(self.predictor.residual_hook) == (0, 0))
 
     def trained_parameter_names(self) -> list[str]:
         """Names of the predictor's parameters that this strategy trains at some step."""

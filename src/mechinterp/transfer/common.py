@@ -253,7 +253,8 @@ def override_concept(ctx: TransferContext, scorer: nn.Module, *, concept: int | 
     """The one calibration rule, for every method and baseline that adds a detector.
 
     The detector's score goes through the protocol's gate (:class:`OpenSetGate` when it is
-    ``"open-set"``, reading the unedited copy of A held by the context) and its threshold lets
+    ``"open-set"``, reading the context's copy of A, which a method that adds a
+    detector leaves unedited) and its threshold lets
     through :data:`~mechinterp.transfer.protocol.FALSE_POSITIVE_CAP` of the calibration
     negatives (:meth:`TransferContext.calibration_negatives`).
 

@@ -392,8 +392,9 @@ def continual_steps(ctx: TransferContext, concepts: tuple[int, ...] | None = Non
                     ) -> list[nn.Module]:
     """Add concepts one at a time; return the model after each step.
 
-    Step ``i`` calibrates its threshold on the recipient's own images and the donor digits not
-    yet learned: it knows nothing of concepts that come later.
+    Step ``i`` calibrates its threshold on the calibration negatives of the concepts learned
+    so far (the calibration carve's images of every other known digit, the specificity digit
+    always excluded), so it knows nothing of concepts that come later.
     """
     concepts = concepts or (ctx.protocol.concept, _extra_concept(ctx))
     model: nn.Module = ctx.recipient
