@@ -106,6 +106,7 @@ class PredictorTrainer:
         if strategy == "last_k" and not 1 <= unfreeze_k <= n_layers:
             raise ConfigError(f"unfreeze_k must lie in [1, {n_layers}], got {unfreeze_k}")
         self.predictor, self.dataset, self.strategy = predictor, dataset, strategy
+        self._n_groups: int | None = None  # len(parameter_groups()), counted on first use
         self.steps, self.lr, self.head_lr, self.batch_size = steps, lr, head_lr, batch_size
         self.unfreeze_k, self.seed, self.log = unfreeze_k, seed, log
         self.lm_weight, self.anchor_weight = lm_weight, anchor_weight
@@ -145,7 +146,9 @@ class PredictorTrainer:
 
     def n_unfrozen(self, step: int) -> int:
         """How many of :meth:`parameter_groups` train at ``step``."""
-        n_groups = len(self.predictor.model.blocks) + 2 + (self._read_below_first_block())
+        if self._n_groups is None:
+            self._n_groups = len(self.parameter_groups())
+        n_groups = self._n_groups
         if self.strategy == "head":
             return 1
         if self.strategy == "last_k":
@@ -153,11 +156,6 @@ class PredictorTrainer:
         if self.strategy == "full":
             return n_groups
         return min(n_groups, 1 + step * n_groups // self.steps)
-
-    def _read_below_first_block(self) -> int:
-        """1 when the heads read ``blocks.0.hook_resid_pre`` (the final norm then forms a group
-        of its own), else 0."""
-        return int(parse_read_hook(self.predictor.residual_hook) == (0, 0))
 
     def trained_parameter_names(self) -> list[str]:
         """Names of the predictor's parameters that this strategy trains at some step."""

@@ -115,10 +115,10 @@ class TransferContext:
         generator = torch.Generator().manual_seed(seed)
         order = torch.randperm(pair.data.n_train, generator=generator).to(self.device)
         held_out = torch.zeros(pair.data.n_train, dtype=torch.bool, device=self.device)
-        held_out[validation_indices(pair.data)] = True
-        held_out[calibration_indices(pair.data)] = True
-        self._order = order[~held_out[order]]  # neither carve is handed out as data
         self._calibration = calibration_indices(pair.data)
+        held_out[validation_indices(pair.data)] = True
+        held_out[self._calibration] = True
+        self._order = order[~held_out[order]]  # neither carve is handed out as data
 
     @property
     def concept_images_used(self) -> int:
@@ -141,11 +141,7 @@ class TransferContext:
                 specificity digit.
         """
         spec = self.protocol.specificity_digit
-        if digits is None:
-            wanted = tuple(d for d in self.protocol.donor_digits
-                           if d != spec or self.teaches_specificity)
-        else:
-            wanted = parse_classes(digits)
+        wanted = self.donor_digits_handed_out if digits is None else parse_classes(digits)
         if spec in wanted and not self.teaches_specificity:
             raise ConfigError(
                 f"digit {spec} is the specificity digit, held out from every method so that "
@@ -159,6 +155,14 @@ class TransferContext:
                 f"{list(self.protocol.donor_digits)}); a method may only ask for those"
             )
         return self._select(wanted, per_class)
+
+    @property
+    def donor_digits_handed_out(self) -> tuple[int, ...]:
+        """The donor digits :meth:`donor_data` may hand out: all of them but the specificity
+        digit, unless the method teaches it."""
+        spec = self.protocol.specificity_digit
+        return tuple(d for d in self.protocol.donor_digits
+                     if d != spec or self.teaches_specificity)
 
     def calibration_negatives(self, concepts: tuple[int, ...] | None = None) -> torch.Tensor:
         """The one set of calibration negatives: the calibration split's images of every digit

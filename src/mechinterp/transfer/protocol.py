@@ -30,8 +30,9 @@ from mechinterp.data import DigitData, parse_classes
 from mechinterp.errors import ConfigError
 from mechinterp.train import predict
 
-__all__ = ["TransferProtocol", "transfer_metrics", "validation_indices", "VALIDATION_SHARE",
-           "SEED_RESULTS", "GATES", "calibration_indices", "fit_split", "CALIBRATION_SHARE", "FALSE_POSITIVE_CAP", "VARIANTS"]
+__all__ = ["TransferProtocol", "transfer_metrics", "validation_indices", "calibration_indices",
+           "fit_split", "VALIDATION_SHARE", "CALIBRATION_SHARE", "FALSE_POSITIVE_CAP", "GATES",
+           "VARIANTS", "SEED_RESULTS"]
 
 
 @dataclass(frozen=True)
@@ -114,17 +115,19 @@ FALSE_POSITIVE_CAP = 0.005
 """The one calibration rule: every threshold lets through at most this share of the
 calibration negatives (half a point, the preservation loss the protocol allows)."""
 
-VARIANTS: dict[str, TransferProtocol] = {}
-"""Protocol variants the leaderboard runs, fixed before any run (filled below)."""
-
 VALIDATION_SHARE = 0.1
 """Share of the training split carved out as the validation split."""
 CALIBRATION_SHARE = 0.2
 """Share of the training split carved out as the calibration split."""
 
 
-def _held_out_order(data: DigitData) -> torch.Tensor:
-    return torch.randperm(data.n_train, generator=torch.Generator().manual_seed(2024))
+def _carves(data: DigitData) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(validation, calibration)`` training-split indices: consecutive slices of one fixed
+    permutation, on the labels' device."""
+    order = torch.randperm(data.n_train, generator=torch.Generator().manual_seed(2024))
+    order = order.to(data.train_labels.device)
+    n_val = round(VALIDATION_SHARE * data.n_train)
+    return order[:n_val], order[n_val:n_val + round(CALIBRATION_SHARE * data.n_train)]
 
 
 def validation_indices(data: DigitData) -> torch.Tensor:
@@ -132,8 +135,7 @@ def validation_indices(data: DigitData) -> torch.Tensor:
     :data:`VALIDATION_SHARE` of them, the same for every seed and method. A and B are not
     trained on them and no method is handed them; the best method is chosen on them, never on
     the test split."""
-    order = _held_out_order(data)
-    return order[: round(VALIDATION_SHARE * data.n_train)].to(data.train_labels.device)
+    return _carves(data)[0]
 
 
 def calibration_indices(data: DigitData) -> torch.Tensor:
@@ -141,18 +143,15 @@ def calibration_indices(data: DigitData) -> torch.Tensor:
     of the same draw). A and B are not trained on them either, so a threshold set on them
     meets the models' errors as the test split will; methods receive only their
     non-concept images, as calibration negatives."""
-    order = _held_out_order(data)
-    start = round(VALIDATION_SHARE * data.n_train)
-    return order[start: start + round(CALIBRATION_SHARE * data.n_train)].to(
-        data.train_labels.device)
+    return _carves(data)[1]
 
 
 def fit_split(data: DigitData) -> DigitData:
     """The data A and B are trained on: the training split less the validation and calibration
     carves (its source is renamed, so its checkpoints are kept apart)."""
     keep = torch.ones(data.n_train, dtype=torch.bool, device=data.train_labels.device)
-    keep[validation_indices(data)] = False
-    keep[calibration_indices(data)] = False
+    for carve in _carves(data):
+        keep[carve] = False
     return DigitData(source=f"{data.source}|transfer-fit", classes=data.classes,
                      train_images=data.train_images[keep], train_labels=data.train_labels[keep],
                      test_images=data.test_images, test_labels=data.test_labels)
@@ -213,7 +212,7 @@ SEED_RESULTS: dict[str, dict[str, float | str]] = {
 }
 
 
-VARIANTS.update({
+VARIANTS: dict[str, TransferProtocol] = {
     # the default: the seed project's setting
     "concept 4, A 0-3, B 2-5": TransferProtocol(),
     # the other concept the default digit sets allow
@@ -222,4 +221,5 @@ VARIANTS.update({
     "concept 8, A 4-7, B 6-9": TransferProtocol(concept=8, recipient_digits=(4, 5, 6, 7),
                                                 donor_digits=(6, 7, 8, 9),
                                                 specificity_digit=9),
-})
+}
+"""Protocol variants the variants page runs, fixed before any run."""

@@ -42,9 +42,7 @@ def paired_images(ctx: TransferContext) -> tuple[torch.Tensor, torch.Tensor]:
     digits (concept images capped by the budget; the specificity digit only for a method
     that teaches it)."""
     own_images, own_labels = ctx.own_data()
-    spec = ctx.protocol.specificity_digit
-    extra = [d for d in ctx.protocol.donor_digits if d not in ctx.protocol.recipient_digits
-             and (d != spec or ctx.teaches_specificity)]
+    extra = [d for d in ctx.donor_digits_handed_out if d not in ctx.protocol.recipient_digits]
     donor_images, donor_labels = ctx.donor_data(extra)
     return torch.cat([own_images, donor_images]), torch.cat([own_labels, donor_labels])
 
