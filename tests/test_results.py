@@ -120,10 +120,17 @@ def test_key_results_read_the_records_that_exist():
                               "model 0.980, token lookup 0.700; drift 0.010, next-token loss "
                               "2.000 -> 2.200")
     assert "reading `blocks.1.hook_resid_mid`, before the neurons" in row["result"]
-    records[-1]["metrics"] |= {"read_hook": "blocks.1.hook_resid_post", "leak": True}
-    assert "leaking" in key_results(records)[-2]["result"]
+    records[-1]["metrics"]["over_seeds"] = {"seeds": [0, 1, 2], "by_method": {
+        "self-report": {"mean": 0.98, "std": 0.001}, "linear probe": {"mean": 0.94, "std": 0.002},
+        "nonlinear probe": {"mean": 0.9999, "std": 0.0}}}
+    assert key_results(records)[-2]["numbers"] == (
+        "Pearson r 0.980 ± 0.001 on held-out text (mean ± std, 3 seeds); linear probe 0.940 ± "
+        "0.002, nonlinear probe 1.000 ± 0.000; drift 0.010, next-token loss 2.000 -> 2.200")
     from mechinterp.leaderboards import render_results_page
 
+    assert "| nonlinear probe | 0.9999 ± 0.0000 |" in render_results_page(records)
+    records[-1]["metrics"] |= {"read_hook": "blocks.1.hook_resid_post", "leak": True}
+    assert "leaking" in key_results(records)[-2]["result"]
     page = render_results_page(records)
     assert "read `blocks.1.hook_resid_post` (after the neurons wrote: leaking)" in page
     def height(png):  # from the PNG header

@@ -26,6 +26,7 @@ from mechinterp.selfreport import (
     linear_probe_baseline,
     load_config,
     mean_baseline,
+    mlp_probe_baseline,
     plot_scan,
     prepare,
     pretrained_documents,
@@ -318,6 +319,24 @@ def test_baselines_are_scored_on_the_same_test_rows(toy, dataset):
     assert exact.scores["pearson_r"] > 0.999
 
 
+def test_mlp_probe_computes_what_a_linear_probe_cannot(toy, dataset):
+    # just before the MLP the neurons are a layer norm, a linear map and a GELU of the
+    # stream: the nonlinear probe can follow that, a linear one cannot
+    hook = f"blocks.{LAYER}.hook_resid_mid"
+    linear = linear_probe_baseline(toy.model, dataset, hook)
+    mlp = mlp_probe_baseline(toy.model, dataset, hook, steps=600)
+    assert mlp.prediction.shape == dataset.flat_targets("test").shape
+    assert mlp.scores["pearson_r"] > linear.scores["pearson_r"] + 0.02
+    assert mlp.scores["pearson_r"] > 0.95
+    assert 50 <= mlp.details["step"] <= 600 and mlp.details["step"] % 50 == 0
+    again = mlp_probe_baseline(toy.model, dataset, hook, steps=600)
+    assert torch.equal(again.prediction, mlp.prediction)  # seeded
+    with pytest.raises(ConfigError, match="validation_fraction"):
+        mlp_probe_baseline(toy.model, dataset, hook, validation_fraction=1.0)
+    with pytest.raises(ConfigError, match="hidden and steps"):
+        mlp_probe_baseline(toy.model, dataset, hook, hidden=0)
+
+
 def test_cross_prediction_trains_without_an_anchor(toy, dataset, monkeypatch):
     seen = {}
 
@@ -341,15 +360,22 @@ def test_pipeline_end_to_end(toy):
                 "table", "seconds", "neurons", "neuron_stats", "dataset", "beats_linear_probe"):
         assert key in result, key
     assert set(result["heads"]) == set(HEAD_TYPES) == set(result["drift"])
-    assert set(result["baselines"]) == {"mean", "token_lookup", "linear_probe", "frozen_model",
-                                        "cross_prediction"}
+    assert set(result["baselines"]) == {"mean", "token_lookup", "linear_probe", "mlp_probe",
+                                        "frozen_model", "cross_prediction"}
     assert set(result["baselines"]["cross_prediction"]) == set(HEAD_TYPES)
     frozen = result["baselines"]["frozen_model"]
     assert set(frozen) == set(HEAD_TYPES)
     assert all(f["drift"] == pytest.approx(0, abs=1e-5) for f in frozen.values())
     assert len(result["neurons"]) == 2 and -1 <= result["pearson_r"] <= 1
-    assert result["pearson_r"] == max(h["pearson_r"] for h in result["heads"].values())
-    assert len(result["table"]) == 3 + 3 + 3 + 3
+    # the headline head is the best on the training documents, whatever the test split says
+    train_r = result["best_head_train_r"]
+    assert set(train_r) == set(HEAD_TYPES) and train_r[result["best_head"]] == max(train_r.values())
+    assert result["pearson_r"] == result["heads"][result["best_head"]]["pearson_r"]
+    assert result["beats_frozen_head"] == (
+        result["pearson_r"] > result["baselines"]["frozen_model"][result["best_head"]]["pearson_r"])
+    assert result["beats_mlp_probe"] == (
+        result["pearson_r"] > result["baselines"]["mlp_probe"]["pearson_r"])
+    assert len(result["table"]) == 3 + 4 + 3 + 3
     again = run_pipeline(config)  # every predictor now comes from the cache
     assert all(h["cached"] for h in again["heads"].values())
     assert again["pearson_r"] == pytest.approx(result["pearson_r"], abs=1e-6)

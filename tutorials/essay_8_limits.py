@@ -137,7 +137,10 @@ show_markdown(
     f"head on the frozen model already reached "
     f"{mid['frozen_model']['classification']:.3f} against the linear probe's "
     f"{mid['baselines']['linear probe']:.3f}: a nonlinear readout explains the gap to the "
-    f"probe without any introspection. The `{costliest}` head cost the model the most "
+    f"probe without any introspection, and a small nonlinear probe on the unchanged stream "
+    f"reached {mid['baselines']['nonlinear probe']:.4f}, above every self-report, because "
+    f"just before the MLP the neurons are a simple function of what that probe reads. The "
+    f"`{costliest}` head cost the model the most "
     f"next-token loss (+{token_cost[costliest]:.3f}). Read after the neurons' write, as an "
     f"earlier version of this project did, the linear readouts climb (the probe to "
     f"{heads['read_post_leak']['linear_probe']:.3f}, the regression report to "
@@ -207,6 +210,7 @@ assert cmap["causal.digit_accuracy_ablated"] > 0.5
 assert rep["pearson_r"] - cross_best < 0.05
 # the frozen model's nonlinear readout explains the gap to the probe; the leak inflates it
 assert mid["frozen_model"]["classification"] > mid["baselines"]["linear probe"]
+assert mid["baselines"]["nonlinear probe"] > max(mid["heads"].values())
 assert mid["frozen_model"]["classification"] >= rep["pearson_r"] - 0.01
 assert heads["read_post_leak"]["linear_probe"] > mid["baselines"]["linear probe"]
 assert heads["read_post_leak"]["heads"]["regression"] > mid["heads"]["regression"]

@@ -49,7 +49,15 @@ import numpy as np
 
 import mechinterp as mi
 from mechinterp.reporting import markdown_table, show_markdown
-from mechinterp.selfreport import STRATEGIES, fit_head, load_config, prepare, run_pipeline
+from mechinterp.selfreport import (
+    STRATEGIES,
+    fit_head,
+    linear_probe_baseline,
+    load_config,
+    mlp_probe_baseline,
+    prepare,
+    run_pipeline,
+)
 from mechinterp.selfreport.config import leaks
 
 started = time.perf_counter()
@@ -210,25 +218,35 @@ best = result["best_head"]
 best_scores = result["heads"][best]
 base = result["baselines"]
 probe = base["linear_probe"]["pearson_r"]
+mlp_probe = base["mlp_probe"]["pearson_r"]
 frozen_runs = base["frozen_model"]
 show_markdown(
     f"Every row of both tables reads `{result['read_hook']}`, before the neurons' MLP. The "
-    f"best self-report, the **{best}** head, reaches r = {result['pearson_r']:.3f}; the linear "
-    f"probe at the same point reaches {probe:.3f}, so the self-report beats the probe, by "
-    f"{result['pearson_r'] - probe:+.3f}. The same head on the frozen model reaches "
-    f"{frozen_runs[best]['pearson_r']:.3f}: fine-tuning changed the score by "
-    f"{result['pearson_r'] - frozen_runs[best]['pearson_r']:+.3f}. Learning to report moved "
+    f"headline head, the one with the best r on the *training* documents "
+    f"({', '.join(f'{h} {r:.4f}' for h, r in result['best_head_train_r'].items())}), is the "
+    f"**{best}** head: on the test documents it reaches r = {result['pearson_r']:.3f}. The "
+    f"linear probe at the same point reaches {probe:.3f} ({result['pearson_r'] - probe:+.3f} "
+    f"for the self-report); the small nonlinear probe, trained on the unchanged stream, "
+    f"reaches {mlp_probe:.3f} ({result['pearson_r'] - mlp_probe:+.3f}); the same head on the "
+    f"frozen model {frozen_runs[best]['pearson_r']:.3f} "
+    f"({result['pearson_r'] - frozen_runs[best]['pearson_r']:+.3f}). Learning to report moved "
     f"the four neurons by a drift of {best_scores['drift']:.4f} (1 - r against their frozen "
     f"values) and changed the model's next-token loss from "
     f"{best_scores['lm_loss_before']:.3f} to {best_scores['lm_loss']:.3f} "
     f"({best_scores['lm_loss'] - best_scores['lm_loss_before']:+.3f}).")
 
 # %% [markdown]
-# The self-report beats the linear probe at a read point that does not leak, but it is no
-# better than the same head on the frozen model (within a hundredth): the margin over the
-# probe is what a nonlinear readout of the unchanged stream gets (the
-# [previous page](../selfreport_3_heads/) takes it apart), not what the model learned about
-# itself.
+# The self-report beats the linear probe at a read point that does not leak, and it edges
+# past the same head on the frozen model, by about a hundredth: freeing the attention that
+# writes into the read point helps the head a little. It does not beat the readouts that
+# leave the model alone altogether. The classification head on the frozen model is level with
+# it, and a small nonlinear probe that reads the unchanged stream from outside (a layer norm,
+# one GELU layer of 64 units and a linear readout, its stopping step chosen on held-out
+# training documents) is far ahead. That probe has the shape of the computation it is asked
+# to predict: just before the MLP, the four neurons *are* a layer norm, a linear map and a
+# GELU of the stream. So most of the margin over the linear probe is what a nonlinear readout
+# of the unchanged stream gets (the [previous page](../selfreport_3_heads/) takes it apart),
+# not what the model learned about itself.
 #
 # Each head's margin over the outsider is in the last column of the second table, and it is
 # small: the toy world's neurons are simple enough functions of the text that a different
@@ -238,6 +256,74 @@ show_markdown(
 # classification head, which reads this model's unchanged stream, beats every head of the
 # outsider: what the model has that the outsider lacks is already in its stream before any
 # fine-tuning.
+#
+# ## The headline over seeds, and longer training
+#
+# One run is not a result. The comparison that matters (the headline head fine-tuned, the
+# same head on the frozen model, both probes) is repeated for three seeds of the document
+# split and of the heads' initialisation, on the same model and neurons; and once more with
+# three times the training steps, the remaining thing to try that could let fine-tuning
+# pull ahead of the frozen control.
+
+# %%
+SEEDS = (config.seed, config.seed + 1, config.seed + 2)
+by_seed = {}
+for s in SEEDS:
+    p_s = prep if s == config.seed else prepare({**config.as_dict(), "seed": s})
+    assert p_s.neurons == prep.neurons and p_s.read_hook == prep.read_hook
+    by_seed[s] = {
+        "self-report": fit_head(p_s, best)[1]["pearson_r"],
+        "same head, frozen model": fit_head(p_s, best, strategy="head")[1]["pearson_r"],
+        "linear probe": linear_probe_baseline(p_s.subject.model, p_s.dataset,
+                                              p_s.read_hook).scores["pearson_r"],
+        "nonlinear probe": mlp_probe_baseline(p_s.subject.model, p_s.dataset, p_s.read_hook,
+                                              seed=s).scores["pearson_r"]}
+seed_stats = {m: (float(np.mean([v[m] for v in by_seed.values()])),
+                  float(np.std([v[m] for v in by_seed.values()], ddof=1)))
+              for m in by_seed[config.seed]}
+longer = fit_head(prep, best, steps=3 * config.steps)[1]
+show_markdown(markdown_table(
+    [{"method": m, "read at": f"`{read}`", **{f"seed {s}": by_seed[s][m] for s in SEEDS},
+      "mean ± std": f"{mu:.4f} ± {sd:.4f}"} for m, (mu, sd) in seed_stats.items()],
+    ["method", "read at", *[f"seed {s}" for s in SEEDS], "mean ± std"],
+    {f"seed {s}": ".4f" for s in SEEDS}))
+gap = {m: [by_seed[s]["self-report"] - by_seed[s][m] for s in SEEDS]
+       for m in seed_stats if m != "self-report"}
+show_markdown(
+    f"Self-report ({best} head) minus each control, seed by seed: "
+    + "; ".join(f"{m} {', '.join(f'{g:+.4f}' for g in v)}" for m, v in gap.items())
+    + f". With {3 * config.steps} training steps instead of {config.steps} (seed "
+    f"{config.seed}): r {longer['pearson_r']:.4f}, drift {longer['drift']:.4f}, next-token "
+    f"loss {longer['lm_loss_before']:.3f} -> {longer['lm_loss']:.3f}.")
+
+# %%
+frozen_best = max(frozen_runs[h]["pearson_r"] for h in config.heads)
+longer_rise = longer["lm_loss"] / longer["lm_loss_before"] - 1
+within = longer["drift"] <= 0.05 and longer_rise <= 0.10
+show_markdown(
+    f"The answer to the question this system asks, at the read point that does not leak: the "
+    f"model can learn to report its own neurons better than a linear probe on the same stream, "
+    f"on every seed ({seed_stats['self-report'][0]:.3f} ± {seed_stats['self-report'][1]:.3f} "
+    f"against {seed_stats['linear probe'][0]:.3f} ± {seed_stats['linear probe'][1]:.3f}), "
+    f"with the neurons held in place (drift {best_scores['drift']:.4f}, far below 0.05) and "
+    f"the next-token loss up {best_scores['lm_loss'] / best_scores['lm_loss_before'] - 1:.1%} "
+    f"(the budget is 10%). Fine-tuning adds "
+    f"{np.mean(gap['same head, frozen model']):+.3f} over the same head on the frozen model. "
+    f"It cannot report them better than an outside reader of equal flexibility: the nonlinear "
+    f"probe reaches {seed_stats['nonlinear probe'][0]:.4f} ± "
+    f"{seed_stats['nonlinear probe'][1]:.4f}, and the best frozen-model head "
+    f"{frozen_best:.3f}. Tripling the training does not close the gap: r "
+    f"{longer['pearson_r']:.3f}, with the next-token loss up {longer_rise:.1%}"
+    + (" (within the budget)." if within else ", past the 10% budget."))
+
+# %% [markdown]
+# Reading several layers at once, or through an attention head, would not change the
+# verdict: the stream at the read point already sums everything the earlier layers wrote,
+# and the nonlinear probe, which reads only that stream, is already close to perfect. What
+# the model "knows" about these neurons is what its stream holds just before they fire, and
+# an outsider with the stream reads it as well. A harder version of the question moves the
+# read point earlier (`blocks.1.hook_resid_pre`, before the attention that feeds the
+# neurons), where the report would have to anticipate what that attention brings.
 
 # %%
 free_full, anch_full = runs["full", 0.0][1], runs["full", config.anchor_weight][1]
@@ -257,7 +343,18 @@ assert result["read_hook"] == read == f"blocks.{prep.layer}.hook_resid_mid"
 assert not result["leak"] and result["neuron_hook"] == f"blocks.{prep.layer}.mlp.hook_post"
 assert result["pearson_r"] >= 0.9 and result["beats_linear_probe"]
 assert result["pearson_r"] > probe + 0.02
-assert result["pearson_r"] < frozen_runs[best]["pearson_r"] + 0.01  # no gain over the control
+assert result["pearson_r"] < frozen_best + 0.005  # no gain over the best frozen readout
+assert result["best_head_train_r"][best] == max(result["best_head_train_r"].values())
+assert result["beats_frozen_head"] is (result["pearson_r"] > frozen_runs[best]["pearson_r"])
+# over seeds: above the linear probe and (a little) above its own frozen control every time,
+# below the nonlinear probe every time
+assert all(g > 0.02 for g in gap["linear probe"]), gap
+assert all(0 < g < 0.02 for g in gap["same head, frozen model"]), gap
+assert all(g < -0.01 for g in gap["nonlinear probe"]), gap
+assert seed_stats["nonlinear probe"][0] > seed_stats["linear probe"][0] + 0.02
+assert best_scores["lm_loss"] < 1.1 * best_scores["lm_loss_before"]
+assert longer["pearson_r"] < seed_stats["self-report"][0] + 0.005  # no better for longer
+assert longer["drift"] < 0.05
 assert best_scores["drift"] < 0.01
 assert result["heads"][best]["pearson_r"] > cross[best]["pearson_r"]
 assert all(abs(row["self - cross"]) < 0.05 for row in self_vs_cross)
@@ -271,6 +368,17 @@ record = mi.write_result(
      "pearson_r_live": result["pearson_r_live"], "read_hook": result["read_hook"],
      "neuron_hook": result["neuron_hook"], "leak": result["leak"],
      "beats_linear_probe": result["beats_linear_probe"],
+     "beats_mlp_probe": result["beats_mlp_probe"],
+     "beats_frozen_head": result["beats_frozen_head"],
+     "best_head_train_r": result["best_head_train_r"],
+     "over_seeds": {"seeds": list(SEEDS), "read_hook": read,
+                    "by_method": {m: {"mean": mu, "std": sd,
+                                      "values": [by_seed[s][m] for s in SEEDS]}
+                                  for m, (mu, sd) in seed_stats.items()}},
+     "longer_training": {"steps": 3 * config.steps, "pearson_r": longer["pearson_r"],
+                         "drift": longer["drift"], "lm_loss": longer["lm_loss"],
+                         "lm_loss_before": longer["lm_loss_before"],
+                         "within_budget": within},
      "heads": {h: {"pearson_r": s["pearson_r"], "r2": s["r2"],
                    "pearson_r_live": s["pearson_r_live"], "drift": s["drift"],
                    "lm_loss": s["lm_loss"], "lm_loss_before": s["lm_loss_before"]}
@@ -281,7 +389,7 @@ record = mi.write_result(
          "pearson_r": v["pearson_r"], "pearson_r_live": v["pearson_r_live"],
          "drift": v["drift"], "lm_loss": v["lm_loss"]} for (s, a), (_, v) in runs.items()},
      "neurons": result["neurons"], "dataset": result["dataset"]},
-    seeds=sorted({config.model_seed, config.model_seed + 1, config.seed}), data_source="toy world",
+    seeds=sorted({config.model_seed, config.model_seed + 1, *SEEDS}), data_source="toy world",
     title="Self-report: strategies, drift and the full pipeline",
     config=result["config"], started=started)
 print(f"result record written to {record}")

@@ -72,19 +72,28 @@ def key_results(records: list[dict[str, Any]]) -> list[dict[str, str]]:
                 "page": "tutorials/circuits_5_discovery_leaderboard.ipynb"})
     report = found.get("selfreport-pipeline", {})
     if "pearson_r" in report:
-        base = report.get("baselines", {})
-        others = ", ".join(f"{label} {base[key]:.3f}" for key, label in (
-            ("linear_probe", "linear probe"), (f"cross/{report['best_head']}", "another model"),
-            ("token_lookup", "token lookup")) if key in base)
         read = _read_point(report)
         head = report["heads"].get(report["best_head"], {})
         cost = (f"; drift {head['drift']:.3f}, next-token loss {head['lm_loss_before']:.3f} -> "
                 f"{head['lm_loss']:.3f}" if {"drift", "lm_loss", "lm_loss_before"} <= set(head)
                 else "")
+        seeds = report.get("over_seeds", {}).get("by_method", {})
+        if seeds:  # mean and std over seeds, the headline head against its controls
+            stat = {m: f"{v['mean']:.3f} ± {v['std']:.3f}" for m, v in seeds.items()}
+            others = ", ".join(f"{m} {v}" for m, v in stat.items() if m != "self-report")
+            numbers = (f"Pearson r {stat['self-report']} on held-out text (mean ± std, "
+                       f"{len(report['over_seeds']['seeds'])} seeds); {others}{cost}")
+        else:
+            base = report.get("baselines", {})
+            others = ", ".join(f"{label} {base[key]:.3f}" for key, label in (
+                ("linear_probe", "linear probe"), ("mlp_probe", "nonlinear probe"),
+                (f"cross/{report['best_head']}", "another model"),
+                ("token_lookup", "token lookup")) if key in base)
+            numbers = f"Pearson r {report['pearson_r']:.3f} on held-out text; {others}{cost}"
         rows.append({
             "system": "Neuron self-report",
             "result": f"a model reports four of its neurons (`{report['best_head']}` head, {read})",
-            "numbers": f"Pearson r {report['pearson_r']:.3f} on held-out text; {others}{cost}",
+            "numbers": numbers,
             "page": "tutorials/selfreport_4_unfreezing_and_drift.ipynb"})
     bench = found.get("interventions-benchmark", {})
     for name, metric, label in (("toxicity-steer", "toxicity", "toxic continuations"),
@@ -161,6 +170,7 @@ def _draw_selfreport(ax, report: dict[str, Any]) -> None:
             for h, v in report["heads"].items()]
     bars += [(label, base[key], "tab:gray") for key, label in (
         (f"cross/{report['best_head']}", "another\nmodel"), ("linear_probe", "linear\nprobe"),
+        ("mlp_probe", "nonlinear\nprobe"),
         ("token_lookup", "token\nlookup"), ("mean", "mean")) if key in base]
     ax.bar(range(len(bars)), [b[1] for b in bars], color=[b[2] for b in bars])
     ax.set_xticks(range(len(bars)), [b[0] for b in bars], fontsize=8)

@@ -149,9 +149,17 @@ def _selfreport(found: dict[str, Record]) -> list[str] | None:
              for name, r in report.get("baselines", {}).items()]
     read = report.get("read_hook", "not recorded")
     leak = " (after the neurons wrote: leaking)" if report.get("leak") else ""
-    return [f"Heads and probe read `{read}`{leak}; the neurons live at "
-            f"`{report.get('neuron_hook', 'not recorded')}`.", ""] + _table(
+    out = [f"Heads and probe read `{read}`{leak}; the neurons live at "
+           f"`{report.get('neuron_hook', 'not recorded')}`.", ""] + _table(
         ["method", "Pearson r (held-out)", "R2", "r against live neurons", "drift"], rows)
+    seeds = report.get("over_seeds")
+    if seeds:
+        out += ["", f"The `{report['best_head']}` head against its controls over seeds "
+                f"{seeds['seeds']} (split and initialisation; mean ± std of Pearson r):", ""]
+        out += _table(["method", "Pearson r (mean ± std)"],
+                      [[m, f"{v['mean']:.4f} ± {v['std']:.4f}"]
+                       for m, v in seeds["by_method"].items()])
+    return out
 
 
 LEADERBOARDS: list[tuple[str, tuple[str, ...], Callable[[dict[str, Record]], list[str] | None],

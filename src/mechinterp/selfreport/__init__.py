@@ -8,7 +8,7 @@
   classification or token head (the token head answers through the model's own unembedding).
 * :mod:`.trainer`: :class:`PredictorTrainer` with the unfreezing strategies, scores against
   frozen and live targets, and drift.
-* :mod:`.baselines`: mean, token lookup, linear probe and cross-prediction.
+* :mod:`.baselines`: mean, token lookup, linear and nonlinear probes, cross-prediction.
 * :mod:`.scores`: Pearson r, R² and drift.
 * :mod:`.config` and :mod:`.pipeline`: a JSON config, :func:`prepare` and :func:`fit_head`
   (the pieces, for notebooks) and :func:`run_pipeline` (all of it, scored).
@@ -26,6 +26,7 @@ from mechinterp.selfreport.baselines import (
     cross_prediction_baseline,
     linear_probe_baseline,
     mean_baseline,
+    mlp_probe_baseline,
     residual_features,
     token_lookup_baseline,
 )
@@ -100,6 +101,7 @@ __all__ = [
     "default_bin_tokens",
     "fit_head",
     "linear_probe_baseline",
+    "mlp_probe_baseline",
     "load_config",
     "load_subject",
     "mean_baseline",

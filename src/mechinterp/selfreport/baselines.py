@@ -7,6 +7,12 @@
   residual stream to the activations, its penalty chosen on documents held out of the train
   split. Read at the same place as the heads, it is what the ``head`` strategy could at best
   reach with a linear readout and no change to the model;
+* :func:`mlp_probe_baseline`: a small nonlinear probe (layer norm, one GELU layer, a linear
+  readout) trained on the frozen model's stream at the same point, its stopping step chosen on
+  held-out train documents. At a read point just before the neurons' MLP, the neurons are
+  themselves a layer norm, a linear map and a GELU of that stream, so this probe has the
+  capacity to compute them outright: it is the strong outside reader a self-report must beat
+  before it shows anything the model knows about itself;
 * :func:`cross_prediction_baseline`: a *different* model with the same head, trained the
   same way to predict *this* model's neurons. Binder et al. (2024) call a model introspective
   when it predicts itself better than another model trained on its behaviour does; here the
@@ -33,7 +39,7 @@ from mechinterp.selfreport.scores import score_predictions
 from mechinterp.selfreport.trainer import PredictorTrainer, train_predictor
 
 __all__ = ["BaselineResult", "mean_baseline", "token_lookup_baseline", "linear_probe_baseline",
-           "cross_prediction_baseline", "residual_features"]
+           "mlp_probe_baseline", "cross_prediction_baseline", "residual_features"]
 
 
 @dataclass
@@ -126,15 +132,8 @@ def linear_probe_baseline(model: torch.nn.Module, dataset: ActivationDataset, ho
     """
     if not alphas:
         raise ConfigError("alphas must hold at least one ridge penalty")
-    if not 0 < validation_fraction < 1:
-        raise ConfigError(f"validation_fraction must lie in (0, 1), got {validation_fraction}")
-    train_tokens, train_targets = dataset.split("train")
+    x, y, cut = _train_features(model, dataset, hook, validation_fraction)
     first = dataset.first_position
-    x = residual_features(model, train_tokens, hook, first)
-    y = train_targets[:, first:].reshape(-1, len(dataset.neurons)).double()
-    per_doc = train_tokens.shape[1] - first
-    n_val_docs = max(1, round(len(train_tokens) * validation_fraction))
-    cut = (len(train_tokens) - n_val_docs) * per_doc  # whole documents on each side
     val_r2 = {}
     for alpha in alphas:
         w, b = _ridge(x[:cut], y[:cut], alpha)
@@ -144,6 +143,77 @@ def linear_probe_baseline(model: torch.nn.Module, dataset: ActivationDataset, ho
     test = residual_features(model, dataset.split("test")[0], hook, first)
     return _result("linear_probe", dataset, (test @ w + b).float(), hook=hook, alpha=best,
                    validation_r2={str(a): round(v, 6) for a, v in val_r2.items()})
+
+
+def _train_features(model: torch.nn.Module, dataset: ActivationDataset, hook: str,
+                    validation_fraction: float) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Train-split features and targets at ``hook`` and the row where the validation
+    documents (the last ``validation_fraction`` of them, whole documents) begin."""
+    if not 0 < validation_fraction < 1:
+        raise ConfigError(f"validation_fraction must lie in (0, 1), got {validation_fraction}")
+    train_tokens, train_targets = dataset.split("train")
+    first = dataset.first_position
+    x = residual_features(model, train_tokens, hook, first)
+    y = train_targets[:, first:].reshape(-1, len(dataset.neurons)).double()
+    per_doc = train_tokens.shape[1] - first
+    n_val_docs = max(1, round(len(train_tokens) * validation_fraction))
+    return x, y, (len(train_tokens) - n_val_docs) * per_doc
+
+
+def mlp_probe_baseline(model: torch.nn.Module, dataset: ActivationDataset, hook: str, *,
+                       hidden: int = 64, steps: int = 1500, lr: float = 3e-3,
+                       validation_fraction: float = 0.2, seed: int = 0) -> BaselineResult:
+    """A small nonlinear probe from the frozen model's activations at ``hook`` to the neurons.
+
+    ``LayerNorm -> Linear(d_model, hidden) -> GELU -> Linear(hidden, n_neurons)``, trained
+    full-batch with AdamW on squared error of the standardised targets, on the train split
+    less its last ``validation_fraction`` of documents; the step kept is the one with the
+    best validation R² (checked every 50 steps).
+
+    Args:
+        model: the original (unmodified) model.
+        dataset: the activation dataset.
+        hook: where to read.
+        hidden: width of the hidden layer.
+        steps: most optimiser steps.
+        lr: AdamW learning rate.
+        validation_fraction: share of the train documents that chooses the step.
+        seed: initialisation.
+
+    Raises:
+        ConfigError: a bad width, step count or validation fraction.
+    """
+    if hidden < 1 or steps < 1:
+        raise ConfigError(f"hidden and steps must be at least 1, got {hidden} and {steps}")
+    x, y, cut = _train_features(model, dataset, hook, validation_fraction)
+    x, y = x.float(), y.float()
+    mean, std = y[:cut].mean(0), y[:cut].std(0).clamp(min=1e-6)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        probe = torch.nn.Sequential(torch.nn.LayerNorm(x.shape[1]),
+                                    torch.nn.Linear(x.shape[1], hidden), torch.nn.GELU(),
+                                    torch.nn.Linear(hidden, y.shape[1]))
+    opt = torch.optim.AdamW(probe.parameters(), lr=lr, weight_decay=0.0)
+    target = (y[:cut] - mean) / std
+    best_r2, best_step, best_state = -float("inf"), 0, None
+    for step in range(1, steps + 1):
+        loss = torch.nn.functional.mse_loss(probe(x[:cut]), target)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if step % 50 == 0 or step == steps:
+            with torch.no_grad():
+                r2 = score_predictions(probe(x[cut:]) * std + mean, y[cut:])["r2"]
+            if r2 > best_r2:
+                best_r2, best_step = r2, step
+                best_state = {k: v.clone() for k, v in probe.state_dict().items()}
+    probe.load_state_dict(best_state)
+    test = residual_features(model, dataset.split("test")[0], hook,
+                             dataset.first_position).float()
+    with torch.no_grad():
+        prediction = probe(test) * std + mean
+    return _result("mlp_probe", dataset, prediction, hook=hook, hidden=hidden,
+                   step=best_step, validation_r2=round(best_r2, 6))
 
 
 def cross_prediction_baseline(other: torch.nn.Module, dataset: ActivationDataset, head: str,

@@ -37,6 +37,7 @@ from mechinterp.selfreport.baselines import (
     cross_prediction_baseline,
     linear_probe_baseline,
     mean_baseline,
+    mlp_probe_baseline,
     token_lookup_baseline,
 )
 from mechinterp.selfreport.config import (
@@ -349,12 +350,14 @@ def run_pipeline(config: Prepared | SelfReportConfig | dict[str, Any] | str | Pa
         retrain: ignore cached predictors.
 
     Returns:
-        A JSON-ready dict: ``pearson_r`` and ``r2`` of the best head (by test Pearson r against
-        the frozen targets; every head's scores are in ``heads``, so the choice hides nothing),
-        ``best_head``, ``heads`` (per head: frozen and live scores, drift, next-token loss,
-        training seconds), ``baselines`` (``mean``, ``token_lookup``, ``linear_probe``, per head
+        A JSON-ready dict: ``pearson_r`` and ``r2`` (test split, against the frozen targets) of
+        the ``best_head``, the head with the highest Pearson r on the *training* documents
+        (``best_head_train_r``; the test split plays no part in the choice), ``heads``
+        (per head: frozen and live scores, drift, next-token loss, training seconds), ``baselines`` (``mean``, ``token_lookup``, ``linear_probe``, per head
         ``frozen_model`` unless the strategy is ``head``, and per head ``cross_prediction``),
-        ``table``, ``drift`` (per head), ``beats_linear_probe``, ``neurons`` with their scan
+        ``table``, ``drift`` (per head), ``beats_linear_probe``, ``beats_mlp_probe`` and
+        ``beats_frozen_head`` (the same head on the unchanged model; ``None`` under the
+        ``head`` strategy), ``neurons`` with their scan
         statistics, ``dataset`` sizes, ``seconds`` and the ``config``.
 
     Raises:
@@ -371,9 +374,15 @@ def run_pipeline(config: Prepared | SelfReportConfig | dict[str, Any] | str | Pa
         "mean": _scores(mean_baseline(dataset)),
         "token_lookup": _scores(token_lookup_baseline(dataset)),
         "linear_probe": _scores(linear_probe_baseline(
-            prep.subject.model, dataset, prep.read_hook))}
+            prep.subject.model, dataset, prep.read_hook)),
+        "mlp_probe": _scores(mlp_probe_baseline(prep.subject.model, dataset, prep.read_hook,
+                                                seed=config.seed))}
     log = run.log if run is not None else None
-    heads = {head: fit_head(prep, head, retrain=retrain, log=log)[1] for head in config.heads}
+    fitted = {head: fit_head(prep, head, retrain=retrain, log=log) for head in config.heads}
+    heads = {head: scores for head, (_, scores) in fitted.items()}
+    # the headline head is chosen on the training documents, never on the test ones
+    train_r = {head: trainer.evaluate("train")["pearson_r"] for head, (trainer, _) in
+               fitted.items()}
     if config.strategy != "head":
         baselines["frozen_model"] = {head: fit_head(prep, head, retrain=retrain,
                                                     strategy="head")[1]
@@ -389,7 +398,8 @@ def run_pipeline(config: Prepared | SelfReportConfig | dict[str, Any] | str | Pa
                  **prep.data_run()},
                 n_bins=config.n_bins, read_hook=prep.read_hook, bin_tokens=prep.bin_tokens,
                 retrain=retrain)), "other_model": described} for head in config.heads}
-    best = max(heads, key=lambda h: heads[h]["pearson_r"])
+    best = max(heads, key=lambda h: train_r[h])
+    frozen_best = baselines.get("frozen_model", {}).get(best)
     scanner, neurons = prep.scanner, prep.neurons
     result = {
         "model": config.model, "layer": layer, "neurons": neurons,
@@ -404,7 +414,11 @@ def run_pipeline(config: Prepared | SelfReportConfig | dict[str, Any] | str | Pa
         "pearson_r_live": heads[best]["pearson_r_live"], "r2_live": heads[best]["r2_live"],
         "heads": heads, "baselines": baselines, "table": _table(heads, baselines),
         "drift": {h: heads[h]["drift"] for h in heads},
+        "best_head_train_r": train_r,
         "beats_linear_probe": heads[best]["pearson_r"] > baselines["linear_probe"]["pearson_r"],
+        "beats_mlp_probe": heads[best]["pearson_r"] > baselines["mlp_probe"]["pearson_r"],
+        "beats_frozen_head": (None if frozen_best is None
+                              else heads[best]["pearson_r"] > frozen_best["pearson_r"]),
         "config": config.as_dict(), "seconds": round(time.perf_counter() - started, 2)}
     if run is not None:
         run.log({f"table/{row['method']}/pearson_r": row["pearson_r"] for row in result["table"]})
