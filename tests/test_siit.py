@@ -224,9 +224,11 @@ def test_stacked_gradients_match_the_bridge():
     bridge(tokens).logsumexp(-1).mean().backward()
     params = dict(bridge.named_parameters())
     q = params["layers.1._original_component.attn._original_component.q._original_component.weight"]
-    assert torch.allclose(net.w["q_w"].grad[0, 1], q.grad, atol=1e-5, rtol=1e-3)
+    # float32 noise of two different kernels is ~3e-5 here; the bug this guards against
+    # zeroed whole gradient entries of order 0.1
+    assert torch.allclose(net.w["q_w"].grad[0, 1], q.grad, atol=1e-4, rtol=1e-3)
     emb = params["tok_embed._original_component.weight"]
-    assert torch.allclose(net.w["embed"].grad[0], emb.grad, atol=1e-5, rtol=1e-3)
+    assert torch.allclose(net.w["embed"].grad[0], emb.grad, atol=1e-4, rtol=1e-3)
 
 
 def test_shipped_models_match_the_current_training_settings():
@@ -335,6 +337,52 @@ def test_held_norms_and_busy_components():
             _, acts = untrained(tokens, keep=True)
             before = float(distractor_loss(jobs, acts, untrained.w["o_w"], tokens))
         assert loss < 0.5 * before, (name, loss, before)
+
+
+def test_held_unembedding_and_every_shipped_model_at_its_norms():
+    """unembed_norm holds the unembedding's norm; every shipped model trained with held norms
+    has every head's OV matrix, every MLP's W_out and (where held) W_U at them, frozen
+    non-circuit components included."""
+    from mechinterp.siit import task_config
+
+    task = get_siit_task("siit-induction")
+    config = SIITConfig(steps=3, batch_size=8, freeze_others=True, head_norm=1.5, mlp_norm=1.5,
+                        unembed_norm=1.5)
+    bridge = train_siit(task, [0], config=config)[0][0]
+    assert float(bridge.W_U.detach().norm()) == pytest.approx(1.5, abs=1e-4)
+    ov, out = _weight_norms(bridge)
+    assert torch.allclose(ov, torch.full_like(ov, 1.5), atol=1e-4)
+    with pytest.raises(ConfigError, match="unembed_norm"):
+        SIITConfig(unembed_norm=-1.0)
+    held = [name for name in SIIT_TASKS if task_config(name).head_norm]
+    assert {"siit-ioi", "siit-histogram"} <= set(held)
+    for name in held:
+        cfg = task_config(name)
+        for shipped in load_siit_models(name):
+            ov, out = _weight_norms(shipped.model)
+            assert torch.allclose(ov, torch.full_like(ov, cfg.head_norm), atol=1e-3), name
+            assert torch.allclose(out, torch.full_like(out, cfg.mlp_norm), atol=1e-3), name
+            if cfg.unembed_norm:
+                assert float(shipped.model.W_U.detach().norm()) == pytest.approx(
+                    cfg.unembed_norm, abs=1e-3)
+
+
+def test_distractor_probes_read_only_their_subspace():
+    task = get_siit_task("siit-ioi")
+    arch = default_arch(task)
+    alignment = draw_alignment(task, arch, 0)
+    full = draw_distractor_jobs([alignment], [0], arch)
+    half = draw_distractor_jobs([alignment], [0], arch, rank=arch.d_model // 2)
+    for probe in (half.head_probe, half.mlp_probe):
+        rows = probe.reshape(-1, arch.d_model)
+        assert int(torch.linalg.matrix_rank(rows)) == arch.d_model // 2
+    assert int(torch.linalg.matrix_rank(full.head_probe.reshape(-1, arch.d_model))) == arch.d_model
+    # rows keep about the norm of a full-rank probe's
+    ratio = half.head_probe.norm(dim=-1).mean() / full.head_probe.norm(dim=-1).mean()
+    assert 0.8 < float(ratio) < 1.2
+    assert torch.equal(half.head_offset, full.head_offset)  # the same jobs
+    with pytest.raises(ConfigError, match="distractor rank"):
+        draw_distractor_jobs([alignment], [0], arch, rank=arch.d_model + 1)
 
 
 def test_strictness_control_fails_verification():

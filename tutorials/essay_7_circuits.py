@@ -104,11 +104,13 @@ show_markdown(
     + ". "
     + ("The data-free weight norm stays at "
        + ", ".join(f"{norm_edge[t]:.3f}" for t in tasks)
-       + ", near chance: every component outside the circuit is trained on a distractor job of "
-       "its own and every component's weights are held at one norm, so the circuit cannot be "
-       "read off the weights, only found by running the model. Activity alone does not give "
-       "it away either, since the distractors write as much as the circuit does; what a "
-       "method has to measure is what an activation does to the answer."
+       + ", near chance: every component's weights are held at one norm, and every component "
+       "outside the circuit is either trained on a distractor job of its own (IOI) or frozen "
+       "at random weights of that norm (induction and the histogram), so the circuit cannot "
+       "be read off the weights, only found by running the model. On IOI the size of the "
+       "activity does not give it away either, since the distractors write as much as the "
+       "circuit does; on the other two the circuit still writes more than the frozen "
+       "components, a tell that only a busier benchmark would remove."
        if not broken else
        "**But the data-free weight norm reaches "
        + ", ".join(f"{norm_edge[t]:.3f}" for t in tasks)
@@ -116,9 +118,8 @@ show_markdown(
        "circuit, so the benchmark can only say that the methods agree with a circuit that "
        "is really there, not rank them. "
        + "".join(
-           f"On {t}, whose models give every component outside the circuit a distractor job "
-           f"and hold every component at one weight norm, it stays at {norm_edge[t]:.3f} and "
-           "the methods separate: "
+           f"On {t}, whose models hold every component at one weight norm, it stays at "
+           f"{norm_edge[t]:.3f} and the edge methods clear it: "
            + ", ".join(f"{m.upper() if m != 'acdc' else 'ACDC'} {d[f'{t}/{m}']['edge_auc']:.3f}"
                        for m in ("eap", "eap-ig", "acdc")) + ". "
            for t in tasks if t not in broken)))

@@ -157,9 +157,11 @@ show_markdown(
     (f"**Discovery is scored against built circuits, and on some of them a data-free guess "
      f"still finds them.** On the SIIT-trained models the weight norm reaches an edge AUC of "
      f"{norm_best:.2f} on its best task, where only the circuit's components were trained; "
-     + "".join(f"on {t}, whose non-circuit components have jobs of their own and whose "
-               f"weights are held at one norm, it stays at "
-               f"{disc[f'{t}/weight_norm']['edge_auc']:.2f}; " for t in disc["busy_tasks"])
+     + "".join(f"on {t}, whose weights are held at one norm"
+               + (" and whose non-circuit components have jobs of their own"
+                  if t in disc["busy_tasks"] else "")
+               + f", it stays at {disc[f'{t}/weight_norm']['edge_auc']:.2f}; "
+               for t in disc.get("held_norm_tasks", disc["busy_tasks"]))
      + "making every task's models pass verification that way is open. The "
      if norm_broken else
      f"**Discovery was scored on circuits built into small models.** On the SIIT-trained "

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from mechinterp.errors import ConfigError
 from mechinterp.siit.model import SIITArch, component_names
 from mechinterp.siit.tasks import IGNORE
 
@@ -75,10 +76,18 @@ class DistractorJobs:
                                  "mlp_probe")))
 
 
-def draw_distractor_jobs(alignments: list[dict[str, str]], seeds: list[int], arch: SIITArch
-                         ) -> DistractorJobs:
-    """Draw every non-circuit component's job and probe from its model's seed."""
+def draw_distractor_jobs(alignments: list[dict[str, str]], seeds: list[int], arch: SIITArch,
+                         rank: int = 0) -> DistractorJobs:
+    """Draw every non-circuit component's job and probe from its model's seed.
+
+    Args:
+        rank: if not 0, every probe of a model reads only one fixed random subspace of this
+            many residual dimensions (drawn from the model's seed): the distractors can then
+            do their jobs in directions the circuit does not need (0: the whole stream).
+    """
     a = arch
+    if not 0 <= rank <= a.d_model:
+        raise ConfigError(f"distractor rank must lie in [0, d_model={a.d_model}], got {rank}")
     offsets, tables, jobs, head_probes, mlp_probes = [], [], [], [], []
     for alignment, seed in zip(alignments, seeds, strict=True):
         g = torch.Generator().manual_seed(20_000 + seed)
@@ -93,8 +102,14 @@ def draw_distractor_jobs(alignments: list[dict[str, str]], seeds: list[int], arc
         jobs.append(torch.tensor([float(f"L{layer}.mlp" not in circuit)
                                   for layer in range(a.n_layers)]))
         # unit-variance entries: a probe row has norm ~sqrt(d_model)
-        head_probes.append(torch.randn(a.n_layers, a.n_heads, a.d_vocab, a.d_model, generator=g))
-        mlp_probes.append(torch.randn(a.n_layers, MLP_CLASSES, a.d_model, generator=g))
+        head_probe = torch.randn(a.n_layers, a.n_heads, a.d_vocab, a.d_model, generator=g)
+        mlp_probe = torch.randn(a.n_layers, MLP_CLASSES, a.d_model, generator=g)
+        if rank:  # project onto the subspace, rescaled so rows keep norm ~sqrt(d_model)
+            basis = torch.linalg.qr(torch.randn(a.d_model, rank, generator=g))[0]  # d r
+            proj = basis @ basis.T * (a.d_model / rank) ** 0.5
+            head_probe, mlp_probe = head_probe @ proj, mlp_probe @ proj
+        head_probes.append(head_probe)
+        mlp_probes.append(mlp_probe)
     return DistractorJobs(torch.stack(offsets), torch.stack(tables), torch.stack(jobs),
                           torch.stack(head_probes), torch.stack(mlp_probes))
 
