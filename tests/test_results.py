@@ -59,8 +59,20 @@ def test_results_page_leaderboards_come_from_their_records():
             "aligned_spatial|widenn <- deepnn|specificity_mean": 0.007,
             "aligned_spatial|widenn <- deepnn|budget0_transfer_mean": 0.61,
             "best_method": "aligned_spatial"}},
+        {"name": "symbiote-normal", "profile": "quick", "seeds": [0], "metrics": {
+            "symbiote.target_output_rate": 0.0003, "symbiote.nontarget_accuracy_drop": 0.007,
+            "best_ablation_at_budget": "selective_zero",
+            "selective_zero.target_output_rate": 0.0, "selective_zero.nontarget_accuracy_drop":
+            0.417}},
+        {"name": "symbiote-polysemantic", "profile": "quick", "seeds": [0], "metrics": {
+            "best_ablation_at_budget": "attribution_zero",
+            "baseline.attribution_zero.target_output_rate": 0.0,
+            "baseline.attribution_zero.nontarget_accuracy_drop": 0.77}},
     ]
     page = render_results_page(records, figures={"a caption": "assets/x.png"})
+    best_row = next(line for line in page.splitlines()
+                    if line.startswith("| best ablation at the symbiote's budget"))
+    assert "41.7" in best_row and "77.0" in best_row  # each condition's own best ablation
     assert "![a caption](assets/x.png)" in page
     assert ("| siit-ioi | acdc | 0.889 ± 0.010 | 0.958 ± 0.020 | 0.500 ± 0.100 | 1.000 ± 0.000 "
             "| 1.060 ± 0.030 |") in page

@@ -6,7 +6,9 @@ import torch
 from mechinterp.cli import main
 from mechinterp.errors import ConfigError, ShapeError
 from mechinterp.symbiote import (
+    ABLATIONS,
     NONE,
+    UNIT_CHOOSERS,
     Symbiote,
     SymbioteConfig,
     attribution_units,
@@ -19,9 +21,18 @@ from mechinterp.symbiote import (
     mean_ablation_hooks,
     selective_units,
     train_symbiote,
+    train_unit_gates,
     unit_class_entropy,
+    units_touched,
 )
-from mechinterp.symbiote.baselines import all_unit_means, top_units
+from mechinterp.symbiote.baselines import (
+    ablation_hooks,
+    ablation_references,
+    all_unit_means,
+    gate_hooks,
+    top_units,
+)
+from mechinterp.symbiote.experiment import _restricted_hooks, evaluate_symbiote
 from mechinterp.train import TrainConfig, train_classifier
 
 SMALL = SymbioteConfig(steps=300, batch_size=64, lr=5e-3)
@@ -155,9 +166,93 @@ def test_cli_on_an_idx_folder_and_bad_digit(idx_folder, capsys):
                  "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     for key in ("target_output_rate", "nontarget_accuracy", "baseline_nontarget_accuracy",
-                "nontarget_accuracy_drop", "confusion", "units_changed_fraction", "baselines"):
+                "nontarget_accuracy_drop", "confusion", "primary_test_accuracy",
+                "polysemanticity", "units_touched", "baselines"):
         assert key in out
-    assert set(out["baselines"]) == {"logit_mask", "selective_ablation", "attribution_ablation"}
+    expected = {"logit_mask", "trained_gates_symbiote_units", "trained_gates_attribution_units"}
+    expected |= {f"{c}_{m}" for c in UNIT_CHOOSERS for m in ABLATIONS}
+    assert set(out["baselines"]) == expected
     assert out["baselines"]["logit_mask"]["target_output_rate"] == 0.0
+    for name, row in out["baselines"].items():
+        assert {"target_output_rate", "nontarget_accuracy", "units"} <= row.keys()
+        if name != "logit_mask":  # every ablation gets the symbiote's budget
+            assert row["units"] <= out["units_touched"]
+            if not name.startswith("trained_gates"):
+                assert row["units"] == out["units_touched"]
     assert main(["symbiote", "--digit", "1", "--steps", "0"]) == 2
     assert "SymbioteConfig.steps must be a positive integer" in capsys.readouterr().err
+
+
+def test_units_touched_cover_the_effect_and_are_counted(setup):
+    data, primary, trained = setup
+    units, threshold = units_touched(trained, data, 2)
+    k = sum(len(v) for v in units.values())
+    assert 0 < k < trained.symbiote.n_units and threshold > 0
+    row = evaluate_symbiote(trained, data, 2, (units, threshold))
+    assert row["units_touched"] == k
+    # chosen on the training images: there the pruned B is within a tenth of a point of B
+    keep = torch.cat([torch.isin(torch.arange(n), units[h]) for h, n in
+                      trained.symbiote.layer_sizes.items()])
+    model = primary.model
+
+    def train_metrics(mask):
+        r = evaluate_inhibition(model, data, 2, _restricted_hooks(trained, 2, mask, data.n_train),
+                                split="train")
+        return r["target_output_rate"], r["nontarget_accuracy"]
+
+    full = train_metrics(torch.ones_like(keep))
+    for a, b in zip(train_metrics(keep), full, strict=True):
+        assert abs(a - b) <= 0.001 + 1e-9
+    # and k is the fewest: dropping the smallest kept modulation breaks the tolerance
+    deviation = torch.cat([(g[0] - 1).abs() for g, _ in trained.symbiote.table([2]).values()])
+    fewer = keep.clone()
+    fewer[torch.nonzero(keep).flatten()[deviation[keep].argmin()]] = False
+    assert any(abs(a - b) > 0.001 for a, b in zip(train_metrics(fewer), full, strict=True))
+
+
+def test_ablation_references_do_not_favour_the_target(setup):
+    data, primary, _ = setup
+    model = primary.model
+    refs = {m: ablation_references(model, data, 3, m) for m in ABLATIONS}
+    conv = model.hidden_hooks[0]
+    assert refs["mean"][conv].dim() == 3  # a channel is replaced per position
+    assert torch.count_nonzero(refs["zero"][conv]) == 0
+    assert refs["resample"][conv].shape[0] == data.n_test
+    nontarget = data.train_images[data.train_labels != 3]
+    _, cache = model.run_with_cache(nontarget, names_filter=conv)
+    assert torch.allclose(refs["mean_nontarget"][conv], cache[conv].mean(0), atol=1e-5)
+    units = {conv: torch.tensor([0, 2])}
+    seen = {}
+
+    def grab(act, hook):
+        seen["act"] = act
+        return act
+
+    with torch.no_grad():
+        model.run_with_hooks(data.test_images, fwd_hooks=[
+            *ablation_hooks(units, refs["resample"]), (conv, grab)])
+    # the chosen channels hold each resampled image's whole map, the others are untouched
+    assert torch.equal(seen["act"][:, [0, 2]], refs["resample"][conv][:, [0, 2]])
+    with torch.no_grad():
+        _, clean = model.run_with_cache(data.test_images, names_filter=conv)
+    assert torch.equal(seen["act"][:, 1], clean[conv][:, 1])
+    with pytest.raises(ShapeError, match="resample"):
+        model.run_with_hooks(data.test_images[:5], fwd_hooks=ablation_hooks(units, refs["resample"]))
+    with pytest.raises(ConfigError, match="unknown ablation"):
+        ablation_references(model, data, 3, "median")
+
+
+def test_trained_gates_stay_on_their_units_and_learn(setup):
+    data, primary, trained = setup
+    model = primary.model
+    units = {h: torch.zeros(0, dtype=torch.long) for h in model.hidden_hooks}
+    units["fc1.hook_post"] = torch.arange(0, 128, 2)
+    gates = train_unit_gates(model, data, {1: units}, SMALL, seed=0)[1]
+    n_conv = sum(n for h, n in model.unit_counts().items() if h != "fc1.hook_post")
+    fc = gates[n_conv:]
+    assert torch.all(gates[:n_conv] == 1) and torch.all(fc[1::2] == 1)
+    assert (fc[0::2] != 1).any()
+    row = evaluate_inhibition(model, data, 1, gate_hooks(model, gates[None].expand(data.n_test, -1)))
+    assert row["target_output_rate"] < row["target_output_rate_before"] / 2
+    with pytest.raises(ConfigError, match="not an output"):
+        train_unit_gates(model, data, {12: units}, SMALL)

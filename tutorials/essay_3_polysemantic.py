@@ -37,7 +37,7 @@ import numpy as np
 import mechinterp as mi
 from mechinterp.essay import provenance_note, require_result
 from mechinterp.reporting import markdown_table, show_markdown
-from mechinterp.symbiote import evaluate_symbiote, symbiote_for
+from mechinterp.symbiote import symbiote_for
 
 record = require_result("symbiote-polysemantic", "symbiosis_polysemantic")
 m = record["metrics"]
@@ -96,30 +96,34 @@ rows = [{"primary": f"{label} ({units[c]} units)", "target rate": m[f"{c}.target
          "other digits, A": m[f"{c}.baseline_nontarget_accuracy"],
          "other digits, A+B": m[f"{c}.nontarget_accuracy"],
          "accuracy lost": m[f"{c}.nontarget_accuracy_drop"],
-         "units changed": m[f"{c}.units_changed_fraction"]} for c, label in conditions]
-for key, label in (("selective_ablation", "selective ablation"),
-                   ("attribution_ablation", "attribution ablation")):
+         "units used": m[f"{c}.units_touched_fraction"]} for c, label in conditions]
+best_at_budget = m["best_ablation_at_budget"]
+for key, label in ((best_at_budget, f"best ablation ({best_at_budget.replace('_', ' ')})"),
+                   ("trained_gates_attribution_units", "gates trained on attribution units"),
+                   ("trained_gates_symbiote_units", "gates trained on the symbiote's units")):
     rows.append({"primary": f"narrow CNN, {label}",
                  "target rate": m[f"baseline.{key}.target_output_rate"],
                  "other digits, A": m[f"baseline.{key}.baseline_nontarget_accuracy"],
                  "other digits, A+B": m[f"baseline.{key}.nontarget_accuracy"],
                  "accuracy lost": m[f"baseline.{key}.nontarget_accuracy_drop"],
-                 "units changed": m[f"baseline.{key}.units_changed_fraction"]})
+                 "units used": m[f"baseline.{key}.units_fraction"]})
 show_markdown(markdown_table(rows, list(rows[0]), {
     "target rate": ".2%", "other digits, A": ".1%", "other digits, A+B": ".1%",
-    "accuracy lost": "+.1%", "units changed": ".0%"}))
+    "accuracy lost": "+.1%", "units used": ".0%"}))
 
-per_digit = {c: [evaluate_symbiote(t, data, d) for d in range(10)]
-             for c, t in symbiotes.items()}
+per_digit = {c: [{"nontarget_accuracy_drop": drop, "units_touched_fraction": used}
+                 for drop, used in zip(m[f"per_digit.{c}.nontarget_accuracy_drop"],
+                                       m[f"per_digit.{c}.units_touched_fraction"], strict=True)]
+             for c, _ in conditions}
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
 digits = np.arange(10)
 for i, (c, label) in enumerate(conditions):
     axes[0].bar(digits + (i - 0.5) * 0.4, [r["nontarget_accuracy_drop"] for r in per_digit[c]],
                 0.4, label=label)
-    axes[1].bar(digits + (i - 0.5) * 0.4, [r["units_changed_fraction"] for r in per_digit[c]],
+    axes[1].bar(digits + (i - 0.5) * 0.4, [r["units_touched_fraction"] for r in per_digit[c]],
                 0.4, label=label)
 axes[0].set_ylabel("other digits' accuracy lost")
-axes[1].set_ylabel("share of A's units changed")
+axes[1].set_ylabel("share of A's units touched")
 for ax, title in zip(axes, ("The collateral cost of silencing each digit",
                             "How much of A the symbiote has to touch"), strict=True):
     ax.set_xticks(digits)
@@ -165,9 +169,8 @@ assert (m[f"sharing.polysemantic.{fc}.max_class_cosine"]
 assert abs(m[f"mean_entropy.polysemantic.{fc}"] - m[f"mean_entropy.normal.{fc}"]) < 0.1
 assert m["polysemantic.target_output_rate"] < 0.02
 assert m["polysemantic.nontarget_accuracy_drop"] > 5 * m["normal.nontarget_accuracy_drop"]
-assert m["polysemantic.units_changed_fraction"] > 2 * m["normal.units_changed_fraction"]
-for key in ("selective_ablation", "attribution_ablation"):
-    assert (m[f"baseline.{key}.nontarget_accuracy_drop"]
-            > 3 * m["polysemantic.nontarget_accuracy_drop"])
+assert m["polysemantic.units_touched_fraction"] > m["normal.units_touched_fraction"]
+assert (m[f"baseline.{best_at_budget}.nontarget_accuracy_drop"]
+        > 3 * m["polysemantic.nontarget_accuracy_drop"])
 assert (per_digit["polysemantic"][costly]["nontarget_accuracy_drop"]
         > max(r["nontarget_accuracy_drop"] for r in per_digit["normal"]))

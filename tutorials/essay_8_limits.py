@@ -71,12 +71,13 @@ rows = [
     {"instrument": "symbiote (wide CNN)", "measure": "target rate + accuracy lost",
      "instrument score": cost(sym, "symbiote."),
      "trivial baseline": f"logit mask: {cost(sym, 'logit_mask.'):.3f}",
-     "strong baseline": f"attribution ablation: {cost(sym, 'attribution_ablation.'):.3f}"},
+     "strong baseline": "gates trained on attribution units: "
+                        f"{cost(sym, 'trained_gates_attribution_units.'):.3f}"},
     {"instrument": "symbiote (narrow CNN)", "measure": "target rate + accuracy lost",
      "instrument score": cost(poly, "polysemantic."),
      "trivial baseline": f"logit mask: {cost(poly, 'baseline.logit_mask.'):.3f}",
-     "strong baseline": "attribution ablation: "
-                        f"{cost(poly, 'baseline.attribution_ablation.'):.3f}"},
+     "strong baseline": "gates trained on attribution units: "
+                        f"{cost(poly, 'baseline.trained_gates_attribution_units.'):.3f}"},
     {"instrument": f"self-report ({best} head)", "measure": "Pearson r",
      "instrument score": rep["pearson_r"],
      "trivial baseline": f"token lookup: {rep['baselines']['token_lookup']:.3f}",
@@ -124,8 +125,8 @@ show_markdown(
     f"{cmap['causal.digit_accuracy_ablated']:.1%}, not to zero; B also works through boosts "
     f"and small shadings. On the narrow network B still silences each digit, but the other "
     f"digits lose {poly['polysemantic.nontarget_accuracy_drop']:.1%} of their accuracy "
-    f"(wide network: {poly['normal.nontarget_accuracy_drop']:.1%}), and it changes "
-    f"{poly['polysemantic.units_changed_fraction']:.0%} of the units: in superposition a "
+    f"(wide network: {poly['normal.nontarget_accuracy_drop']:.1%}), and it touches "
+    f"{poly['polysemantic.units_touched_fraction']:.0%} of the units: in superposition a "
     "gate-per-unit instrument can measure the entanglement but not undo it.")
 mid = heads["read_mid"]
 token_cost = {h: v["lm_loss"] - v["lm_loss_before"] for h, v in rep["heads"].items()}

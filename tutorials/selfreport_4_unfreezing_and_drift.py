@@ -267,9 +267,12 @@ show_markdown(
 
 # %%
 SEEDS = (config.seed, config.seed + 1, config.seed + 2)
-by_seed = {}
-for s in SEEDS:
-    p_s = prep if s == config.seed else prepare({**config.as_dict(), "seed": s})
+# the pipeline above already ran the first seed
+by_seed = {config.seed: {"self-report": result["heads"][best]["pearson_r"],
+                         "same head, frozen model": frozen_runs[best]["pearson_r"],
+                         "linear probe": probe, "nonlinear probe": mlp_probe}}
+for s in SEEDS[1:]:
+    p_s = prepare({**config.as_dict(), "seed": s})
     assert p_s.neurons == prep.neurons and p_s.read_hook == prep.read_hook
     by_seed[s] = {
         "self-report": fit_head(p_s, best)[1]["pearson_r"],

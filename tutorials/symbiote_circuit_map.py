@@ -39,7 +39,7 @@ from mechinterp.symbiote import (
     causal_check,
     changed_units,
     circuit_map,
-    evaluate_symbiote,
+    evaluate_inhibition,
     fold_gates,
     jaccard,
     overlap_matrix,
@@ -202,7 +202,9 @@ stability = []
 for d in digits:
     sets = {s: changed_units(r.symbiote, d) for s, r in runs.items()}
     pairs = [(a, b) for i, a in enumerate(seeds) for b in seeds[i + 1:]]
-    metrics = {s: evaluate_symbiote(r, data, d) for s, r in runs.items()}
+    metrics = {s: evaluate_inhibition(r.primary.model, data, d,
+                                      r.symbiote.hooks(torch.full((data.n_test,), d)))
+               for s, r in runs.items()}
     stability.append({
         "digit": d,
         "jaccard": float(np.mean([jaccard(sets[a], sets[b]) for a, b in pairs])),
@@ -210,7 +212,7 @@ for d in digits:
         "rate_max": float(np.max([m["target_output_rate"] for m in metrics.values()])),
         "drop_mean": float(np.mean([m["nontarget_accuracy_drop"] for m in metrics.values()])),
         "drop_std": float(np.std([m["nontarget_accuracy_drop"] for m in metrics.values()])),
-        "units_std": float(np.std([m["units_changed"] for m in metrics.values()])),
+        "units_std": float(np.std([sum(len(v) for v in u.values()) for u in sets.values()])),
     })
 show_markdown(markdown_table(
     stability,

@@ -53,18 +53,27 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
             + ["| " + " | ".join(row) + " |" for row in rows])
 
 
+TRAINED_ON_ATTRIBUTION = "trained_gates_attribution_units"
+TRAINED_ON_OWN = "trained_gates_symbiote_units"
+
+
 def _symbiote(found: dict[str, Record]) -> list[str] | None:
     normal = found.get("symbiote-normal", {}).get("metrics")
     poly = found.get("symbiote-polysemantic", {}).get("metrics", {})
     if not normal:
         return None
     rows = []
-    for key, label in (("symbiote", "**symbiote**"), ("logit_mask", "logit mask (trivial)"),
-                       ("selective_ablation", "selective ablation"),
-                       ("attribution_ablation", "attribution ablation (strong)")):
-        narrow = "polysemantic." if key == "symbiote" else f"baseline.{key}."
-        rows.append([label, _pct(normal.get(f"{key}.target_output_rate"), digits=2),
-                     _pct(normal.get(f"{key}.nontarget_accuracy_drop"), True),
+    # each condition names its own best ablation at the symbiote's budget
+    for label, wide, narrow_key in (
+            ("**symbiote**", "symbiote", "symbiote"),
+            ("logit mask (trivial)", "logit_mask", "logit_mask"),
+            ("best ablation at the symbiote's budget", normal.get("best_ablation_at_budget"),
+             poly.get("best_ablation_at_budget")),
+            ("gates trained on attribution units (strong)", *[TRAINED_ON_ATTRIBUTION] * 2),
+            ("gates trained on the symbiote's units", *[TRAINED_ON_OWN] * 2)):
+        narrow = "polysemantic." if narrow_key == "symbiote" else f"baseline.{narrow_key}."
+        rows.append([label, _pct(normal.get(f"{wide}.target_output_rate"), digits=2),
+                     _pct(normal.get(f"{wide}.nontarget_accuracy_drop"), True),
                      _pct(poly.get(f"{narrow}target_output_rate"), digits=2),
                      _pct(poly.get(f"{narrow}nontarget_accuracy_drop"), True)])
     return _table(["method (mean over the ten digits)", "wide CNN: target rate",

@@ -161,7 +161,7 @@ def _train_features(model: torch.nn.Module, dataset: ActivationDataset, hook: st
 
 
 def mlp_probe_baseline(model: torch.nn.Module, dataset: ActivationDataset, hook: str, *,
-                       hidden: int = 64, steps: int = 1500, lr: float = 3e-3,
+                       hidden: int = 64, steps: int = 500, lr: float = 1e-2,
                        validation_fraction: float = 0.2, seed: int = 0) -> BaselineResult:
     """A small nonlinear probe from the frozen model's activations at ``hook`` to the neurons.
 

@@ -4,16 +4,22 @@ by modulating A's hidden activations, and what that reveals about A's circuitry.
 * :mod:`.network`: the symbiote and its config.
 * :mod:`.training`: training B against a frozen A (cached).
 * :mod:`.metrics`: inhibition metrics, polysemanticity, stability.
-* :mod:`.baselines`: logit masking, selective-unit and attribution-ranked ablation.
+* :mod:`.baselines`: logit masking, unit ablations (two choosers, four replacements) and
+  gates trained on fixed units.
 * :mod:`.circuit`: circuit maps, overlaps, causal checks and folding gates into weights.
 * :mod:`.experiment`: one call that trains A and B for a condition and evaluates a digit.
 """
 
 from mechinterp.symbiote.baselines import (
+    ABLATIONS,
+    UNIT_CHOOSERS,
+    ablation_hooks,
+    ablation_references,
     attribution_units,
     logit_mask_hooks,
     mean_ablation_hooks,
     selective_units,
+    train_unit_gates,
 )
 from mechinterp.symbiote.circuit import (
     causal_check,
@@ -24,6 +30,7 @@ from mechinterp.symbiote.circuit import (
 )
 from mechinterp.symbiote.experiment import (
     CONDITIONS,
+    TOUCH_TOLERANCE,
     ablation_budget_sweep,
     compare_all_digits,
     compare_methods,
@@ -31,6 +38,8 @@ from mechinterp.symbiote.experiment import (
     inhibit_digit,
     primary_for,
     symbiote_for,
+    trained_gate_tables,
+    units_touched,
 )
 from mechinterp.symbiote.metrics import (
     changed_units,
@@ -44,7 +53,15 @@ from mechinterp.symbiote.network import NONE, Symbiote, SymbioteConfig
 from mechinterp.symbiote.training import TrainedSymbiote, train_symbiote
 
 __all__ = [
+    "ABLATIONS",
     "CONDITIONS",
+    "TOUCH_TOLERANCE",
+    "UNIT_CHOOSERS",
+    "ablation_hooks",
+    "ablation_references",
+    "train_unit_gates",
+    "trained_gate_tables",
+    "units_touched",
     "ablation_budget_sweep",
     "NONE",
     "Symbiote",

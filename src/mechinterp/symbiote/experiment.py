@@ -20,19 +20,21 @@ from mechinterp.config import get_profile
 from mechinterp.data import DigitData, load_digits
 from mechinterp.errors import ConfigError
 from mechinterp.symbiote.baselines import (
-    all_unit_means,
+    ABLATIONS,
+    UNIT_CHOOSERS,
+    ReferenceBank,
+    ablation_hooks,
     attribution_scores,
-    attribution_units,
+    gate_hooks,
     logit_mask_hooks,
-    mean_ablation_hooks,
-    selective_units,
     selectivity_scores,
     top_units,
+    train_unit_gates,
 )
-from mechinterp.symbiote.metrics import changed_units, evaluate_inhibition
+from mechinterp.symbiote.metrics import changed_units, evaluate_inhibition, unit_class_entropy
 from mechinterp.symbiote.network import SymbioteConfig
 from mechinterp.symbiote.training import TrainedSymbiote, train_symbiote
-from mechinterp.train import TrainedClassifier, train_classifier
+from mechinterp.train import TrainedClassifier, predict, train_classifier
 
 __all__ = [
     "CONDITIONS",
@@ -43,6 +45,9 @@ __all__ = [
     "compare_methods",
     "compare_all_digits",
     "ablation_budget_sweep",
+    "units_touched",
+    "trained_gate_tables",
+    "TOUCH_TOLERANCE",
 ]
 
 CONDITIONS = {"normal": "cnn", "polysemantic": "cnn-poly"}
@@ -65,69 +70,218 @@ def symbiote_for(condition: str, data: DigitData, seed: int = 0,
     return train_symbiote(primary_for(condition, data, seed=0), data, config, seed=seed)
 
 
-def evaluate_symbiote(trained: TrainedSymbiote, data: DigitData, digit: int) -> dict[str, Any]:
-    """The symbiote's inhibition metrics for one digit, with the units it changes."""
-    symbiote = trained.symbiote
-    units = changed_units(symbiote, digit)
-    budget = int(sum(len(v) for v in units.values()))
+TOUCH_TOLERANCE = 0.001
+"""A tenth of a point: how far the target rate and the non-target accuracy may move when the
+symbiote's smallest modulations are reset to the identity (see :func:`units_touched`)."""
+
+
+def _restricted_hooks(trained: TrainedSymbiote, digit: int, keep: torch.Tensor, n: int) -> list:
+    """B's hooks for ``digit`` on ``n`` images, with every unit outside ``keep`` (a bool mask
+    over all units, hooks in order) reset to the identity."""
+    out, start = {}, 0
+    for name, (gate, shift) in trained.symbiote.table([digit]).items():
+        kept = keep[start : start + gate.shape[1]].to(gate.device)
+        start += gate.shape[1]
+        out[name] = (torch.where(kept, gate[0], 1.0).expand(n, -1),
+                     torch.where(kept, shift[0], 0.0).expand(n, -1))
+    return trained.symbiote.hooks_from(out)
+
+
+def _deviation(trained: TrainedSymbiote, digit: int) -> torch.Tensor:
     with torch.no_grad():
-        hooks = symbiote.hooks(torch.full((data.n_test,), digit, device=data.device))
-    row = evaluate_inhibition(trained.primary.model, data, digit, hooks)
-    row.update(units_changed=budget, units_changed_fraction=budget / symbiote.n_units,
-               units_changed_per_layer={k: len(v) for k, v in units.items()})
+        return torch.cat([((g[0] - 1).abs() + s[0].abs()).cpu()
+                          for g, s in trained.symbiote.table([digit]).values()])
+
+
+def _as_units(trained: TrainedSymbiote, keep: torch.Tensor) -> dict[str, torch.Tensor]:
+    out, start = {}, 0
+    for name, size in trained.symbiote.layer_sizes.items():
+        out[name] = torch.nonzero(keep[start : start + size]).flatten()
+        start += size
+    return out
+
+
+@torch.no_grad()
+def units_touched(trained: TrainedSymbiote, data: DigitData, digit: int, *,
+                  tolerance: float = TOUCH_TOLERANCE) -> tuple[dict[str, torch.Tensor], float]:
+    """The units B really uses for ``digit``: the fewest of its largest modulations that
+    reproduce its effect.
+
+    Units are ranked by how far B moves them from the identity; the smallest ``k`` such that
+    keeping B's top ``k`` modulations (and resetting the rest to the identity) leaves the
+    target output rate and the non-target accuracy within ``tolerance`` of full B's is found
+    by bisection, on the *training* images, so the count is fixed before any test image is
+    seen. Every baseline gets that same ``k``.
+
+    Returns:
+        ``({hook: indices}, threshold)``: the units and the smallest deviation kept (the
+        threshold at which B is counted; ``inf`` when no unit is needed).
+    """
+    model = trained.primary.model
+    deviation = _deviation(trained, digit)
+    order = torch.argsort(deviation, descending=True)
+    before = predict(model, data.train_images)
+
+    def metrics(k: int) -> tuple[float, float]:
+        keep = torch.zeros(len(deviation), dtype=torch.bool)
+        keep[order[:k]] = True
+        row = evaluate_inhibition(model, data, digit,
+                                  _restricted_hooks(trained, digit, keep, data.n_train),
+                                  split="train", before=before)
+        return row["target_output_rate"], row["nontarget_accuracy"]
+
+    full = metrics(len(deviation))
+    lo, hi = 0, len(deviation)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if all(abs(a - b) <= tolerance + 1e-9 for a, b in zip(metrics(mid), full, strict=True)):
+            hi = mid
+        else:
+            lo = mid + 1
+    keep = torch.zeros(len(deviation), dtype=torch.bool)
+    keep[order[:hi]] = True
+    threshold = float(deviation[order[hi - 1]]) if hi else float("inf")
+    return _as_units(trained, keep), threshold
+
+
+def _count(units: dict[str, torch.Tensor]) -> int:
+    return int(sum(len(v) for v in units.values()))
+
+
+def evaluate_symbiote(trained: TrainedSymbiote, data: DigitData, digit: int,
+                      touched: tuple[dict[str, torch.Tensor], float] | None = None
+                      ) -> dict[str, Any]:
+    """The symbiote *as counted* on ``digit``: only the units of :func:`units_touched` keep
+    their modulations (the rest are reset to the identity), so the units reported are the
+    units used. ``unpruned`` holds full B's metrics, and ``units_changed`` the count at the
+    config's ``change_threshold``."""
+    units, threshold = touched or units_touched(trained, data, digit)
+    symbiote = trained.symbiote
+    keep = torch.cat([torch.isin(torch.arange(size), units[name].cpu())
+                      for name, size in symbiote.layer_sizes.items()])
+    model = trained.primary.model
+    row = evaluate_inhibition(model, data, digit,
+                              _restricted_hooks(trained, digit, keep, data.n_test))
+    full = evaluate_inhibition(model, data, digit,
+                               _restricted_hooks(trained, digit, torch.ones_like(keep),
+                                                 data.n_test))
+    k = _count(units)
+    row.update(units_touched=k, units_touched_fraction=k / symbiote.n_units,
+               touch_threshold=threshold,
+               units_touched_per_layer={name: len(v) for name, v in units.items()},
+               units_changed=_count(changed_units(symbiote, digit)),
+               unpruned={key: full[key] for key in ("target_output_rate", "nontarget_accuracy",
+                                                    "nontarget_accuracy_drop")})
     return row
 
 
-def compare_methods(trained: TrainedSymbiote, data: DigitData, digit: int,
-                    means: dict[str, torch.Tensor] | None = None) -> dict[str, dict[str, Any]]:
-    """The symbiote and the three baselines on one digit, with the symbiote's unit budget."""
+def _gated(model, data: DigitData, digit: int, gates: torch.Tensor) -> list:
+    return gate_hooks(model, gates.to(data.device)[None].expand(data.n_test, -1))
+
+
+def trained_gate_tables(trained: TrainedSymbiote, data: DigitData,
+                        touched: dict[int, tuple[dict[str, torch.Tensor], float]],
+                        bank: ReferenceBank | None = None
+                        ) -> dict[str, dict[int, torch.Tensor]]:
+    """The two trained-gates baselines (:func:`train_unit_gates`, the symbiote's config and
+    seed): on the units B touches for each class, and on as many units chosen by attribution
+    (against the mean over the other classes)."""
     model = trained.primary.model
-    n_total = trained.symbiote.n_units
-    means = means or all_unit_means(model, data.train_images)
-    rows = {"symbiote": evaluate_symbiote(trained, data, digit)}
-    budget = rows["symbiote"]["units_changed"]
-    rows["logit_mask"] = evaluate_inhibition(model, data, digit, logit_mask_hooks(digit))
-    rows["logit_mask"].update(units_changed=0, units_changed_fraction=0.0)
-    for name, chooser in (("selective_ablation", selective_units),
-                          ("attribution_ablation", attribution_units)):
-        chosen = (chooser(model, data, digit, budget, means) if chooser is attribution_units
-                  else chooser(model, data, digit, budget))
-        rows[name] = evaluate_inhibition(model, data, digit, mean_ablation_hooks(chosen, means))
-        rows[name].update(units_changed=budget, units_changed_fraction=budget / n_total)
+    own = {d: units for d, (units, _) in touched.items()}
+    bank = bank or ReferenceBank(model, data)
+    attributed = {d: top_units(attribution_scores(model, data, d,
+                                                  bank.references(d, "mean_nontarget")),
+                               _count(units)) for d, units in own.items()}
+    return {name: train_unit_gates(model, data, sets, trained.config, seed=trained.seed)
+            for name, sets in (("trained_gates_symbiote_units", own),
+                               ("trained_gates_attribution_units", attributed))}
+
+
+def compare_methods(trained: TrainedSymbiote, data: DigitData, digit: int, *,
+                    touched: tuple[dict[str, torch.Tensor], float] | None = None,
+                    gate_tables: dict[str, dict[int, torch.Tensor]] | None = None,
+                    bank: ReferenceBank | None = None) -> dict[str, dict[str, Any]]:
+    """The symbiote and every baseline on one digit, all at the symbiote's unit budget.
+
+    Rows: ``symbiote`` (as counted, :func:`evaluate_symbiote`), ``logit_mask``, one row per
+    unit chooser and ablation (``selective_mean``, ``attribution_zero``...; see
+    :mod:`~mechinterp.symbiote.baselines`) and, when ``gate_tables`` is given
+    (:func:`trained_gate_tables`), one per trained-gates baseline. Every row but the
+    symbiote's carries ``units``.
+    """
+    model = trained.primary.model
+    touched = touched or units_touched(trained, data, digit)
+    rows = {"symbiote": evaluate_symbiote(trained, data, digit, touched)}
+    budget = rows["symbiote"]["units_touched"]
+    before = predict(model, data.test_images)
+    rows["logit_mask"] = evaluate_inhibition(model, data, digit, logit_mask_hooks(digit),
+                                             before=before)
+    rows["logit_mask"].update(units=0, units_fraction=0.0)
+    n_units = trained.symbiote.n_units
+    bank = bank or ReferenceBank(model, data)
+    references = {mode: bank.references(digit, mode) for mode in ABLATIONS}
+    selective = selectivity_scores(model, data, digit)
+    for mode in ABLATIONS:
+        # attribution estimates the effect of the replacement it will make (its expectation
+        # for resampling)
+        expected = references["mean_nontarget" if mode == "resample" else mode]
+        chosen = {"selective": top_units(selective, budget),
+                  "attribution": top_units(attribution_scores(model, data, digit, expected),
+                                           budget)}
+        for chooser in UNIT_CHOOSERS:
+            row = evaluate_inhibition(model, data, digit,
+                                      ablation_hooks(chosen[chooser], references[mode]),
+                                      before=before)
+            rows[f"{chooser}_{mode}"] = {**row, "units": budget,
+                                         "units_fraction": budget / n_units}
+    for name, table in (gate_tables or {}).items():
+        row = evaluate_inhibition(model, data, digit, _gated(model, data, digit, table[digit]),
+                                  before=before)
+        moved = int((table[digit] != 1).sum())
+        rows[name] = {**row, "units": moved, "units_fraction": moved / n_units}
     return rows
 
 
-def compare_all_digits(trained: TrainedSymbiote, data: DigitData) -> dict[str, list[dict]]:
-    """:func:`compare_methods` for every class of ``data``: ``{method: [row per class]}``."""
-    means = all_unit_means(trained.primary.model, data.train_images)
+def compare_all_digits(trained: TrainedSymbiote, data: DigitData, *,
+                       trained_gates: bool = True) -> dict[str, list[dict]]:
+    """:func:`compare_methods` for every class of ``data``: ``{method: [row per class]}``
+    (with the trained-gates baselines unless ``trained_gates`` is false)."""
+    touched = {d: units_touched(trained, data, d) for d in data.classes}
+    bank = ReferenceBank(trained.primary.model, data)
+    tables = trained_gate_tables(trained, data, touched, bank) if trained_gates else None
     out: dict[str, list[dict]] = {}
     for digit in data.classes:
-        for method, row in compare_methods(trained, data, digit, means).items():
+        rows = compare_methods(trained, data, digit, touched=touched[digit], gate_tables=tables,
+                               bank=bank)
+        for method, row in rows.items():
             out.setdefault(method, []).append(row)
     return out
 
 
 def ablation_budget_sweep(
-    trained: TrainedSymbiote, data: DigitData, budgets: list[int]
+    trained: TrainedSymbiote, data: DigitData, budgets: list[int], mode: str = "mean_nontarget"
 ) -> dict[str, list[dict[str, float]]]:
-    """Both ablation baselines at several unit budgets, averaged over every class.
+    """Both unit choosers at several unit budgets with one ablation, averaged over every class.
 
-    Returns ``{method: [{"budget", "target_output_rate", "nontarget_accuracy_drop"}]}``, so a
+    Returns ``{chooser: [{"budget", "target_output_rate", "nontarget_accuracy_drop"}]}``, so a
     baseline can be judged at its best budget rather than only at the symbiote's.
     """
     model = trained.primary.model
-    means = all_unit_means(model, data.train_images)
     out: dict[str, list[dict[str, float]]] = {}
-    scorers = {"selective_ablation": lambda d: selectivity_scores(model, data, d),
-               "attribution_ablation": lambda d: attribution_scores(model, data, d, means)}
-    for method, scorer in scorers.items():
-        scores = {digit: scorer(digit) for digit in data.classes}
+    bank = ReferenceBank(model, data)
+    references = {d: bank.references(d, mode) for d in data.classes}
+    expected = {d: bank.references(d, "mean_nontarget" if mode == "resample" else mode)
+                for d in data.classes}
+    scorers = {"selective": lambda d: selectivity_scores(model, data, d),
+               "attribution": lambda d: attribution_scores(model, data, d, expected[d])}
+    for chooser in UNIT_CHOOSERS:
+        scores = {digit: scorers[chooser](digit) for digit in data.classes}
         for budget in budgets:
             rows = [evaluate_inhibition(model, data, digit,
-                                        mean_ablation_hooks(top_units(scores[digit], budget),
-                                                            means))
+                                        ablation_hooks(top_units(scores[digit], budget),
+                                                       references[digit]))
                     for digit in data.classes]
-            out.setdefault(method, []).append({
+            out.setdefault(f"{chooser}_{mode}", []).append({
                 "budget": budget,
                 "target_output_rate": sum(r["target_output_rate"] for r in rows) / len(rows),
                 "nontarget_accuracy_drop": sum(r["nontarget_accuracy_drop"] for r in rows)
@@ -147,8 +301,11 @@ def inhibit_digit(
     """Train (or load) A and B for ``condition`` and evaluate inhibiting ``digit``.
 
     Returns one JSON-friendly dict: the symbiote's metrics at the top level (the keys of
-    :func:`mechinterp.symbiote.metrics.evaluate_inhibition` plus ``units_changed`` and
-    ``units_changed_fraction``), and ``baselines`` with the same metrics for each baseline.
+    :func:`mechinterp.symbiote.metrics.evaluate_inhibition` plus those of
+    :func:`evaluate_symbiote`: ``units_touched``, ``touch_threshold``, ``unpruned``...), the
+    primary's ``primary_test_accuracy`` and ``polysemanticity`` (mean per-unit class entropy,
+    :func:`~mechinterp.symbiote.metrics.unit_class_entropy`), and ``baselines``: per
+    baseline the same metrics and ``units``, every one at the symbiote's unit budget.
 
     Raises:
         ConfigError: unknown condition.
@@ -162,11 +319,16 @@ def inhibit_digit(
             f"{list(data.classes)}"
         )
     trained = symbiote_for(condition, data, seed=seed, config=config)
-    rows = compare_methods(trained, data, digit)
+    touched = {d: units_touched(trained, data, d) for d in data.classes}
+    bank = ReferenceBank(trained.primary.model, data)
+    rows = compare_methods(trained, data, digit, touched=touched[digit], bank=bank,
+                           gate_tables=trained_gate_tables(trained, data, touched, bank))
+    entropy = torch.cat(list(unit_class_entropy(trained.primary.model, data).values()))
     result: dict[str, Any] = {"condition": condition, "data_source": data.source,
                               "profile": get_profile().name, "seed": seed,
                               "primary_arch": trained.primary.arch,
-                              "primary_test_accuracy": trained.primary.test_accuracy}
+                              "primary_test_accuracy": trained.primary.test_accuracy,
+                              "polysemanticity": float(entropy.nanmean())}
     result.update(rows.pop("symbiote"))
     result["baselines"] = rows
     result["seconds"] = time.perf_counter() - started

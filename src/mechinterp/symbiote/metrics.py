@@ -21,6 +21,7 @@ import torch
 
 from mechinterp.ablation import per_unit
 from mechinterp.data import DigitData
+from mechinterp.errors import ConfigError
 from mechinterp.models import HookedClassifier
 from mechinterp.symbiote.network import Symbiote
 from mechinterp.train import predict
@@ -37,15 +38,21 @@ __all__ = [
 
 @torch.no_grad()
 def evaluate_inhibition(
-    model: HookedClassifier, data: DigitData, digit: int, fwd_hooks: list
+    model: HookedClassifier, data: DigitData, digit: int, fwd_hooks: list, *,
+    split: str = "test", before: torch.Tensor | None = None
 ) -> dict[str, object]:
-    """Metrics of inhibiting ``digit`` with ``fwd_hooks`` on the test split.
+    """Metrics of inhibiting ``digit`` with ``fwd_hooks`` on one split (``"test"``, or
+    ``"train"`` for choices that must not look at the test images).
 
-    Hooks that hold one value per image must have been built for ``data.n_test`` images.
+    Hooks that hold one value per image must have been built for that split's size.
+    ``before``: the primary's own predictions on that split, when the caller has them.
     """
+    if split not in ("train", "test"):
+        raise ConfigError(f"split must be 'train' or 'test', got {split!r}")
     model.eval()
-    images, labels = data.test_images, data.test_labels
-    before = predict(model, images)
+    images, labels = ((data.test_images, data.test_labels) if split == "test"
+                      else (data.train_images, data.train_labels))
+    before = predict(model, images) if before is None else before
     after = model.run_with_hooks(images, fwd_hooks=fwd_hooks).argmax(-1)
     other = labels != digit
     of_digit = labels == digit

@@ -39,7 +39,8 @@ from mechinterp.data import DigitData
 from mechinterp.symbiote.network import Symbiote, SymbioteConfig
 from mechinterp.train import TrainedClassifier, predict, progress_enabled
 
-__all__ = ["TrainedSymbiote", "train_symbiote", "symbiote_loss"]
+__all__ = ["TrainedSymbiote", "train_symbiote", "symbiote_loss", "inhibition_loss",
+           "inhibition_batch"]
 
 
 @dataclass
@@ -77,20 +78,41 @@ def symbiote_loss(
     config = symbiote.config
     modulations = symbiote(targets)
     logits = primary.run_with_hooks(images, fwd_hooks=symbiote.hooks_from(modulations))
+    deviation = torch.cat([(gate - 1).abs() + shift.abs() for gate, shift in modulations.values()],
+                          dim=1)
+    return inhibition_loss(logits, targets, original_pred, labels, deviation, config.margin,
+                           config.sparsity)
+
+
+def inhibition_loss(logits: torch.Tensor, targets: torch.Tensor, original_pred: torch.Tensor,
+                    labels: torch.Tensor, deviation: torch.Tensor, margin: float,
+                    sparsity: float) -> dict[str, torch.Tensor]:
+    """The three terms from the logits of the modulated primary and each row's deviation of
+    its modulations from the identity (``(batch, n_units)``); shared by the symbiote and the
+    trained-gates baseline so that both optimise the same objective."""
     target_logit = logits.gather(1, targets[:, None]).squeeze(1)
     others = logits.scatter(1, targets[:, None], float("-inf"))
-    inhibition = F.relu(target_logit - others.max(1).values + config.margin).mean()
+    inhibition = F.relu(target_logit - others.max(1).values + margin).mean()
     keep = (labels != targets) & (original_pred != targets)
     if keep.any():
         preservation = F.cross_entropy(logits[keep], original_pred[keep])
     else:
         preservation = logits.sum() * 0.0
-    deviation = torch.cat([(gate - 1).abs() + shift.abs() for gate, shift in modulations.values()],
-                          dim=1)
-    sparsity = deviation.mean()
-    total = inhibition + preservation + config.sparsity * deviation.sum(1).mean()
+    total = inhibition + preservation + sparsity * deviation.sum(1).mean()
     return {"total": total, "inhibition": inhibition, "preservation": preservation,
-            "sparsity": sparsity}
+            "sparsity": deviation.mean()}
+
+
+def inhibition_batch(data: DigitData, classes: torch.Tensor, batch_size: int,
+                     generator: torch.Generator) -> tuple[torch.Tensor, ...]:
+    """``(indices, labels, targets)`` of one training batch: random training images, half of
+    them asked to inhibit their own label, the others a random class."""
+    idx = torch.randint(0, data.n_train, (batch_size,), generator=generator).to(data.device)
+    labels = data.train_labels[idx]
+    random_class = classes[torch.randint(0, len(classes), (batch_size,),
+                                         generator=generator).to(data.device)]
+    own = torch.rand(batch_size, generator=generator).to(data.device) < 0.5
+    return idx, labels, torch.where(own, labels, random_class)
 
 
 def _unit_scales(primary, images: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -140,15 +162,9 @@ def train_symbiote(
         optimizer = torch.optim.Adam(symbiote.parameters(), lr=config.lr)
         history: list[dict[str, float]] = []
         started = time.perf_counter()
-        n = data.n_train
         bar = tqdm(range(config.steps), desc="symbiote", disable=not progress_enabled(), leave=False)
         for step in bar:
-            idx = torch.randint(0, n, (config.batch_size,), generator=generator).to(data.device)
-            labels = data.train_labels[idx]
-            random_class = classes[torch.randint(0, len(classes), (config.batch_size,),
-                                                 generator=generator).to(data.device)]
-            own = torch.rand(config.batch_size, generator=generator).to(data.device) < 0.5
-            targets = torch.where(own, labels, random_class)
+            idx, labels, targets = inhibition_batch(data, classes, config.batch_size, generator)
             parts = symbiote_loss(symbiote, model, data.train_images[idx], targets, original[idx],
                                   labels)
             optimizer.zero_grad(set_to_none=True)
