@@ -80,7 +80,7 @@ bench: $(STAMP)  ## speed benchmarks (ratios against references measured in the 
 	$(BIN)/python benchmarks/bench_sae_free.py
 	$(BIN)/python benchmarks/bench_patching.py
 
-siit-models: $(STAMP)  ## retrain the SIIT benchmark models that ship in src/mechinterp/siit/weights (about 90 minutes of one CPU core)
+siit-models: $(STAMP)  ## retrain the SIIT benchmark models that ship in src/mechinterp/siit/weights (about three hours of one CPU core)
 	$(BIN)/python -c 'from mechinterp.siit import ship_models; print(*ship_models(), sep="\n")'
 
 gpt2-acceptance: $(STAMP)  ## GPT-2 small's top IOI heads against Wang et al. (needs its weights; the GPU site build)

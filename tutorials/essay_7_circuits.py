@@ -104,7 +104,9 @@ show_markdown(
     + ". "
     + ("The data-free weight norm stays at "
        + ", ".join(f"{norm_edge[t]:.3f}" for t in tasks)
-       + ", near chance: every component's weights are held at one norm, and every component "
+       + " (at most 0.75; the highest comes through the embedding, whose norm is not held "
+       "and which two of induction's four built edges leave): every head's and MLP's "
+       "weights are held at one norm, and every component "
        "outside the circuit is either trained on a distractor job of its own (IOI) or frozen "
        "at random weights of that norm (induction and the histogram), so the circuit cannot "
        "be read off the weights, only found by running the model. On IOI the size of the "

@@ -26,7 +26,7 @@ training grew, and a data-free weight-norm ranking finds it).
 
 Seeds train together (:class:`~mechinterp.siit.model.StackedTransformer`), and each seed is
 cached on its own. Training the benchmark's fifteen models (with the negative control and the
-record of the busy-setting attempt) takes about an hour and a half of one CPU core, more than
+record of the busy-setting attempts) takes about three hours of one CPU core, more than
 a site build can spend, so they ship with the package (like InterpBench's models): :func:`load_siit_models` takes a shipped model whose key (task, seed, shape, training
 settings, :data:`BENCHMARK_VERSION`) matches, and every build re-checks it causally
 (:mod:`mechinterp.siit.verify`). ``make siit-models`` (:func:`ship_models`) retrains them.
@@ -398,7 +398,8 @@ weight norm (see :class:`SIITConfig`)."""
 HELD = {"head_norm": 2.0, "mlp_norm": 2.0, "unembed_norm": 2.0}
 """One norm for every head's OV matrix, every MLP's ``W_out`` and the unembedding."""
 TASK_CONFIGS: dict[str, SIITConfig] = {
-    "siit-induction": SIITConfig(steps=3000, full_steps=3000, freeze_others=True),
+    "siit-induction": SIITConfig(steps=6000, full_steps=6000, freeze_others=True, norm_ramp=0.3,
+                                 **HELD),
     "siit-ioi": SIITConfig(steps=2000, full_steps=2000, **BUSY),
     "siit-histogram": SIITConfig(steps=6000, full_steps=6000, freeze_others=True, **HELD),
 }
@@ -406,11 +407,11 @@ TASK_CONFIGS: dict[str, SIITConfig] = {
 discovery leaderboard tutorial for the measurements). :data:`BUSY` is used where its models
 pass verification: on IOI 4 of 5 do; on induction and the histogram none did (the circuit,
 held at the same norm as fifteen busy components, could not make itself heard). On the
-histogram the non-circuit components stay frozen at their random initial weights, held at
-the circuit's norm (:data:`HELD`; 3 of 5 models pass), so their weights do not give the
-circuit away. On induction that setting passed 2 of 5 (at norms 2 and 3 alike, 3 needed),
-so its non-circuit components are frozen and unconstrained, and the weight-norm leak there
-is open."""
+histogram and induction the non-circuit components stay frozen at their random initial
+weights, held at the circuit's norm (:data:`HELD`; 3 of 5 models pass on each), so their
+weights do not give the circuit away. Induction needs the held norms to rise over the first
+30% of training (``norm_ramp``) and 6,000 steps: held at full norm from the start, 2 of 5
+passed at 3,000 steps (at norms 2 and 3 alike)."""
 BUSY_ATTEMPT_STEPS = {"siit-induction": 3000, "siit-histogram": 5000}
 """Steps of the shipped :func:`busy_attempt` models of the tasks that do not use :data:`BUSY`."""
 _ADDED_FIELDS = {"distractor_weight": 0.0, "head_norm": 0.0, "mlp_norm": 0.0, "norm_ramp": 0.0,
