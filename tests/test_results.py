@@ -65,14 +65,21 @@ def test_results_page_leaderboards_come_from_their_records():
             "selective_zero.target_output_rate": 0.0, "selective_zero.nontarget_accuracy_drop":
             0.417}},
         {"name": "symbiote-polysemantic", "profile": "quick", "seeds": [0], "metrics": {
-            "best_ablation_at_budget": "attribution_zero",
-            "baseline.attribution_zero.target_output_rate": 0.0,
-            "baseline.attribution_zero.nontarget_accuracy_drop": 0.77}},
+            "best_ablation_at_budget.polysemantic": "attribution_zero",
+            "best_ablation_at_budget.mixed": "selective_mean",
+            "baseline.polysemantic.attribution_zero.target_output_rate": 0.0,
+            "baseline.polysemantic.attribution_zero.nontarget_accuracy_drop": 0.77,
+            "baseline.mixed.selective_mean.nontarget_accuracy_drop": 0.123,
+            "conditional.polysemantic.nontarget_accuracy_drop": 0.0118}},
     ]
     page = render_results_page(records, figures={"a caption": "assets/x.png"})
     best_row = next(line for line in page.splitlines()
                     if line.startswith("| best ablation at the symbiote's budget"))
-    assert "41.7" in best_row and "77.0" in best_row  # each condition's own best ablation
+    # each condition's own best ablation
+    assert "41.7" in best_row and "77.0" in best_row and "12.3" in best_row
+    conditional_row = next(line for line in page.splitlines()
+                           if line.startswith("| conditional symbiote"))
+    assert "+1.2%" in conditional_row
     assert "![a caption](assets/x.png)" in page
     assert ("| siit-ioi | acdc | 0.889 ± 0.010 | 0.958 ± 0.020 | 0.500 ± 0.100 | 1.000 ± 0.000 "
             "| 1.060 ± 0.030 |") in page

@@ -32,7 +32,12 @@ from mechinterp.symbiote.baselines import (
     gate_hooks,
     top_units,
 )
-from mechinterp.symbiote.experiment import _restricted_hooks, evaluate_symbiote
+from mechinterp.symbiote.experiment import (
+    _restricted_hooks,
+    evaluate_symbiote,
+    gate_variation,
+    symbiote_modulations,
+)
 from mechinterp.train import TrainConfig, train_classifier
 
 SMALL = SymbioteConfig(steps=300, batch_size=64, lr=5e-3)
@@ -179,6 +184,11 @@ def test_cli_on_an_idx_folder_and_bad_digit(idx_folder, capsys):
             assert row["units"] <= out["units_touched"]
             if not name.startswith("trained_gates"):
                 assert row["units"] == out["units_touched"]
+    assert main(["symbiote", "--digit", "1", "--source", str(idx_folder), "--steps", "200",
+                 "--condition", "mixed", "--symbiote", "conditional", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["primary_arch"] == "cnn+mixed" and out["symbiote_kind"] == "conditional"
+    assert out["baselines"]["logit_mask"]["target_output_rate"] == 0.0
     assert main(["symbiote", "--digit", "1", "--steps", "0"]) == 2
     assert "SymbioteConfig.steps must be a positive integer" in capsys.readouterr().err
 
@@ -195,8 +205,10 @@ def test_units_touched_cover_the_effect_and_are_counted(setup):
                       trained.symbiote.layer_sizes.items()])
     model = primary.model
 
+    modulations = symbiote_modulations(trained, data, 2, "train")
+
     def train_metrics(mask):
-        r = evaluate_inhibition(model, data, 2, _restricted_hooks(trained, 2, mask, data.n_train),
+        r = evaluate_inhibition(model, data, 2, _restricted_hooks(trained, modulations, mask),
                                 split="train")
         return r["target_output_rate"], r["nontarget_accuracy"]
 
@@ -256,3 +268,64 @@ def test_trained_gates_stay_on_their_units_and_learn(setup):
     assert row["target_output_rate"] < row["target_output_rate_before"] / 2
     with pytest.raises(ConfigError, match="not an output"):
         train_unit_gates(model, data, {12: units}, SMALL)
+
+
+CONDITIONAL = SymbioteConfig(steps=300, batch_size=64, lr=5e-3, kind="conditional")
+
+
+def test_conditional_symbiote_reads_a_and_gates_each_image(setup):
+    data, primary, fixed = setup
+    trained = train_symbiote(primary, data, CONDITIONAL, seed=0)
+    symbiote, model = trained.symbiote, primary.model
+    assert symbiote.read_hook == model.hidden_hooks[0]
+    # what it imports is counted: the fixed B plus a reader of the pooled first layer
+    reader = symbiote.reader.weight.numel() + symbiote.reader.bias.numel()
+    assert reader == (8 * 7 * 7 + 1) * CONDITIONAL.hidden
+    assert symbiote.n_parameters == fixed.symbiote.n_parameters + reader
+    # NONE stays exactly the identity, and gates differ between images
+    images = data.test_images[:64]
+    hooks = symbiote.hooks(torch.full((64,), NONE), images, model)
+    with torch.no_grad():
+        assert torch.equal(model.run_with_hooks(images, fwd_hooks=hooks), model(images))
+    variation = gate_variation(trained, data, 2)
+    assert max(v["std"].max().item() for v in variation.values()) > 1e-3
+    assert all(v["std"].abs().max().item() == 0.0 for v in gate_variation(fixed, data, 2).values())
+    row = evaluate_symbiote(trained, data, 2)
+    assert row["symbiote_kind"] == "conditional" and row["target_output_rate"] <= 0.05
+    assert row["symbiote_parameters"] == symbiote.n_parameters
+    with pytest.raises(ConfigError, match="images"):
+        symbiote.hooks(torch.full((4,), 2))
+    with pytest.raises(ConfigError, match="per-class table"):
+        symbiote.table([2])
+    with pytest.raises(ShapeError, match="one target per image"):
+        symbiote(torch.full((3,), 2), symbiote.read(model, images))
+    with pytest.raises(ConfigError, match="kind"):
+        SymbioteConfig(kind="adaptive")
+    with pytest.raises(ConfigError, match="read_hook"):
+        train_symbiote(primary, data, SymbioteConfig(steps=1, kind="conditional",
+                                                     read_hook="fc9.hook_post"))
+
+
+def test_mixed_basis_keeps_the_function_and_mixes_the_units(setup):
+    from mechinterp.models import mix_basis
+
+    data, primary, _ = setup
+    mixed = mix_basis(primary.model, seed=1)
+    with torch.no_grad():
+        assert torch.allclose(mixed(data.test_images), primary.model(data.test_images),
+                              atol=1e-4)
+    assert mixed.arch == "cnn+mixed" and primary.model.fc1.mix is None
+    q = mixed.fc1.mix
+    assert torch.allclose(q @ q.T, torch.eye(q.shape[0]), atol=1e-5)
+    # the hook sees mixtures: q times the original units, so some take negative values
+    _, cache = mixed.run_with_cache(data.test_images, names_filter="fc1.hook_post")
+    _, plain = primary.model.run_with_cache(data.test_images, names_filter="fc1.hook_post")
+    assert torch.allclose(cache["fc1.hook_post"], plain["fc1.hook_post"] @ q.T, atol=1e-4)
+    assert (cache["fc1.hook_post"] < 0).any()
+    live = unit_class_entropy(mixed, data)["fc1.hook_post"]
+    assert ((live >= 0) & (live <= 1 + 1e-6)).all()  # the measure copes with negative units
+    # an edit through the mixed hook still reaches the output
+    hooks = [("fc1.hook_post", lambda act, hook: act * 0)]
+    with torch.no_grad():
+        assert not torch.allclose(mixed.run_with_hooks(data.test_images, fwd_hooks=hooks),
+                                  mixed(data.test_images))

@@ -50,7 +50,7 @@ def _cmd_symbiote(args: argparse.Namespace) -> dict[str, Any]:
 
     config = SymbioteConfig() if args.steps is None else SymbioteConfig(steps=args.steps)
     return inhibit_digit(args.digit, args.condition, source=args.source, seed=args.seed,
-                         config=config)
+                         config=config, kind=args.symbiote)
 
 
 def _cmd_transfer(args: argparse.Namespace) -> dict[str, Any]:
@@ -217,11 +217,19 @@ def build_parser() -> argparse.ArgumentParser:
         "symbiote", help="train a symbiote that inhibits one class of a primary CNN and "
         "compare it with baselines")
     symbiote.add_argument("--digit", type=int, required=True, help="the class to inhibit")
-    symbiote.add_argument("--condition", choices=["normal", "polysemantic"], default="normal",
-                          help="normal CNN or narrow (polysemantic) CNN as the primary")
+    symbiote.add_argument("--condition", choices=["normal", "polysemantic", "mixed"],
+                          default="normal",
+                          help="the primary: the normal CNN, a narrow CNN whose units serve "
+                          "several digits (polysemantic), or the normal CNN read in a random "
+                          "basis (mixed: same function, every unit a mixture)")
     symbiote.add_argument("--source", default=None,
                           help="data source: mnist, mnist-5k or a folder of idx files")
-    symbiote.add_argument("--seed", type=int, default=0, help="seed of the symbiote")
+    symbiote.add_argument("--symbiote", choices=["fixed", "conditional"], default="fixed",
+                          help="fixed: B reads the class only (one edit per class); "
+                          "conditional: B also reads A's first-layer activations and gates "
+                          "each image")
+    symbiote.add_argument("--seed", type=int, default=0,
+                          help="seed of the primary and of the symbiote")
     symbiote.add_argument("--steps", type=int, default=None,
                           help="training steps of the symbiote (default 1500)")
     symbiote.add_argument("--json", action="store_true", help="print one JSON object")

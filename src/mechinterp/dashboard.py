@@ -30,17 +30,21 @@ def key_results(records: list[dict[str, Any]]) -> list[dict[str, str]]:
     records are left out): ``[{"system", "result", "numbers", "page"}]``."""
     found = _by_name(records)
     rows = []
-    for name, label in (("symbiote-normal", "normal"), ("symbiote-polysemantic", "polysemantic")):
+    for name, prefix, label, page in (
+            ("symbiote-normal", "symbiote.", "normal CNN", "normal"),
+            ("symbiote-polysemantic", "polysemantic.", "narrow (polysemantic) CNN",
+             "polysemantic"),
+            ("symbiote-polysemantic", "conditional.polysemantic.",
+             "narrow CNN with a symbiote that reads A", "polysemantic")):
         m = found.get(name, {})
-        prefix = "symbiote." if name == "symbiote-normal" else "polysemantic."
         if f"{prefix}target_output_rate" in m:
             rows.append({
                 "system": "SymbioteNet",
-                "result": f"inhibiting one digit of a {label} CNN",
+                "result": f"inhibiting one digit of a {label}",
                 "numbers": f"target digit predicted {m[prefix + 'target_output_rate_before']:.1%}"
                            f" -> {m[prefix + 'target_output_rate']:.2%} of the time; other digits"
                            f" lose {m[prefix + 'nontarget_accuracy_drop']:.1%} accuracy",
-                "page": f"tutorials/symbiosis_{label}.ipynb"})
+                "page": f"tutorials/symbiosis_{page}.ipynb"})
     board = found.get("transfer-leaderboard", {})
     for pair in sorted({k.split("|")[1] for k in board if k.count("|") == 2}):
         best = best_transfer_method(board, pair)
@@ -182,7 +186,9 @@ def _draw_selfreport(ax, report: dict[str, Any]) -> None:
 
 
 def _draw_symbiote(ax, normal: dict[str, Any], poly: dict[str, Any]) -> None:
-    groups = [("wide CNN", normal, "symbiote."), ("narrow CNN", poly, "polysemantic.")]
+    groups = [("normal CNN", normal, "symbiote."), ("mixed basis", poly, "mixed."),
+              ("narrow CNN", poly, "polysemantic."),
+              ("narrow CNN,\nconditional B", poly, "conditional.polysemantic.")]
     groups = [g for g in groups if f"{g[2]}target_output_rate" in g[1]]
     for i, (key, label) in enumerate((("target_output_rate_before", "target rate, A alone"),
                                       ("target_output_rate", "target rate, A with B"),

@@ -62,23 +62,39 @@ def _symbiote(found: dict[str, Record]) -> list[str] | None:
     poly = found.get("symbiote-polysemantic", {}).get("metrics", {})
     if not normal:
         return None
+
+    def keys(method: str, condition: str) -> str | None:
+        """The record prefix of ``method`` on ``condition`` (``None`` when not recorded)."""
+        if condition == "normal":
+            name = normal.get("best_ablation_at_budget") if method == "best" else method
+            return f"{name}." if name else None
+        if method == "symbiote":
+            return f"{condition}."
+        if method == "conditional_symbiote":
+            return f"conditional.{condition}."
+        name = poly.get(f"best_ablation_at_budget.{condition}") if method == "best" else method
+        return f"baseline.{condition}.{name}." if name else None
+
     rows = []
-    # each condition names its own best ablation at the symbiote's budget
-    for label, wide, narrow_key in (
-            ("**symbiote**", "symbiote", "symbiote"),
-            ("logit mask (trivial)", "logit_mask", "logit_mask"),
-            ("best ablation at the symbiote's budget", normal.get("best_ablation_at_budget"),
-             poly.get("best_ablation_at_budget")),
-            ("gates trained on attribution units (strong)", *[TRAINED_ON_ATTRIBUTION] * 2),
-            ("gates trained on the symbiote's units", *[TRAINED_ON_OWN] * 2)):
-        narrow = "polysemantic." if narrow_key == "symbiote" else f"baseline.{narrow_key}."
-        rows.append([label, _pct(normal.get(f"{wide}.target_output_rate"), digits=2),
-                     _pct(normal.get(f"{wide}.nontarget_accuracy_drop"), True),
-                     _pct(poly.get(f"{narrow}target_output_rate"), digits=2),
-                     _pct(poly.get(f"{narrow}nontarget_accuracy_drop"), True)])
-    return _table(["method (mean over the ten digits)", "wide CNN: target rate",
-                   "wide CNN: accuracy lost", "narrow CNN: target rate",
-                   "narrow CNN: accuracy lost"], rows)
+    # each condition names its own best ablation at the symbiote's budget (chosen on the
+    # training images)
+    for label, method in (("**symbiote**", "symbiote"),
+                          ("conditional symbiote (reads A)", "conditional_symbiote"),
+                          ("logit mask (trivial)", "logit_mask"),
+                          ("best ablation at the symbiote's budget", "best"),
+                          ("gates trained on attribution units (strong)",
+                           TRAINED_ON_ATTRIBUTION),
+                          ("gates trained on the symbiote's units", TRAINED_ON_OWN)):
+        row = [label]
+        for condition, metrics in (("normal", normal), ("mixed", poly),
+                                   ("polysemantic", poly)):
+            prefix = keys(method, condition)
+            rate = metrics.get(f"{prefix}target_output_rate") if prefix else None
+            drop = metrics.get(f"{prefix}nontarget_accuracy_drop") if prefix else None
+            row.append(f"{_pct(rate, digits=2)} / {_pct(drop, True)}")
+        rows.append(row)
+    return _table(["method (mean over the ten digits): target rate / accuracy lost",
+                   "normal CNN", "same CNN, mixed basis", "narrow CNN (polysemantic)"], rows)
 
 
 def _transfer(found: dict[str, Record]) -> list[str] | None:

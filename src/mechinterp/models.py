@@ -13,10 +13,16 @@ exactly as on a transformer. Hook names follow one scheme:
 
 Layers are plain ``nn.Linear`` / ``nn.Conv2d`` subclasses, so weight surgery reads and writes
 ``model.fc1.weight`` directly. Models are built by name from :data:`MODEL_REGISTRY`.
+
+:func:`mix_basis` returns a copy of a model that computes exactly the same function but whose
+hidden hook points see the units in a random orthonormal basis: every unit of the copy is a
+mixture of the original units, so it answers to whatever they answered to (a controlled way to
+make units polysemantic at identical accuracy).
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import torch
@@ -37,7 +43,19 @@ __all__ = [
     "MODEL_REGISTRY",
     "build_model",
     "list_models",
+    "mix_basis",
 ]
+
+
+def _post(layer: nn.Module, act: torch.Tensor) -> torch.Tensor:
+    """``hook_post`` on ``act``, read in the layer's mixed basis when it has one: the hook sees
+    ``mix @ act`` per position and the layer goes on with ``mix.T`` of what the hook returns,
+    so without hooks the function is unchanged."""
+    mix = layer.mix
+    if mix is None:
+        return layer.hook_post(act)
+    mixed = layer.hook_post(torch.einsum("uv,bv...->bu...", mix, act))
+    return torch.einsum("vu,bv...->bu...", mix, mixed)
 
 
 class HookedLinear(nn.Linear):
@@ -47,10 +65,11 @@ class HookedLinear(nn.Linear):
         super().__init__(in_features, out_features)
         self.hook_pre = HookPoint()
         self.hook_post = HookPoint()
+        self.register_buffer("mix", None)
 
     def activate(self, x: torch.Tensor) -> torch.Tensor:
         """``(batch, in_features) -> (batch, out_features)`` with a ReLU between the hooks."""
-        return self.hook_post(F.relu(self.hook_pre(super().forward(x))))
+        return _post(self, F.relu(self.hook_pre(super().forward(x))))
 
 
 class HookedConv2d(nn.Conv2d):
@@ -60,10 +79,11 @@ class HookedConv2d(nn.Conv2d):
         super().__init__(in_channels, out_channels, kernel_size=3, padding=1)
         self.hook_pre = HookPoint()
         self.hook_post = HookPoint()
+        self.register_buffer("mix", None)
 
     def activate(self, x: torch.Tensor) -> torch.Tensor:
         """``(batch, c_in, h, w) -> (batch, c_out, h, w)`` with a ReLU between the hooks."""
-        return self.hook_post(F.relu(self.hook_pre(super().forward(x))))
+        return _post(self, F.relu(self.hook_pre(super().forward(x))))
 
 
 class HookedClassifier(HookedRootModule):
@@ -260,3 +280,22 @@ def build_model(name: str, n_classes: int = 10) -> HookedClassifier:
     if key not in MODEL_REGISTRY:
         raise ConfigError(f"unknown architecture {name!r}; choose one of {list_models()}")
     return MODEL_REGISTRY[key].build(n_classes)
+
+
+def mix_basis(model: HookedClassifier, seed: int = 0) -> HookedClassifier:
+    """A copy of ``model`` whose every hidden ``hook_post`` sees its units in a random
+    orthonormal basis (one per layer, drawn from ``seed``), with the inverse applied right
+    after the hook: the function is exactly the same, but each unit a hook (and anything
+    acting through it) sees is a mixture of all the layer's original units. Pre-ReLU hooks are
+    untouched. Its ``arch`` gains the suffix ``+mixed``.
+    """
+    mixed = copy.deepcopy(model)
+    generator = torch.Generator().manual_seed(seed)
+    for name in mixed.hidden_hooks:
+        layer = mixed.get_submodule(name.rsplit(".", 1)[0])
+        n = layer.out_channels if isinstance(layer, nn.Conv2d) else layer.out_features
+        q, r = torch.linalg.qr(torch.randn(n, n, generator=generator, dtype=torch.float64))
+        q = q * torch.sign(torch.diagonal(r))  # a uniformly random rotation (Haar measure)
+        layer.mix = q.to(dtype=layer.weight.dtype, device=layer.weight.device)
+    mixed.arch = f"{model.arch}+mixed"
+    return mixed

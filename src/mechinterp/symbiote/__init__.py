@@ -32,12 +32,15 @@ from mechinterp.symbiote.experiment import (
     CONDITIONS,
     TOUCH_TOLERANCE,
     ablation_budget_sweep,
+    choose_ablation,
     compare_all_digits,
     compare_methods,
     evaluate_symbiote,
+    gate_variation,
     inhibit_digit,
     primary_for,
     symbiote_for,
+    symbiote_modulations,
     trained_gate_tables,
     units_touched,
 )
@@ -49,7 +52,14 @@ from mechinterp.symbiote.metrics import (
     summarise,
     unit_class_entropy,
 )
-from mechinterp.symbiote.network import NONE, Symbiote, SymbioteConfig
+from mechinterp.symbiote.network import (
+    KINDS,
+    NONE,
+    ConditionalSymbiote,
+    Symbiote,
+    SymbioteConfig,
+    build_symbiote,
+)
 from mechinterp.symbiote.training import TrainedSymbiote, train_symbiote
 
 __all__ = [
@@ -63,8 +73,14 @@ __all__ = [
     "trained_gate_tables",
     "units_touched",
     "ablation_budget_sweep",
+    "choose_ablation",
     "NONE",
+    "KINDS",
     "Symbiote",
+    "ConditionalSymbiote",
+    "build_symbiote",
+    "gate_variation",
+    "symbiote_modulations",
     "SymbioteConfig",
     "TrainedSymbiote",
     "attribution_units",

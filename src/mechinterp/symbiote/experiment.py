@@ -1,17 +1,21 @@
 """One call from a condition and a digit to the full comparison the CLI prints.
 
 :func:`inhibit_digit` trains (or loads) the primary for the condition and the symbiote, then
-measures the symbiote and the three baselines on the same test images with the same unit
-budget. The two conditions differ only in the primary:
+measures the symbiote and the baselines on the same test images with the same unit budget.
+The conditions differ only in the primary:
 
 * ``normal``: the small CNN (``cnn``: 8 and 16 channels, 128 hidden units);
 * ``polysemantic``: a narrow CNN (``cnn-poly``: 4 and 8 channels, 8 hidden units) whose units
-  have to serve several digits each.
+  have to serve several digits each, at a lower accuracy;
+* ``mixed``: the *same trained* normal CNN read in a random orthonormal basis at every hidden
+  layer (:func:`mechinterp.models.mix_basis`): the same function and accuracy, but every unit
+  the symbiote and the baselines can act on is a mixture of all of the layer's units.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -19,6 +23,7 @@ import torch
 from mechinterp.config import get_profile
 from mechinterp.data import DigitData, load_digits
 from mechinterp.errors import ConfigError
+from mechinterp.models import mix_basis
 from mechinterp.symbiote.baselines import (
     ABLATIONS,
     UNIT_CHOOSERS,
@@ -31,7 +36,7 @@ from mechinterp.symbiote.baselines import (
     top_units,
     train_unit_gates,
 )
-from mechinterp.symbiote.metrics import changed_units, evaluate_inhibition, unit_class_entropy
+from mechinterp.symbiote.metrics import evaluate_inhibition, unit_class_entropy
 from mechinterp.symbiote.network import SymbioteConfig
 from mechinterp.symbiote.training import TrainedSymbiote, train_symbiote
 from mechinterp.train import TrainedClassifier, predict, train_classifier
@@ -46,28 +51,58 @@ __all__ = [
     "compare_all_digits",
     "ablation_budget_sweep",
     "units_touched",
+    "symbiote_modulations",
+    "gate_variation",
     "trained_gate_tables",
+    "choose_ablation",
     "TOUCH_TOLERANCE",
 ]
 
-CONDITIONS = {"normal": "cnn", "polysemantic": "cnn-poly"}
+CONDITIONS = {"normal": "cnn", "polysemantic": "cnn-poly", "mixed": "cnn+mixed"}
+"""Each condition's primary: a registry architecture, ``+mixed`` meaning read in a random
+basis (:func:`~mechinterp.models.mix_basis`)."""
 
 
 def primary_for(condition: str, data: DigitData, seed: int = 0) -> TrainedClassifier:
-    """The trained primary A of a condition, on every class of ``data``.
+    """The trained primary A of a condition, on every class of ``data`` (for ``mixed`` the
+    normal primary of the same seed, in a basis drawn from that seed).
 
     Raises:
         ConfigError: unknown condition.
     """
     if condition not in CONDITIONS:
         raise ConfigError(f"unknown condition {condition!r}; choose one of {sorted(CONDITIONS)}")
-    return train_classifier(CONDITIONS[condition], seed=seed, data=data)
+    arch, _, mixed = CONDITIONS[condition].partition("+")
+    trained = train_classifier(arch, seed=seed, data=data)
+    if not mixed:
+        return trained
+    model = mix_basis(trained.model, seed=seed)
+    meta = {**trained.meta, "key": f"{trained.meta.get('key')}+mixed{seed}"}
+    return replace(trained, model=model, arch=model.arch, meta=meta)
 
 
 def symbiote_for(condition: str, data: DigitData, seed: int = 0,
-                 config: SymbioteConfig | None = None) -> TrainedSymbiote:
-    """Primary and symbiote for a condition (both cached)."""
-    return train_symbiote(primary_for(condition, data, seed=0), data, config, seed=seed)
+                 config: SymbioteConfig | None = None, *, kind: str | None = None
+                 ) -> TrainedSymbiote:
+    """Primary and symbiote for a condition (both cached, both from ``seed``); ``kind``
+    (``fixed`` or ``conditional``) overrides the config's."""
+    config = config or SymbioteConfig()
+    if kind is not None and kind != config.kind:
+        config = SymbioteConfig(**{**config.as_dict(), "kind": kind})
+    return train_symbiote(primary_for(condition, data, seed=seed), data, config, seed=seed)
+
+
+@torch.no_grad()
+def gate_variation(trained: TrainedSymbiote, data: DigitData, digit: int
+                   ) -> dict[str, dict[str, torch.Tensor]]:
+    """How a symbiote's gates for ``digit`` vary over the test images, per hook: ``std`` (over
+    every test image), ``mean_target`` and ``mean_other`` (mean gate on the images of the
+    digit and of the other classes), each ``(n_units,)``. A fixed B has ``std`` 0."""
+    modulations = symbiote_modulations(trained, data, digit)
+    of_digit = data.test_labels == digit
+    return {name: {"std": gate.std(0).cpu(), "mean_target": gate[of_digit].mean(0).cpu(),
+                   "mean_other": gate[~of_digit].mean(0).cpu()}
+            for name, (gate, _) in modulations.items()}
 
 
 TOUCH_TOLERANCE = 0.001
@@ -75,22 +110,38 @@ TOUCH_TOLERANCE = 0.001
 symbiote's smallest modulations are reset to the identity (see :func:`units_touched`)."""
 
 
-def _restricted_hooks(trained: TrainedSymbiote, digit: int, keep: torch.Tensor, n: int) -> list:
-    """B's hooks for ``digit`` on ``n`` images, with every unit outside ``keep`` (a bool mask
-    over all units, hooks in order) reset to the identity."""
+def _images(data: DigitData, split: str) -> torch.Tensor:
+    return data.test_images if split == "test" else data.train_images
+
+
+@torch.no_grad()
+def symbiote_modulations(trained: TrainedSymbiote, data: DigitData, digit: int,
+                         split: str = "test") -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """B's modulations for inhibiting ``digit`` on every image of ``split``: ``{hook: (gate,
+    shift)}``, each ``(n_images, n_units)`` (the same row repeated for a fixed B)."""
+    images = _images(data, split)
+    n = images.shape[0]
+    if trained.config.kind == "fixed":
+        return {name: (g.expand(n, -1), s.expand(n, -1))
+                for name, (g, s) in trained.symbiote.table([digit]).items()}
+    targets = torch.full((n,), digit, dtype=torch.long, device=images.device)
+    return trained.symbiote.modulations(trained.primary.model, targets, images)
+
+
+def _restricted_hooks(trained: TrainedSymbiote, modulations: dict, keep: torch.Tensor) -> list:
+    """Hooks applying ``modulations`` (:func:`symbiote_modulations`) with every unit outside
+    ``keep`` (a bool mask over all units, hooks in order) reset to the identity."""
     out, start = {}, 0
-    for name, (gate, shift) in trained.symbiote.table([digit]).items():
+    for name, (gate, shift) in modulations.items():
         kept = keep[start : start + gate.shape[1]].to(gate.device)
         start += gate.shape[1]
-        out[name] = (torch.where(kept, gate[0], 1.0).expand(n, -1),
-                     torch.where(kept, shift[0], 0.0).expand(n, -1))
+        out[name] = (torch.where(kept, gate, 1.0), torch.where(kept, shift, 0.0))
     return trained.symbiote.hooks_from(out)
 
 
-def _deviation(trained: TrainedSymbiote, digit: int) -> torch.Tensor:
-    with torch.no_grad():
-        return torch.cat([((g[0] - 1).abs() + s[0].abs()).cpu()
-                          for g, s in trained.symbiote.table([digit]).values()])
+def _deviation(modulations: dict) -> torch.Tensor:
+    """How far B moves each unit from the identity, averaged over the images."""
+    return torch.cat([((g - 1).abs() + s.abs()).mean(0).cpu() for g, s in modulations.values()])
 
 
 def _as_units(trained: TrainedSymbiote, keep: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -107,7 +158,8 @@ def units_touched(trained: TrainedSymbiote, data: DigitData, digit: int, *,
     """The units B really uses for ``digit``: the fewest of its largest modulations that
     reproduce its effect.
 
-    Units are ranked by how far B moves them from the identity; the smallest ``k`` such that
+    Units are ranked by how far B moves them from the identity (averaged over the images
+    for a conditional B); the smallest ``k`` such that
     keeping B's top ``k`` modulations (and resetting the rest to the identity) leaves the
     target output rate and the non-target accuracy within ``tolerance`` of full B's is found
     by bisection, on the *training* images, so the count is fixed before any test image is
@@ -118,7 +170,8 @@ def units_touched(trained: TrainedSymbiote, data: DigitData, digit: int, *,
         threshold at which B is counted; ``inf`` when no unit is needed).
     """
     model = trained.primary.model
-    deviation = _deviation(trained, digit)
+    modulations = symbiote_modulations(trained, data, digit, "train")
+    deviation = _deviation(modulations)
     order = torch.argsort(deviation, descending=True)
     before = predict(model, data.train_images)
 
@@ -126,7 +179,7 @@ def units_touched(trained: TrainedSymbiote, data: DigitData, digit: int, *,
         keep = torch.zeros(len(deviation), dtype=torch.bool)
         keep[order[:k]] = True
         row = evaluate_inhibition(model, data, digit,
-                                  _restricted_hooks(trained, digit, keep, data.n_train),
+                                  _restricted_hooks(trained, modulations, keep),
                                   split="train", before=before)
         return row["target_output_rate"], row["nontarget_accuracy"]
 
@@ -153,23 +206,28 @@ def evaluate_symbiote(trained: TrainedSymbiote, data: DigitData, digit: int,
                       ) -> dict[str, Any]:
     """The symbiote *as counted* on ``digit``: only the units of :func:`units_touched` keep
     their modulations (the rest are reset to the identity), so the units reported are the
-    units used. ``unpruned`` holds full B's metrics, and ``units_changed`` the count at the
-    config's ``change_threshold``."""
+    units used. ``unpruned`` holds full B's metrics, ``units_changed`` the count at the
+    config's ``change_threshold`` (of the mean deviation over the test images for a
+    conditional B), and ``symbiote_parameters`` what B adds to A."""
     units, threshold = touched or units_touched(trained, data, digit)
     symbiote = trained.symbiote
     keep = torch.cat([torch.isin(torch.arange(size), units[name].cpu())
                       for name, size in symbiote.layer_sizes.items()])
     model = trained.primary.model
-    row = evaluate_inhibition(model, data, digit,
-                              _restricted_hooks(trained, digit, keep, data.n_test))
+    modulations = symbiote_modulations(trained, data, digit)
+    before = predict(model, data.test_images)
+    row = evaluate_inhibition(model, data, digit, _restricted_hooks(trained, modulations, keep),
+                              before=before)
     full = evaluate_inhibition(model, data, digit,
-                               _restricted_hooks(trained, digit, torch.ones_like(keep),
-                                                 data.n_test))
+                               _restricted_hooks(trained, modulations, torch.ones_like(keep)),
+                               before=before)
     k = _count(units)
     row.update(units_touched=k, units_touched_fraction=k / symbiote.n_units,
                touch_threshold=threshold,
                units_touched_per_layer={name: len(v) for name, v in units.items()},
-               units_changed=_count(changed_units(symbiote, digit)),
+               units_changed=int((_deviation(modulations) > trained.config.change_threshold)
+                                 .sum()),
+               symbiote_kind=trained.config.kind, symbiote_parameters=symbiote.n_parameters,
                unpruned={key: full[key] for key in ("target_output_rate", "nontarget_accuracy",
                                                     "nontarget_accuracy_drop")})
     return row
@@ -197,6 +255,49 @@ def trained_gate_tables(trained: TrainedSymbiote, data: DigitData,
                                ("trained_gates_attribution_units", attributed))}
 
 
+def _ablations(model, data: DigitData, digit: int, budget: int, bank: ReferenceBank, *,
+               split: str = "test") -> dict[tuple[str, str], tuple[dict, dict]]:
+    """``{(chooser, mode): (units, references)}`` for every unit chooser and ablation at
+    ``budget`` units, with references sized for ``split``. Attribution estimates the effect of
+    the replacement it will make (its expectation for resampling), and each distinct estimate
+    is computed once."""
+    n = data.n_test if split == "test" else data.n_train
+    references = {mode: bank.references(digit, mode, n=n) for mode in ABLATIONS}
+    selective = top_units(selectivity_scores(model, data, digit), budget)
+    attributed: dict[str, dict] = {}
+    out = {}
+    for mode in ABLATIONS:
+        expected = "mean_nontarget" if mode == "resample" else mode
+        if expected not in attributed:
+            attributed[expected] = top_units(attribution_scores(
+                model, data, digit, bank.references(digit, expected)), budget)
+        chosen = {"selective": selective, "attribution": attributed[expected]}
+        for chooser in UNIT_CHOOSERS:
+            out[chooser, mode] = (chosen[chooser], references[mode])
+    return out
+
+
+def choose_ablation(trained: TrainedSymbiote, data: DigitData,
+                    touched: dict[int, tuple[dict[str, torch.Tensor], float]],
+                    bank: ReferenceBank | None = None) -> str:
+    """The best ablation at the symbiote's budget, chosen on the *training* images: the
+    ``{chooser}_{mode}`` with the lowest target output rate plus non-target accuracy drop,
+    averaged over the classes of ``touched`` (each class at its own budget). The rule is fixed
+    here so that the ablation a page reports as best was not picked on the test images."""
+    model = trained.primary.model
+    bank = bank or ReferenceBank(model, data)
+    before = predict(model, data.train_images)
+    cost: dict[str, float] = {}
+    for digit, (units, _) in touched.items():
+        for (chooser, mode), (chosen, reference) in _ablations(
+                model, data, digit, _count(units), bank, split="train").items():
+            row = evaluate_inhibition(model, data, digit, ablation_hooks(chosen, reference),
+                                      split="train", before=before)
+            cost[f"{chooser}_{mode}"] = cost.get(f"{chooser}_{mode}", 0.0) + (
+                row["target_output_rate"] + row["nontarget_accuracy_drop"]) / len(touched)
+    return min(cost, key=cost.__getitem__)
+
+
 def compare_methods(trained: TrainedSymbiote, data: DigitData, digit: int, *,
                     touched: tuple[dict[str, torch.Tensor], float] | None = None,
                     gate_tables: dict[str, dict[int, torch.Tensor]] | None = None,
@@ -219,21 +320,11 @@ def compare_methods(trained: TrainedSymbiote, data: DigitData, digit: int, *,
     rows["logit_mask"].update(units=0, units_fraction=0.0)
     n_units = trained.symbiote.n_units
     bank = bank or ReferenceBank(model, data)
-    references = {mode: bank.references(digit, mode) for mode in ABLATIONS}
-    selective = selectivity_scores(model, data, digit)
-    for mode in ABLATIONS:
-        # attribution estimates the effect of the replacement it will make (its expectation
-        # for resampling)
-        expected = references["mean_nontarget" if mode == "resample" else mode]
-        chosen = {"selective": top_units(selective, budget),
-                  "attribution": top_units(attribution_scores(model, data, digit, expected),
-                                           budget)}
-        for chooser in UNIT_CHOOSERS:
-            row = evaluate_inhibition(model, data, digit,
-                                      ablation_hooks(chosen[chooser], references[mode]),
-                                      before=before)
-            rows[f"{chooser}_{mode}"] = {**row, "units": budget,
-                                         "units_fraction": budget / n_units}
+    for (chooser, mode), (units, reference) in _ablations(model, data, digit, budget,
+                                                          bank).items():
+        row = evaluate_inhibition(model, data, digit, ablation_hooks(units, reference),
+                                  before=before)
+        rows[f"{chooser}_{mode}"] = {**row, "units": budget, "units_fraction": budget / n_units}
     for name, table in (gate_tables or {}).items():
         row = evaluate_inhibition(model, data, digit, _gated(model, data, digit, table[digit]),
                                   before=before)
@@ -243,10 +334,13 @@ def compare_methods(trained: TrainedSymbiote, data: DigitData, digit: int, *,
 
 
 def compare_all_digits(trained: TrainedSymbiote, data: DigitData, *,
-                       trained_gates: bool = True) -> dict[str, list[dict]]:
+                       trained_gates: bool = True,
+                       touched: dict[int, tuple[dict[str, torch.Tensor], float]] | None = None
+                       ) -> dict[str, list[dict]]:
     """:func:`compare_methods` for every class of ``data``: ``{method: [row per class]}``
-    (with the trained-gates baselines unless ``trained_gates`` is false)."""
-    touched = {d: units_touched(trained, data, d) for d in data.classes}
+    (with the trained-gates baselines unless ``trained_gates`` is false). ``touched``: the
+    :func:`units_touched` of every class, when the caller has them."""
+    touched = touched or {d: units_touched(trained, data, d) for d in data.classes}
     bank = ReferenceBank(trained.primary.model, data)
     tables = trained_gate_tables(trained, data, touched, bank) if trained_gates else None
     out: dict[str, list[dict]] = {}
@@ -297,8 +391,10 @@ def inhibit_digit(
     source: str | None = None,
     seed: int = 0,
     config: SymbioteConfig | None = None,
+    kind: str | None = None,
 ) -> dict[str, Any]:
-    """Train (or load) A and B for ``condition`` and evaluate inhibiting ``digit``.
+    """Train (or load) A and B for ``condition`` and evaluate inhibiting ``digit``; ``kind``
+    chooses a ``fixed`` or ``conditional`` symbiote (default: the config's, ``fixed``).
 
     Returns one JSON-friendly dict: the symbiote's metrics at the top level (the keys of
     :func:`mechinterp.symbiote.metrics.evaluate_inhibition` plus those of
@@ -318,7 +414,7 @@ def inhibit_digit(
             f"digit {digit} is not a class of data source {data.source!r}; its classes are "
             f"{list(data.classes)}"
         )
-    trained = symbiote_for(condition, data, seed=seed, config=config)
+    trained = symbiote_for(condition, data, seed=seed, config=config, kind=kind)
     touched = {d: units_touched(trained, data, d) for d in data.classes}
     bank = ReferenceBank(trained.primary.model, data)
     rows = compare_methods(trained, data, digit, touched=touched[digit], bank=bank,

@@ -88,24 +88,33 @@ def changed_units(symbiote: Symbiote, digit: int, threshold: float | None = None
 
 
 @torch.no_grad()
+def _class_means(model: HookedClassifier, data: DigitData) -> dict[str, torch.Tensor]:
+    """``{hook: (n_classes, n_units)}`` mean (spatially averaged) activation of every hidden
+    unit on the training images of each class."""
+    _, cache = model.run_with_cache(data.train_images, names_filter=lambda n: n in
+                                    model.hidden_hooks)
+    return {name: torch.stack([per_unit(cache[name])[data.train_labels == c].mean(0)
+                               for c in data.classes]) for name in model.hidden_hooks}
+
+
+@torch.no_grad()
 def unit_class_entropy(model: HookedClassifier, data: DigitData) -> dict[str, torch.Tensor]:
     """Normalised entropy of each unit's class-conditional mean activation, in ``[0, 1]``.
 
-    For unit ``u`` let ``m_c`` be its mean (post-ReLU, spatially averaged) activation on the
-    training images of class ``c`` and ``p_c = m_c / sum(m)``. The entropy of ``p`` divided by
-    ``log(n_classes)`` is near 0 for a unit that fires for one class and 1 for a unit that
-    fires equally for all of them. Dead units get ``nan``.
+    For unit ``u`` let ``m_c`` be its mean (spatially averaged) activation on the training
+    images of class ``c``, and ``p_c`` proportional to ``m_c - min(m)``: how much more the unit
+    answers to each class than to the class it answers to least (this also works for units
+    that take negative values, such as those of a mixed basis). The entropy of ``p`` divided
+    by ``log(n_classes)`` is near 0 for a unit that answers to one class and near 1 for a unit
+    whose answer is spread over all of them. Units with the same mean on every class get
+    ``nan``.
     """
-    _, cache = model.run_with_cache(data.train_images, names_filter=lambda n: n in
-                                    model.hidden_hooks)
     out = {}
-    classes = list(data.classes)
-    for name in model.hidden_hooks:
-        act = per_unit(cache[name])
-        means = torch.stack([act[data.train_labels == c].mean(0) for c in classes])
-        total = means.sum(0, keepdim=True)
-        p = means / total.clamp_min(1e-12)
-        entropy = -(p * p.clamp_min(1e-12).log()).sum(0) / math.log(len(classes))
+    for name, means in _class_means(model, data).items():
+        above = means - means.min(0, keepdim=True).values
+        total = above.sum(0, keepdim=True)
+        p = above / total.clamp_min(1e-12)
+        entropy = -(p * p.clamp_min(1e-12).log()).sum(0) / math.log(len(data.classes))
         entropy[total[0] <= 1e-9] = float("nan")
         out[name] = entropy.cpu()
     return out
@@ -123,13 +132,9 @@ def class_sharing(model: HookedClassifier, data: DigitData) -> dict[str, dict[st
       patterns (after removing the mean over classes), i.e. how close the two most confusable
       classes sit in that layer.
     """
-    _, cache = model.run_with_cache(data.train_images, names_filter=lambda n: n in
-                                    model.hidden_hooks)
     classes = list(data.classes)
     out = {}
-    for name in model.hidden_hooks:
-        act = per_unit(cache[name])
-        means = torch.stack([act[data.train_labels == c].mean(0) for c in classes])
+    for name, means in _class_means(model, data).items():
         owners = set(means.argmax(0)[means.max(0).values > 0].tolist())
         centred = means - means.mean(0)
         centred = centred / centred.norm(dim=1, keepdim=True).clamp_min(1e-12)

@@ -13,6 +13,16 @@ units of a typical activation. B never sees or touches A's logits or final layer
 
 The "none" input is the identity by construction: its gates are exactly 1 and its shifts 0,
 whatever B's weights are. Gates lie in ``(0, max_gate)`` and start at 1.
+
+Two kinds of symbiote (``SymbioteConfig.kind``):
+
+* ``fixed`` (:class:`Symbiote`): B reads only the class, so its edit is one table of gates per
+  class, the same for every image;
+* ``conditional`` (:class:`ConditionalSymbiote`): B also reads A's activations at an early
+  layer (by default the first convolution, average-pooled to a ``read_pool`` x ``read_pool``
+  grid and standardised per image) from a clean first pass, and returns
+  gates for each image. The read adds a linear map from those activations to B's hidden
+  layer, so B imports that many parameters more (:attr:`Symbiote.n_parameters`).
 """
 
 from __future__ import annotations
@@ -27,10 +37,13 @@ from transformer_lens.hook_points import HookPoint
 from mechinterp.errors import ConfigError, ShapeError
 from mechinterp.models import HookedClassifier
 
-__all__ = ["SymbioteConfig", "Symbiote", "NONE"]
+__all__ = ["SymbioteConfig", "Symbiote", "ConditionalSymbiote", "build_symbiote", "KINDS",
+           "NONE"]
 
 NONE = -1
 """Pass this as the target class to ask B for no inhibition."""
+KINDS = ("fixed", "conditional")
+"""What B reads: the class only, or the class and A's early activations."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +62,10 @@ class SymbioteConfig:
         margin: logit margin by which the inhibited class must lose.
         change_threshold: a unit counts as changed when its gate moves from 1, or its shift from
             0, by more than this.
+        kind: ``"fixed"`` (B reads the class) or ``"conditional"`` (B also reads A's
+            activations at ``read_hook`` and gates each image differently).
+        read_hook: the hidden hook a conditional B reads (default: A's first hidden hook).
+        read_pool: a convolution map is average-pooled to this side before B reads it.
     """
 
     mode: str = "gate"
@@ -60,11 +77,16 @@ class SymbioteConfig:
     sparsity: float = 1e-2
     margin: float = 2.0
     change_threshold: float = 0.1
+    kind: str = "fixed"
+    read_hook: str | None = None
+    read_pool: int = 7
 
     def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ConfigError(f"SymbioteConfig.kind must be one of {KINDS}, got {self.kind!r}")
         if self.mode not in ("gate", "film"):
             raise ConfigError(f"SymbioteConfig.mode must be 'gate' or 'film', got {self.mode!r}")
-        for name in ("hidden", "steps", "batch_size"):
+        for name in ("hidden", "steps", "batch_size", "read_pool"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"SymbioteConfig.{name} must be a positive integer, got {value!r}")
@@ -126,12 +148,26 @@ class Symbiote(nn.Module):
         index = torch.where(targets == NONE, torch.full_like(targets, self.n_classes), targets)
         return F.one_hot(index, self.n_classes + 1).float()
 
+    @property
+    def n_parameters(self) -> int:
+        """B's trainable parameters (what it adds to A)."""
+        return sum(p.numel() for p in self.parameters())
+
     def forward(self, targets: torch.Tensor) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         """Modulations for each hidden hook: ``{hook: (gate, shift)}``, each ``(batch, n_units)``.
 
         Rows whose target is ``NONE`` are exactly the identity.
         """
-        raw = self.net(self.one_hot(targets))
+        return self._split(self.net(self.one_hot(targets)), targets)
+
+    def modulations(self, primary: HookedClassifier, targets: torch.Tensor,
+                    images: torch.Tensor) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """B's modulations for one target per image. A fixed B ignores the images; see
+        :class:`ConditionalSymbiote` for one that reads them."""
+        return self(targets)
+
+    def _split(self, raw: torch.Tensor, targets: torch.Tensor
+               ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         active = (targets != NONE).float().unsqueeze(1)
         n = self.n_units
         gates = 1.0 + active * (self.config.max_gate * torch.sigmoid(raw[:, :n] + _gate_offset(
@@ -150,8 +186,10 @@ class Symbiote(nn.Module):
         """Typical activation of each unit at ``hook_name``: ``(n_units,)``."""
         return getattr(self, _buffer_name(hook_name))
 
-    def hooks(self, targets: torch.Tensor) -> list[tuple[str, object]]:
-        """Forward hooks that apply B's modulations for ``targets`` (one per image) to A."""
+    def hooks(self, targets: torch.Tensor, images: torch.Tensor | None = None,
+              primary: HookedClassifier | None = None) -> list[tuple[str, object]]:
+        """Forward hooks that apply B's modulations for ``targets`` (one per image) to A (a
+        conditional B also needs the ``images`` and the ``primary`` it reads)."""
         return self.hooks_from(self(targets))
 
     def hooks_from(
@@ -165,6 +203,84 @@ class Symbiote(nn.Module):
     def table(self, classes: list[int]) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         """Gates and shifts for each class in ``classes``: ``{hook: ((n, units), (n, units))}``."""
         return self(torch.tensor(classes, device=self.scale(next(iter(self.layer_sizes))).device))
+
+
+class ConditionalSymbiote(Symbiote):
+    """A symbiote that reads A as well as the class, and gates each image differently.
+
+    A clean first pass of A gives the activations at ``config.read_hook``; a convolution map
+    is average-pooled to ``read_pool`` x ``read_pool``, the result is standardised per image
+    (zero mean, unit variance over its entries), and a linear map adds it to B's hidden layer (next to the class's
+    one-hot). The output layer is the fixed symbiote's, so a conditional B starts, like a
+    fixed one, as the identity, and ``NONE`` rows stay exactly the identity.
+
+    Args:
+        primary: the frozen primary (B reads its hook names, sizes and the read layer's shape).
+        n_classes, config, scales: as for :class:`Symbiote`.
+    """
+
+    def __init__(self, primary: HookedClassifier, n_classes: int, config: SymbioteConfig,
+                 scales: dict[str, torch.Tensor] | None = None) -> None:
+        super().__init__(primary, n_classes, config, scales)
+        self.read_hook = config.read_hook or primary.hidden_hooks[0]
+        if self.read_hook not in self.layer_sizes:
+            raise ConfigError(f"SymbioteConfig.read_hook {self.read_hook!r} is not a hidden hook "
+                              f"of the primary; choose one of {list(self.layer_sizes)}")
+        with torch.no_grad():
+            probe = self._read_raw(primary, torch.zeros(1, 1, 28, 28,
+                                                        device=self.scale(self.read_hook).device))
+        self.reader = nn.Linear(probe.shape[1], config.hidden)
+
+    def _read_raw(self, primary: HookedClassifier, images: torch.Tensor) -> torch.Tensor:
+        _, cache = primary.run_with_cache(images, names_filter=self.read_hook)
+        act = cache[self.read_hook]
+        if act.dim() == 4:
+            act = F.adaptive_avg_pool2d(act, self.config.read_pool)
+        act = act.flatten(1)
+        # standardised per image, so the read does not depend on the layer's scale or sign
+        return F.layer_norm(act, act.shape[1:])
+
+    def read(self, primary: HookedClassifier, images: torch.Tensor) -> torch.Tensor:
+        """What B reads of A for each image: ``(batch, n_read)`` (no gradient flows into A)."""
+        with torch.no_grad():
+            return self._read_raw(primary, images)
+
+    def forward(self, targets: torch.Tensor, features: torch.Tensor | None = None
+                ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """Modulations for each image from its class to inhibit and what B read of A
+        (:meth:`read`)."""
+        if features is None:
+            raise ConfigError("a conditional symbiote gates each image from A's activations: "
+                              "call modulations(primary, targets, images) or hooks(targets, "
+                              "images, primary)")
+        if features.shape[0] != targets.shape[0]:
+            raise ShapeError(f"{targets.shape[0]} targets for {features.shape[0]} images; pass "
+                             "one target per image")
+        hidden = F.relu(self.net[0](self.one_hot(targets)) + self.reader(features))
+        return self._split(self.net[2](hidden), targets)
+
+    def modulations(self, primary: HookedClassifier, targets: torch.Tensor,
+                    images: torch.Tensor) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        return self(targets, self.read(primary, images))
+
+    def hooks(self, targets: torch.Tensor, images: torch.Tensor | None = None,
+              primary: HookedClassifier | None = None) -> list[tuple[str, object]]:
+        if images is None or primary is None:
+            raise ConfigError("a conditional symbiote needs the images and the primary it reads: "
+                              "hooks(targets, images, primary)")
+        return self.hooks_from(self.modulations(primary, targets, images))
+
+    @torch.no_grad()
+    def table(self, classes: list[int]) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        raise ConfigError("a conditional symbiote has no per-class table: its gates depend on "
+                          "the image (use modulations(primary, targets, images))")
+
+
+def build_symbiote(primary: HookedClassifier, n_classes: int, config: SymbioteConfig,
+                   scales: dict[str, torch.Tensor] | None = None) -> Symbiote:
+    """The symbiote of ``config.kind`` for ``primary``."""
+    cls = ConditionalSymbiote if config.kind == "conditional" else Symbiote
+    return cls(primary, n_classes, config, scales)
 
 
 def _gate_offset(max_gate: float) -> float:

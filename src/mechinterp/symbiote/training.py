@@ -36,7 +36,7 @@ from mechinterp.checkpoints import (
 )
 from mechinterp.config import seed_everything
 from mechinterp.data import DigitData
-from mechinterp.symbiote.network import Symbiote, SymbioteConfig
+from mechinterp.symbiote.network import Symbiote, SymbioteConfig, build_symbiote
 from mechinterp.train import TrainedClassifier, predict, progress_enabled
 
 __all__ = ["TrainedSymbiote", "train_symbiote", "symbiote_loss", "inhibition_loss",
@@ -76,7 +76,7 @@ def symbiote_loss(
 ) -> dict[str, torch.Tensor]:
     """The three loss terms for one batch (see the module docstring)."""
     config = symbiote.config
-    modulations = symbiote(targets)
+    modulations = symbiote.modulations(primary, targets, images)
     logits = primary.run_with_hooks(images, fwd_hooks=symbiote.hooks_from(modulations))
     deviation = torch.cat([(gate - 1).abs() + shift.abs() for gate, shift in modulations.values()],
                           dim=1)
@@ -148,7 +148,7 @@ def train_symbiote(
         weights, sidecar = checkpoint_paths("symbiotes", key)
         generator = seed_everything(seed)
         scales = _unit_scales(model, data.train_images)
-        symbiote = Symbiote(model, model.n_classes, config, scales).to(data.device)
+        symbiote = build_symbiote(model, model.n_classes, config, scales).to(data.device)
         shapes = {k: tuple(v.shape) for k, v in symbiote.state_dict().items()}
         found = None if retrain else load_checkpoint(weights, sidecar, key, shapes)
         if found is not None:
