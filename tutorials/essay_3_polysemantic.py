@@ -28,7 +28,10 @@
 #
 # What does it do to an instrument that acts on units? To find out, the same symbiote is
 # trained on a deliberately narrow primary: 4 and 8 convolution channels and a bottleneck of
-# 8 hidden units, 20 units in all, against the normal CNN's 152.
+# 8 hidden units, 20 units in all, against the normal CNN's 152. The narrow network is also
+# less accurate, so a control sits beside it: the normal CNN read in a random orthonormal
+# basis at every layer. It computes exactly the same function, at exactly the same accuracy,
+# but every unit the symbiote can touch is a mixture of the original units.
 
 # %% tags=["hide-input"]
 import matplotlib.pyplot as plt
@@ -42,7 +45,7 @@ from mechinterp.symbiote import symbiote_for
 record = require_result("symbiote-polysemantic", "symbiosis_polysemantic")
 m = record["metrics"]
 data = mi.load_digits()
-symbiotes = {c: symbiote_for(c, data, seed=0) for c in ("normal", "polysemantic")}
+symbiotes = {c: symbiote_for(c, data, seed=0) for c in ("normal", "polysemantic", "mixed")}
 units = {c: t.symbiote.n_units for c, t in symbiotes.items()}
 
 # %% [markdown]
@@ -50,10 +53,14 @@ units = {c: t.symbiote.n_units for c, t in symbiotes.items()}
 #
 # The obvious measure is per unit: how evenly a unit's mean activation spreads over the ten
 # digits (an entropy, 0 for a unit that answers to one digit, 1 for one that answers to all
-# alike). It barely separates the two networks, because even in the wide CNN a ReLU unit
-# responds to strokes that many digits share. The bottleneck's effect shows up at the level
-# of the layer: how many digits are *not* the strongest response of any unit (they have no
-# unit of their own), and how similar the two most alike digits' activation patterns are.
+# alike). It barely separates the three networks, because even in the wide CNN a ReLU unit
+# responds to strokes that many digits share, and a random mixture of units in a layer
+# where the digits form separate clusters still points at a few of them. So this essay has
+# no primary that is both as accurate as the normal one and clearly more polysemantic by a
+# per-unit measure: the mixed basis matches the accuracy but barely moves the measure. The
+# bottleneck's effect shows up at the level of the layer: how many digits are *not* the
+# strongest response of any unit (they have no unit of their own), and how similar the two
+# most alike digits' activation patterns are.
 
 # %% tags=["hide-input"]
 layers = ["conv1.hook_post", "conv2.hook_post", "fc1.hook_post"]
@@ -61,6 +68,7 @@ rows = []
 for layer in layers:
     rows.append({"layer": layer.split(".")[0],
                  "entropy, normal": m[f"mean_entropy.normal.{layer}"],
+                 "entropy, mixed": m[f"mean_entropy.mixed.{layer}"],
                  "entropy, narrow": m[f"mean_entropy.polysemantic.{layer}"],
                  "digits without a unit, normal":
                      m[f"sharing.normal.{layer}.classes_without_own_unit"],
@@ -70,7 +78,7 @@ for layer in layers:
                  "closest digit pair, narrow":
                      m[f"sharing.polysemantic.{layer}.max_class_cosine"]})
 show_markdown(markdown_table(rows, list(rows[0]), {
-    "entropy, normal": ".3f", "entropy, narrow": ".3f",
+    "entropy, normal": ".3f", "entropy, mixed": ".3f", "entropy, narrow": ".3f",
     "digits without a unit, normal": ".0f", "digits without a unit, narrow": ".0f",
     "closest digit pair, normal": ".2f", "closest digit pair, narrow": ".2f"}))
 fc = "fc1.hook_post"
@@ -88,40 +96,44 @@ show_markdown(
 # %% [markdown]
 # ## The same instrument, a different price
 #
-# The symbiote is trained on the narrow primary exactly as on the wide one.
+# The symbiote is trained on each primary exactly as on the wide one. Every baseline gets
+# the symbiote's unit budget; the best ablation is chosen on the training images.
 
 # %% tags=["hide-input"]
-conditions = [("normal", "wide CNN"), ("polysemantic", "narrow CNN")]
+conditions = [("normal", "wide CNN"), ("mixed", "wide CNN, mixed basis"),
+              ("polysemantic", "narrow CNN")]
 rows = [{"primary": f"{label} ({units[c]} units)", "target rate": m[f"{c}.target_output_rate"],
          "other digits, A": m[f"{c}.baseline_nontarget_accuracy"],
          "other digits, A+B": m[f"{c}.nontarget_accuracy"],
          "accuracy lost": m[f"{c}.nontarget_accuracy_drop"],
          "units used": m[f"{c}.units_touched_fraction"]} for c, label in conditions]
-best_at_budget = m["best_ablation_at_budget"]
+best_at_budget = m["best_ablation_at_budget.polysemantic"]
 for key, label in ((best_at_budget, f"best ablation ({best_at_budget.replace('_', ' ')})"),
                    ("trained_gates_attribution_units", "gates trained on attribution units"),
                    ("trained_gates_symbiote_units", "gates trained on the symbiote's units")):
+    key = f"baseline.polysemantic.{key}"
     rows.append({"primary": f"narrow CNN, {label}",
-                 "target rate": m[f"baseline.{key}.target_output_rate"],
-                 "other digits, A": m[f"baseline.{key}.baseline_nontarget_accuracy"],
-                 "other digits, A+B": m[f"baseline.{key}.nontarget_accuracy"],
-                 "accuracy lost": m[f"baseline.{key}.nontarget_accuracy_drop"],
-                 "units used": m[f"baseline.{key}.units_fraction"]})
+                 "target rate": m[f"{key}.target_output_rate"],
+                 "other digits, A": m[f"{key}.baseline_nontarget_accuracy"],
+                 "other digits, A+B": m[f"{key}.nontarget_accuracy"],
+                 "accuracy lost": m[f"{key}.nontarget_accuracy_drop"],
+                 "units used": m[f"{key}.units_fraction"]})
 show_markdown(markdown_table(rows, list(rows[0]), {
     "target rate": ".2%", "other digits, A": ".1%", "other digits, A+B": ".1%",
     "accuracy lost": "+.1%", "units used": ".0%"}))
 
 per_digit = {c: [{"nontarget_accuracy_drop": drop, "units_touched_fraction": used}
-                 for drop, used in zip(m[f"per_digit.{c}.nontarget_accuracy_drop"],
-                                       m[f"per_digit.{c}.units_touched_fraction"], strict=True)]
+                 for drop, used in zip(m[f"per_digit.{c}.symbiote.nontarget_accuracy_drop"],
+                                       m[f"per_digit.{c}.symbiote.units_touched_fraction"],
+                                       strict=True)]
              for c, _ in conditions}
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
 digits = np.arange(10)
 for i, (c, label) in enumerate(conditions):
-    axes[0].bar(digits + (i - 0.5) * 0.4, [r["nontarget_accuracy_drop"] for r in per_digit[c]],
-                0.4, label=label)
-    axes[1].bar(digits + (i - 0.5) * 0.4, [r["units_touched_fraction"] for r in per_digit[c]],
-                0.4, label=label)
+    axes[0].bar(digits + (i - 1) * 0.27, [r["nontarget_accuracy_drop"] for r in per_digit[c]],
+                0.27, label=label)
+    axes[1].bar(digits + (i - 1) * 0.27, [r["units_touched_fraction"] for r in per_digit[c]],
+                0.27, label=label)
 axes[0].set_ylabel("other digits' accuracy lost")
 axes[1].set_ylabel("share of A's units touched")
 for ax, title in zip(axes, ("The collateral cost of silencing each digit",
@@ -142,11 +154,13 @@ show_markdown(
     f"{max(r['nontarget_accuracy_drop'] for r in per_digit['normal']):.1%}.")
 
 # %% [markdown]
-# The symbiote still does its job on the narrow network: the silenced digit almost never
-# comes out. The ablations, which worked badly on the wide network, now fail outright. But
-# the symbiote pays for its success. With every unit shared, there is no gate that dims one
-# digit alone, so B has to change most of the network and accept damage to the digits that
-# share the units it dims.
+# Mixing the wide network's units changes little: B silences each digit about as cheaply as
+# before, because it can still find a gate pattern in the new basis. The symbiote still does
+# its job on the narrow network too: the silenced digit almost never comes out. The
+# ablations, which worked badly on the wide network, now fail outright. But the symbiote pays
+# for its success. With every unit shared, there is no gate that dims one digit alone, so B
+# has to change most of the network and accept damage to the digits that share the units it
+# dims.
 #
 # That price is the finding. **How cheaply a symbiote can remove an output is a behavioural
 # measure of how disentangled the network's representation of that output is.** It needs no
@@ -156,12 +170,46 @@ show_markdown(
 # the cost of removing an output with gates: a better search could only find a cheaper
 # edit, so the measure can overstate how entangled an output is, never understate it.
 #
-# Where exactly does the symbiote cut, and is the cut causal? That is what the record of its
-# gates, [the circuit map](../essay_4_circuit_map/), shows.
+# ## A symbiote that reads the network
+#
+# The symbiote so far receives only the name of the digit, so its edit is the same for every
+# image. Give it A's first layer as well, and it can decide per image: dim the shared units
+# on images of the digit to silence, and leave them alone on the others.
+
+# %% tags=["hide-input"]
+rows = [{"primary": label, "fixed B: accuracy lost": m[f"{c}.nontarget_accuracy_drop"],
+         "conditional B: target rate": m[f"conditional.{c}.target_output_rate"],
+         "conditional B: accuracy lost": m[f"conditional.{c}.nontarget_accuracy_drop"],
+         "fixed B: parameters": m[f"parameters.symbiote.{c}"],
+         "conditional B: parameters": m[f"parameters.conditional_symbiote.{c}"]}
+        for c, label in conditions]
+show_markdown(markdown_table(rows, list(rows[0]), {
+    "fixed B: accuracy lost": "+.1%", "conditional B: target rate": ".2%",
+    "conditional B: accuracy lost": "+.1%", "fixed B: parameters": ",d",
+    "conditional B: parameters": ",d"}))
+
+# %% [markdown]
+# On the narrow network reading A removes the collateral damage. It does so by
+# recognising the digit, which makes the conditional symbiote a classifier of its own; its
+# reader has more parameters than the narrow primary. It is a more capable instrument, and a
+# less readable one: its gates change per image, so they no longer fold into one weight edit
+# or draw one map. The cost a fixed symbiote pays remains the measure of entanglement; the
+# conditional one shows how much of that cost a per-image decision can buy back.
+#
+# Where exactly does the fixed symbiote cut, and is the cut causal? That is what the record
+# of its gates, [the circuit map](../essay_4_circuit_map/), shows.
 
 # %% tags=["hide-input"]
 show_markdown(provenance_note(record))
-assert (units["normal"], units["polysemantic"]) == (152, 20)  # as the text says
+assert (units["normal"], units["polysemantic"], units["mixed"]) == (152, 20, 152)  # as stated
+assert abs(m["primary_test_accuracy.mixed"] - m["primary_test_accuracy.normal"]) <= 0.01
+assert all(abs(m[f"polysemanticity.{c}"] - m["polysemanticity.normal"]) < 0.1
+           for c in ("mixed", "polysemantic"))  # "barely separates the three networks"
+assert m["mixed.nontarget_accuracy_drop"] < 0.015  # "changes little"
+assert (m["conditional.polysemantic.nontarget_accuracy_drop"]
+        < 0.5 * m["polysemantic.nontarget_accuracy_drop"])
+assert m["parameters.conditional_symbiote.polysemantic"] - m["parameters.symbiote.polysemantic"] \
+    > symbiotes["polysemantic"].primary.model.n_parameters()  # the reader outweighs A
 assert (m[f"sharing.polysemantic.{fc}.classes_without_own_unit"]
         > m[f"sharing.normal.{fc}.classes_without_own_unit"])
 assert (m[f"sharing.polysemantic.{fc}.max_class_cosine"]
@@ -170,7 +218,7 @@ assert abs(m[f"mean_entropy.polysemantic.{fc}"] - m[f"mean_entropy.normal.{fc}"]
 assert m["polysemantic.target_output_rate"] < 0.02
 assert m["polysemantic.nontarget_accuracy_drop"] > 5 * m["normal.nontarget_accuracy_drop"]
 assert m["polysemantic.units_touched_fraction"] > m["normal.units_touched_fraction"]
-assert (m[f"baseline.{best_at_budget}.nontarget_accuracy_drop"]
+assert (m[f"baseline.polysemantic.{best_at_budget}.nontarget_accuracy_drop"]
         > 3 * m["polysemantic.nontarget_accuracy_drop"])
 assert (per_digit["polysemantic"][costly]["nontarget_accuracy_drop"]
         > max(r["nontarget_accuracy_drop"] for r in per_digit["normal"]))

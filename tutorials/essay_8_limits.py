@@ -73,11 +73,16 @@ rows = [
      "trivial baseline": f"logit mask: {cost(sym, 'logit_mask.'):.3f}",
      "strong baseline": "gates trained on attribution units: "
                         f"{cost(sym, 'trained_gates_attribution_units.'):.3f}"},
+    {"instrument": "symbiote (same CNN, mixed basis)", "measure": "target rate + accuracy lost",
+     "instrument score": cost(poly, "mixed."),
+     "trivial baseline": f"logit mask: {cost(poly, 'baseline.mixed.logit_mask.'):.3f}",
+     "strong baseline": "gates trained on attribution units: "
+                        f"{cost(poly, 'baseline.mixed.trained_gates_attribution_units.'):.3f}"},
     {"instrument": "symbiote (narrow CNN)", "measure": "target rate + accuracy lost",
      "instrument score": cost(poly, "polysemantic."),
-     "trivial baseline": f"logit mask: {cost(poly, 'baseline.logit_mask.'):.3f}",
-     "strong baseline": "gates trained on attribution units: "
-                        f"{cost(poly, 'baseline.trained_gates_attribution_units.'):.3f}"},
+     "trivial baseline": f"logit mask: {cost(poly, 'baseline.polysemantic.logit_mask.'):.3f}",
+     "strong baseline": "conditional symbiote (reads A): "
+                        f"{cost(poly, 'conditional.polysemantic.'):.3f}"},
     {"instrument": f"self-report ({best} head)", "measure": "Pearson r",
      "instrument score": rep["pearson_r"],
      "trivial baseline": f"token lookup: {rep['baselines']['token_lookup']:.3f}",
@@ -112,22 +117,26 @@ show_markdown(markdown_table(rows, ["instrument", "measure", "instrument score",
 # TransformerLens bridge; but a built ground truth exists only in the toy world, and a result
 # on a two-layer model is a result about two-layer models until shown otherwise.
 #
-# **The symbiote's edit is the same for every image.** B sees the name of the digit, not the
-# image, so what it learns is one gate pattern per output. That is what makes the edit
-# foldable into weights and readable as a map, and it is also a restriction: behaviours that
-# depend on the input, such as a toxic reply to a hostile prompt, need an instrument that
-# sees the input, which is what the probe gate of the steering experiment is.
+# **The readable symbiote's edit is the same for every image.** The fixed B sees the name of
+# the digit, not the image, so what it learns is one gate pattern per output. That is what
+# makes the edit foldable into weights and readable as a map, and it is also a restriction:
+# on the narrow CNN no single pattern separates one digit from the others that share its
+# units. The conditional B, which reads A's first layer, mends that, but it does so
+# by recognising the digit itself, with a reader larger than the narrow primary; its gates
+# change per image, so they no longer fold into one weight edit.
 
 # %% tags=["hide-input"]
 show_markdown(
     f"**The map is a sketch.** Ablating the units B dims for a digit brings the accuracy on "
     f"that digit from {cmap['causal.digit_accuracy_before']:.1%} to "
     f"{cmap['causal.digit_accuracy_ablated']:.1%}, not to zero; B also works through boosts "
-    f"and small shadings. On the narrow network B still silences each digit, but the other "
-    f"digits lose {poly['polysemantic.nontarget_accuracy_drop']:.1%} of their accuracy "
-    f"(wide network: {poly['normal.nontarget_accuracy_drop']:.1%}), and it touches "
-    f"{poly['polysemantic.units_touched_fraction']:.0%} of the units: in superposition a "
-    "gate-per-unit instrument can measure the entanglement but not undo it.")
+    f"and small shadings. Mixing the units of the same network into polysemantic ones barely "
+    f"matters to B (other digits lose {poly['mixed.nontarget_accuracy_drop']:.1%}), but "
+    f"on the narrow network, where digits share too few units, the other digits lose "
+    f"{poly['polysemantic.nontarget_accuracy_drop']:.1%} of their accuracy (wide network: "
+    f"{poly['normal.nontarget_accuracy_drop']:.1%}) and B touches "
+    f"{poly['polysemantic.units_touched_fraction']:.0%} of the units: a fixed gate per unit can "
+    "measure that entanglement but not undo it.")
 mid = heads["read_mid"]
 token_cost = {h: v["lm_loss"] - v["lm_loss_before"] for h, v in rep["heads"].items()}
 costliest = max(token_cost, key=token_cost.get)
@@ -208,7 +217,7 @@ show_markdown(
 
 # %% tags=["hide-input"]
 show_markdown(provenance_note(*records.values()))
-assert rows[0]["instrument score"] < 0.02 and rows[2]["instrument score"] >= 0.9
+assert rows[0]["instrument score"] < 0.02 and rows[3]["instrument score"] >= 0.9
 assert cmap["causal.digit_accuracy_ablated"] > 0.5
 assert rep["pearson_r"] - cross_best < 0.05
 # the frozen model's nonlinear readout explains the gap to the probe; the leak inflates it

@@ -42,9 +42,12 @@ from mechinterp.reporting import markdown_table, show_markdown
 from mechinterp.symbiote import (
     NONE,
     ablation_budget_sweep,
+    choose_ablation,
     compare_all_digits,
+    evaluate_symbiote,
     summarise,
     symbiote_for,
+    units_touched,
 )
 
 started = time.perf_counter()
@@ -115,12 +118,20 @@ print(f"largest logit change with the 'none' input: {identity_gap}")
 #   trained by gradient with B's own loss, batches and steps. They separate what B's learned
 #   search adds from merely knowing the right units.
 #
+# * **conditional symbiote**: a second B that also reads A's first convolution (pooled to
+#   7 x 7) and returns gates for each image, counted and evaluated like B. It imports a
+#   reader of A's activations, so it has more parameters; the
+#   [polysemantic page](../symbiosis_polysemantic/) shows where that matters.
+#
 # `target_output_rate` is the share of *all* test images classified as the inhibited digit
 # (goal: 0). `nontarget_accuracy_drop` is the loss of accuracy on images of the other digits
 # (goal: at most one point).
 
 # %%
-rows = compare_all_digits(trained, data)
+touched = {d: units_touched(trained, data, d) for d in data.classes}
+rows = compare_all_digits(trained, data, touched=touched)
+conditional = symbiote_for("normal", data, seed=0, kind="conditional")
+rows["conditional_symbiote"] = [evaluate_symbiote(conditional, data, d) for d in data.classes]
 per_digit = rows["symbiote"]
 show_markdown(markdown_table(
     per_digit,
@@ -157,18 +168,23 @@ def cost(s: dict) -> float:
     return s["target_output_rate"] + s["nontarget_accuracy_drop"]
 
 
-best_at_budget = min(ablations, key=lambda m: cost(summary[m]))
+# the best ablation is chosen on the training images (each digit at B's budget), then read here
+best_at_budget = choose_ablation(trained, data, touched)
 show_markdown(
     f"At B's budget ({summary['symbiote']['units_touched']:.1f} units on average, "
-    f"{summary['symbiote']['units_touched_fraction']:.0%} of A's), the best ablation is "
-    f"`{best_at_budget}` (rate {summary[best_at_budget]['target_output_rate']:.1%}, drop "
+    f"{summary['symbiote']['units_touched_fraction']:.0%} of A's), the best ablation on the "
+    f"training images is `{best_at_budget}` (test rate {summary[best_at_budget]['target_output_rate']:.1%}, drop "
     f"{summary[best_at_budget]['nontarget_accuracy_drop']:.1%}). Gates trained on B's own units "
     f"reach rate {summary['trained_gates_symbiote_units']['target_output_rate']:.2%} and drop "
     f"{summary['trained_gates_symbiote_units']['nontarget_accuracy_drop']:.2%}; on the "
     f"attribution units, {summary['trained_gates_attribution_units']['target_output_rate']:.2%}"
     f" and {summary['trained_gates_attribution_units']['nontarget_accuracy_drop']:.2%}; B "
     f"itself {summary['symbiote']['target_output_rate']:.2%} and "
-    f"{summary['symbiote']['nontarget_accuracy_drop']:.2%}.")
+    f"{summary['symbiote']['nontarget_accuracy_drop']:.2%}; the conditional B "
+    f"{summary['conditional_symbiote']['target_output_rate']:.2%} and "
+    f"{summary['conditional_symbiote']['nontarget_accuracy_drop']:.2%} with "
+    f"{summary['conditional_symbiote']['units_touched']:.1f} units and "
+    f"{conditional.symbiote.n_parameters:,} parameters against B's {B.n_parameters:,}.")
 
 # %% [markdown]
 # Ablating B's whole budget at once is far cruder than gating it: replacing a unit removes
@@ -207,9 +223,10 @@ ax.legend(fontsize=8)
 fig.tight_layout()
 plt.show()
 
+# picked on the test images, which favours the ablation: the symbiote is held to the harder bar
 best_ablation = min((dict(p, method=m) for m, points in sweep.items() for p in points),
                     key=cost)
-print("best ablation setting (lowest rate + drop):", best_ablation)
+print("best ablation setting on the test images (lowest rate + drop):", best_ablation)
 
 # %% [markdown]
 # No ablation budget comes close: removing the few units most tied to a digit barely moves

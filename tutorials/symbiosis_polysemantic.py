@@ -14,15 +14,24 @@
 # # Symbiosis under polysemantic conditions
 #
 # In the [normal condition](../symbiosis_normal/) the primary CNN has 152 hidden units for ten
-# digits, and a symbiote can silence any one digit while costing the others well under a
-# point of accuracy. What if the primary has too few units to give each digit its own?
-# Elhage et al. ("Toy Models of Superposition", 2022) showed that networks then pack several
-# features into each unit. A symbiote that dims a unit to suppress one digit must then dim
-# the other digits that unit carries.
+# digits, and a symbiote can silence any one digit while costing the others under a point of
+# accuracy. Does that survive a primary whose units each have to serve several digits? Two
+# primaries ask it in two different ways, and they must be kept apart:
 #
-# The polysemantic primary here is a narrow CNN (`cnn-poly`): 4 and 8 convolution channels and
-# a bottleneck of 8 hidden units, 20 units in all. We first measure how polysemantic each
-# primary's units are, then train the same kind of symbiote on it and compare.
+# * **polysemantic**: a CNN with too few units (`cnn-poly`: 4 and 8 convolution channels and
+#   a bottleneck of 8 hidden units, 20 in all). Elhage et al. ("Toy Models of Superposition",
+#   2022) showed that networks short of units pack several features into each. It is the
+#   analogue of superposition, but it is confounded with accuracy: the narrow CNN is several
+#   points worse than the normal one.
+# * **mixed**: the normal CNN itself, same weights, read in a random orthonormal basis at
+#   every hidden layer (`mix_basis`). Each unit the symbiote and the baselines can act on is
+#   a mixture of all of that layer's units, yet the network computes exactly the same
+#   function, so the accuracy matches image for image. It is the control at matched
+#   accuracy: it changes the units and nothing else. It is not superposition, since the
+#   layer keeps as many directions as units.
+#
+# We measure how polysemantic each primary is, train the same symbiote on each, put every
+# baseline beside it at its budget, and then try a symbiote that reads A.
 
 # %%
 import time
@@ -34,43 +43,52 @@ import torch
 import mechinterp as mi
 from mechinterp.reporting import markdown_table, show_markdown
 from mechinterp.symbiote import (
+    choose_ablation,
     class_sharing,
     compare_all_digits,
+    evaluate_symbiote,
+    gate_variation,
     summarise,
     symbiote_for,
     unit_class_entropy,
+    units_touched,
 )
 
 started = time.perf_counter()
 data = mi.load_digits()
-normal = symbiote_for("normal", data, seed=0)
-poly = symbiote_for("polysemantic", data, seed=0)
-for name, trained in (("normal", normal), ("polysemantic", poly)):
+conditions = ("normal", "mixed", "polysemantic")
+fixed = {c: symbiote_for(c, data, seed=0) for c in conditions}
+accuracy = {c: t.primary.test_accuracy for c, t in fixed.items()}
+# the mixed basis computes the normal primary's function; measure its accuracy, do not assume it
+with torch.no_grad():
+    accuracy["mixed"] = (fixed["mixed"].primary.model(data.test_images).argmax(-1)
+                                == data.test_labels).float().mean().item()
+for name, trained in fixed.items():
     model = trained.primary.model
-    print(f"{name:13s} primary {trained.primary.arch:9s} {model.n_parameters():7,d} parameters, "
-          f"{sum(model.unit_counts().values()):4d} hidden units, "
-          f"test accuracy {trained.primary.test_accuracy:.3f}")
+    print(f"{name:13s} primary {trained.primary.arch:10s} {model.n_parameters():7,d} parameters, "
+          f"{sum(model.unit_counts().values()):4d} hidden units, test accuracy {accuracy[name]:.4f}")
 
 # %% [markdown]
 # ## Measuring polysemanticity
 #
-# For each unit take its mean activation on the training images of each digit and normalise
-# these ten numbers into a distribution. Its entropy, divided by log 10, is near 0 for a unit
-# that answers to one digit and 1 for a unit that answers to all digits alike. This is a
-# coarse proxy (a unit can respond to several digits for one shared feature, such as a
-# vertical stroke), but it ranks the two primaries clearly.
+# For each unit take its mean activation on the training images of each digit, subtract the
+# smallest of these ten means, and normalise what is left into a distribution over digits.
+# Its entropy, divided by log 10, is near 0 for a unit that answers to one digit and near 1
+# for a unit whose answer is spread over all of them (subtracting the minimum lets the
+# measure read units that take negative values, as mixed ones do). It is a coarse proxy: a
+# unit can answer to several digits through one shared feature, such as a vertical stroke.
 
 # %%
-entropies = {name: unit_class_entropy(t.primary.model, data)
-             for name, t in (("normal", normal), ("polysemantic", poly))}
+entropies = {name: unit_class_entropy(t.primary.model, data) for name, t in fixed.items()}
 layers = list(entropies["normal"])
+colors = {"normal": "tab:blue", "mixed": "tab:orange", "polysemantic": "tab:green"}
 fig, axes = plt.subplots(1, len(layers), figsize=(11, 3), sharey=False)
 for ax, layer in zip(axes, layers, strict=True):
-    for name, color in (("normal", "tab:blue"), ("polysemantic", "tab:orange")):
+    for name in conditions:
         values = entropies[name][layer]
         values = values[~torch.isnan(values)].numpy()
-        ax.hist(values, bins=np.linspace(0, 1, 21), alpha=0.6, color=color, density=True,
-                label=f"{name} ({len(values)} live units)")
+        ax.hist(values, bins=np.linspace(0, 1, 21), alpha=0.5, color=colors[name], density=True,
+                label=f"{name} ({len(values)} units)")
     ax.set_title(layer)
     ax.set_xlabel("class entropy (0 = one digit, 1 = all)")
 axes[0].set_ylabel("density")
@@ -81,135 +99,256 @@ plt.show()
 
 mean_entropy = {name: {layer: float(np.nanmean(v.numpy())) for layer, v in e.items()}
                 for name, e in entropies.items()}
+polysemanticity = {name: float(np.nanmean(torch.cat(list(e.values())).numpy()))
+                   for name, e in entropies.items()}
 show_markdown(markdown_table(
-    [{"layer": layer, "normal": mean_entropy["normal"][layer],
-      "polysemantic": mean_entropy["polysemantic"][layer]} for layer in layers],
-    ["layer", "normal", "polysemantic"], {"normal": ".3f", "polysemantic": ".3f"}))
+    [{"layer": layer, **{c: mean_entropy[c][layer] for c in conditions}} for layer in layers]
+    + [{"layer": "all units", **polysemanticity}],
+    ["layer", *conditions], dict.fromkeys(conditions, ".3f")))
 
 # %% [markdown]
-# By this measure the two primaries barely differ. Convolution channels respond to strokes
-# that every digit uses, and even the normal CNN's hidden units each respond to several
-# digits: a ReLU unit on MNIST is rarely a one-digit detector. Per-unit entropy misses what
-# the bottleneck changes, which is not how many digits each unit answers to but whether each
-# digit still has units *of its own*. Two layer-level measures show it: how many digits are not
-# the strongest response of any unit, and how close the two most similar digits' mean
-# activation patterns are (cosine similarity).
-
-# %%
-sharing = {name: class_sharing(t.primary.model, data)
-           for name, t in (("normal", normal), ("polysemantic", poly))}
-show_markdown(markdown_table(
-    [{"layer": layer, **{f"{name}.{k}": v for name in sharing for k, v in sharing[name][layer].items()}}
-     for layer in layers],
-    {"layer": "layer",
-     "normal.classes_without_own_unit": "digits without a unit (normal)",
-     "polysemantic.classes_without_own_unit": "digits without a unit (narrow)",
-     "normal.max_class_cosine": "closest digit pair, cosine (normal)",
-     "polysemantic.max_class_cosine": "closest digit pair, cosine (narrow)"},
-    {"normal.classes_without_own_unit": ".0f", "polysemantic.classes_without_own_unit": ".0f",
-     "normal.max_class_cosine": ".2f", "polysemantic.max_class_cosine": ".2f"}))
-
-# %% [markdown]
-# In the layer that feeds the output, most digits of the normal CNN have at least one unit
-# that fires hardest for them; in the bottleneck several digits have none, and the digits'
-# activation patterns crowd closer together. Each digit is a pattern over shared units: the
-# superposition regime of Elhage et al. in its simplest form.
+# Neither primary is clearly more polysemantic than the normal one by this per-unit measure.
+# Even the normal CNN's units answer to most digits (its convolution channels respond to
+# strokes that every digit uses, and its hidden units to several digits each), so the scale
+# has little room left at the top. Mixing the units raises the hidden layer's score only a
+# little: a random direction in a layer where the digits form well separated clusters still
+# points at a few of them. The narrow CNN's units score like the normal CNN's. A fair test
+# needs a primary at matched accuracy that a per-unit measure calls clearly more
+# polysemantic; the mixed basis matches the accuracy exactly, but the measure barely moves,
+# so that primary is still missing.
 #
-# ## The same symbiosis on the narrow primary
+# What the bottleneck does change is whether each digit still has units *of its own*. Two
+# layer-level measures show it: how many digits are not the strongest response of any unit,
+# and how close the two most similar digits' mean activation patterns are (cosine
+# similarity).
 
 # %%
-# the normal primary's baselines are on the previous page; here only its symbiote is needed
-rows = {name: compare_all_digits(t, data, trained_gates=name == "polysemantic")
-        for name, t in (("normal", normal), ("polysemantic", poly))}
-summary = {name: summarise(r["symbiote"]) for name, r in rows.items()}
+sharing = {name: class_sharing(t.primary.model, data) for name, t in fixed.items()}
 show_markdown(markdown_table(
-    [{"condition": name, **s} for name, s in summary.items()],
-    {"condition": "condition (mean over digits)", "target_output_rate": "target output rate",
-     "baseline_nontarget_accuracy": "other digits, A", "nontarget_accuracy": "other digits, A+B",
-     "nontarget_accuracy_drop": "drop", "units_touched_fraction": "units touched"},
-    {"target_output_rate": ".2%", "baseline_nontarget_accuracy": ".1%",
-     "nontarget_accuracy": ".1%", "nontarget_accuracy_drop": "+.2%",
-     "units_touched_fraction": ".0%"},
-))
+    [{"layer": layer, **{f"{c}.{k}": v for c in conditions for k, v in sharing[c][layer].items()}}
+     for layer in layers],
+    {"layer": "layer"} | {f"{c}.classes_without_own_unit": f"digits without a unit ({c})"
+                          for c in conditions}
+    | {f"{c}.max_class_cosine": f"closest pair, cosine ({c})" for c in conditions},
+    {f"{c}.{k}": f for c in conditions
+     for k, f in (("classes_without_own_unit", ".0f"), ("max_class_cosine", ".2f"))}))
+
+# %% [markdown]
+# A rotation leaves the digits' activation patterns exactly as far apart as before (cosines
+# do not depend on the basis), while in the bottleneck several digits have no unit of their
+# own and the patterns crowd together. The narrow primary is the one whose digits share
+# units.
+#
+# ## The fixed symbiote and every baseline, per condition
+#
+# Each condition gets the full comparison of the normal page: B counted by the units it needs
+# (`units_touched`, found on the training images), every ablation and both trained-gates
+# baselines at that budget, the best ablation chosen on the training images.
+
+# %%
+touched = {c: {d: units_touched(fixed[c], data, d) for d in data.classes}
+           for c in ("mixed", "polysemantic")}
+rows = {c: compare_all_digits(fixed[c], data, touched=touched[c]) for c in touched}
+rows["normal"] = {"symbiote": [evaluate_symbiote(fixed["normal"], data, d)
+                               for d in data.classes]}
+best_at_budget = {c: choose_ablation(fixed[c], data, touched[c]) for c in touched}
+summary = {c: {m: summarise(r) for m, r in rows[c].items()} for c in conditions}
+for c in summary:
+    for s in summary[c].values():
+        s["units"] = s.get("units", s.get("units_touched"))
+
+
+def cost(s: dict) -> float:
+    """One number to rank inhibitors: target rate plus accuracy lost on the other digits."""
+    return s["target_output_rate"] + s["nontarget_accuracy_drop"]
+
+
+# %% [markdown]
+# ## A symbiote that reads A
+#
+# The fixed symbiote receives only the digit, so its edit is one table of gates applied to
+# every image alike. The conditional symbiote also reads A's first convolution on the image at
+# hand (average-pooled to 7 x 7 and scaled by each channel's typical activation) and returns
+# gates for that image. It is trained with the same loss, batches and steps, and counted and
+# evaluated the same way. It imports one thing more, a linear reader of A's activations, and
+# its parameter count says how much.
+
+# %%
+conditional = {c: symbiote_for(c, data, seed=0, kind="conditional") for c in conditions}
+for c in conditions:
+    rows[c]["conditional_symbiote"] = [evaluate_symbiote(conditional[c], data, d)
+                                       for d in data.classes]
+    summary[c]["conditional_symbiote"] = summarise(rows[c]["conditional_symbiote"])
+    summary[c]["conditional_symbiote"]["units"] = summary[c]["conditional_symbiote"][
+        "units_touched"]
+parameters = {"symbiote": {c: fixed[c].symbiote.n_parameters for c in conditions},
+              "conditional_symbiote": {c: conditional[c].symbiote.n_parameters
+                                       for c in conditions}}
+show_markdown(markdown_table(
+    [{"condition": c, "accuracy": accuracy[c], "polysemanticity": polysemanticity[c],
+      **{f"{kind}.{k}": summary[c][kind][k] for kind in parameters
+         for k in ("target_output_rate", "nontarget_accuracy_drop", "units")},
+      "fixed_params": parameters["symbiote"][c],
+      "conditional_params": parameters["conditional_symbiote"][c]} for c in conditions],
+    {"condition": "condition", "accuracy": "A's test accuracy",
+     "polysemanticity": "mean class entropy",
+     "symbiote.target_output_rate": "fixed B: rate", "symbiote.nontarget_accuracy_drop":
+     "fixed B: drop", "symbiote.units": "fixed B: units", "fixed_params": "fixed B: params",
+     "conditional_symbiote.target_output_rate": "conditional B: rate",
+     "conditional_symbiote.nontarget_accuracy_drop": "conditional B: drop",
+     "conditional_symbiote.units": "conditional B: units",
+     "conditional_params": "conditional B: params"},
+    {"accuracy": ".4f", "polysemanticity": ".3f", "symbiote.target_output_rate": ".2%",
+     "symbiote.nontarget_accuracy_drop": "+.2%", "symbiote.units": ".1f",
+     "conditional_symbiote.target_output_rate": ".2%",
+     "conditional_symbiote.nontarget_accuracy_drop": "+.2%",
+     "conditional_symbiote.units": ".1f", "fixed_params": ",d", "conditional_params": ",d"}))
+
+# %% [markdown]
+# Mixing the units does not defeat the fixed symbiote: on the mixed primary it silences each
+# digit about as cheaply as on the normal one, with a similar number of units. A gate per
+# unit in a rotated basis is a different edit from one in the original basis, and B finds
+# another that works, because each digit still has many directions to be reached through.
+# The narrow primary is where a fixed edit fails: with every digit written over the same few
+# units, any table of gates that removes one digit damages others. The conditional symbiote
+# removes that damage: reading the image, it can dim the shared units on images of the
+# inhibited digit and leave them alone on the others.
+#
+# That is not free. To decide per image, B has to recognise the digit from A's first layer,
+# which makes it a classifier in its own right; its reader alone has more parameters than
+# the whole narrow primary. The comparison is between instruments that import different
+# amounts, and the table counts them.
+#
+# The full tables, one per condition (the normal condition's baselines are on the
+# [normal page](../symbiosis_normal/)):
+
+# %%
+labels = {"symbiote": "**fixed symbiote**", "conditional_symbiote": "**conditional symbiote**"}
+for c in ("mixed", "polysemantic"):
+    order = ["symbiote", "conditional_symbiote"] + [m for m in summary[c] if m not in labels]
+    show_markdown(f"**{c}** (A's test accuracy {accuracy[c]:.4f}; best ablation on the "
+                  f"training images: `{best_at_budget[c]}`)")
+    show_markdown(markdown_table(
+        [{"method": labels.get(m, m), **summary[c][m]} for m in order],
+        {"method": f"method ({c}, mean over digits)", "target_output_rate":
+         "target output rate", "nontarget_accuracy_drop": "drop", "units": "units used"},
+        {"target_output_rate": ".2%", "nontarget_accuracy_drop": "+.2%", "units": ".1f"},
+    ))
 
 # %%
 digits = list(data.classes)
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.2))
-width = 0.38
-for offset, name in ((-width / 2, "normal"), (width / 2, "polysemantic")):
-    per_digit = rows[name]["symbiote"]
-    axes[0].bar(np.array(digits) + offset, [100 * r["nontarget_accuracy_drop"] for r in per_digit],
-                width, label=name)
-    axes[1].bar(np.array(digits) + offset, [100 * r["units_touched_fraction"] for r in per_digit],
-                width, label=name)
+width = 0.27
+for i, name in enumerate(conditions):
+    offset = (i - 1) * width
+    axes[0].bar(np.array(digits) + offset,
+                [100 * r["nontarget_accuracy_drop"] for r in rows[name]["symbiote"]], width,
+                label=f"{name}, fixed", color=colors[name])
+    axes[1].bar(np.array(digits) + offset,
+                [100 * r["nontarget_accuracy_drop"] for r in rows[name]["conditional_symbiote"]],
+                width, label=f"{name}, conditional", color=colors[name])
 axes[0].set_ylabel("accuracy lost on other digits (points)")
-axes[1].set_ylabel("units touched (%)")
+axes[0].set_title("fixed symbiote")
+axes[1].set_title("conditional symbiote")
 for ax in axes:
     ax.set_xlabel("inhibited digit")
     ax.set_xticks(digits)
-    ax.legend()
+    ax.legend(fontsize=8)
+axes[1].set_ylim(axes[0].get_ylim())
 fig.suptitle("The price of inhibition, per digit")
 fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# The narrow primary still lets the symbiote keep the inhibited digit almost entirely out of
-# its outputs, but the price is paid by the other digits: with every unit shared, there is no
-# gate that dims one digit alone, so B has to change most of the network and accept
-# collateral damage. The gap between the two conditions is the finding: how cheaply a
-# symbiote can inhibit an output is a behavioural measure of how disentangled the primary's
-# representation of that output is.
+# ## The conditional symbiote's map
 #
-# The baselines tell the same story on the narrow network:
+# Where does the conditional symbiote use its freedom? For the digit the fixed symbiote finds
+# costliest on the narrow (polysemantic) primary, the plot shows each unit's gate averaged
+# over the test images of that digit and over the other images, and how much the gate
+# varies from image to image.
 
 # %%
-poly_summary = {m: summarise(r) for m, r in rows["polysemantic"].items()}
-show_markdown(markdown_table(
-    [{"method": m, **s, "units": s.get("units", s.get("units_touched"))}
-     for m, s in poly_summary.items()],
-    {"method": "method (polysemantic, mean over digits)", "target_output_rate":
-     "target output rate", "nontarget_accuracy_drop": "drop", "units": "units used"},
-    {"target_output_rate": ".2%", "nontarget_accuracy_drop": "+.2%", "units": ".1f"},
-))
-
-# %%
-ablations = [m for m in poly_summary if m.split("_")[0] in ("selective", "attribution")]
-best_at_budget = min(ablations, key=lambda m: poly_summary[m]["target_output_rate"]
-                     + poly_summary[m]["nontarget_accuracy_drop"])
-print(f"best ablation at the symbiote's budget on the narrow primary: {best_at_budget}")
+costliest = max(digits,
+                key=lambda d: rows["polysemantic"]["symbiote"][d]["nontarget_accuracy_drop"])
+variation = gate_variation(conditional["polysemantic"], data, costliest)
+fig, axes = plt.subplots(1, len(variation), figsize=(11, 3.2),
+                         gridspec_kw={"width_ratios": [len(v["std"]) for v in variation.values()]})
+for ax, (layer, v) in zip(axes, variation.items(), strict=True):
+    units = np.arange(len(v["std"]))
+    ax.bar(units - 0.2, v["mean_target"].numpy(), 0.4, label=f"images of {costliest}")
+    ax.bar(units + 0.2, v["mean_other"].numpy(), 0.4, label="other images")
+    ax.errorbar(units + 0.2, v["mean_other"].numpy(), yerr=v["std"].numpy(), fmt="none",
+                ecolor="black", capsize=2, label="std over all images")
+    ax.axhline(1.0, color="grey", lw=0.8)
+    ax.set_title(layer)
+    ax.set_xlabel("unit")
+axes[0].set_ylabel("gate")
+axes[-1].legend(fontsize=7)
+fig.suptitle(f"Conditional symbiote on the narrow primary, inhibiting {costliest}")
+fig.tight_layout()
+plt.show()
+split = {layer: float((v["mean_target"] - v["mean_other"]).abs().max()) for layer, v in
+         variation.items()}
+print("largest gap between a unit's gate on the digit's images and on the others:",
+      {k: round(v, 3) for k, v in split.items()})
 
 # %% [markdown]
+# The conditional symbiote closes shared units hard on images of the inhibited digit and
+# keeps them near 1 elsewhere: the gap between the two bars is the per-image decision a
+# fixed table cannot make.
+#
 # ## Checks and record
 
 # %%
 last = layers[-1]
+mixed, narrow = summary["mixed"], summary["polysemantic"]
+# the matched condition has the same accuracy, and the per-unit measure barely separates any
+# of the three (as the text says: the matched-accuracy goal is not met)
+assert abs(accuracy["mixed"] - accuracy["normal"]) <= 0.01
+assert all(abs(polysemanticity[c] - polysemanticity["normal"]) < 0.1 for c in conditions)
+assert abs(mean_entropy["polysemantic"][last] - mean_entropy["normal"][last]) < 0.15
 assert (sharing["polysemantic"][last]["classes_without_own_unit"]
         > sharing["normal"][last]["classes_without_own_unit"])
 assert sharing["polysemantic"][last]["max_class_cosine"] > sharing["normal"][last]["max_class_cosine"]
-assert abs(mean_entropy["polysemantic"][last] - mean_entropy["normal"][last]) < 0.1  # as stated
-assert summary["polysemantic"]["target_output_rate"] <= 0.02, summary["polysemantic"]
-assert (summary["polysemantic"]["nontarget_accuracy_drop"]
-        > 3 * summary["normal"]["nontarget_accuracy_drop"])
-assert (summary["polysemantic"]["units_touched_fraction"]
-        > summary["normal"]["units_touched_fraction"])
+# the fixed symbiote copes with mixed units and not with the bottleneck
+assert mixed["symbiote"]["target_output_rate"] <= 0.01, mixed["symbiote"]
+assert mixed["symbiote"]["nontarget_accuracy_drop"] <= 0.015, mixed["symbiote"]
+assert narrow["symbiote"]["target_output_rate"] <= 0.02, narrow["symbiote"]
+assert (narrow["symbiote"]["nontarget_accuracy_drop"]
+        > 3 * summary["normal"]["symbiote"]["nontarget_accuracy_drop"])
+# reading A mends most of the narrow primary's collateral damage
+assert narrow["conditional_symbiote"]["target_output_rate"] <= 0.02
+assert (narrow["conditional_symbiote"]["nontarget_accuracy_drop"]
+        < 0.5 * narrow["symbiote"]["nontarget_accuracy_drop"])
+assert max(split.values()) > 0.1
+# every baseline at the budget, on both conditions, costs more than the fixed symbiote
+for c in ("mixed", "polysemantic"):
+    assert all(cost(summary[c]["symbiote"]) < cost(summary[c][m]) for m in summary[c]
+               if m not in ("symbiote", "conditional_symbiote", "logit_mask")), c
 
 record = mi.write_result(
     "symbiote-polysemantic",
-    {f"{condition}.{key}": value for condition, s in summary.items() for key, value in s.items()}
-    | {f"baseline.{m}.{k}": v for m, s in poly_summary.items() for k, v in s.items()
-       if m != "symbiote"}
+    {f"{c}.{key}": value for c in conditions for key, value in summary[c]["symbiote"].items()}
+    | {f"conditional.{c}.{key}": value for c in conditions
+       for key, value in summary[c]["conditional_symbiote"].items()}
+    | {f"baseline.{c}.{m}.{k}": v for c in ("mixed", "polysemantic")
+       for m, s in summary[c].items() for k, v in s.items()
+       if m not in ("symbiote", "conditional_symbiote")}
     | {f"mean_entropy.{c}.{layer}": v for c, e in mean_entropy.items() for layer, v in e.items()}
+    | {f"polysemanticity.{c}": v for c, v in polysemanticity.items()}
     | {f"sharing.{c}.{layer}.{k}": v for c, per in sharing.items() for layer, d in per.items()
        for k, v in d.items()}
-    | {f"per_digit.{c}.{k}": [r[k] for r in rows[c]["symbiote"]] for c in rows
+    | {f"per_digit.{c}.{kind}.{k}": [r[k] for r in rows[c][kind]] for c in conditions
+       for kind in ("symbiote", "conditional_symbiote")
        for k in ("nontarget_accuracy_drop", "units_touched_fraction", "target_output_rate")}
-    | {"best_ablation_at_budget": best_at_budget,
-       "primary_test_accuracy.normal": normal.primary.test_accuracy,
-       "primary_test_accuracy.polysemantic": poly.primary.test_accuracy},
+    | {f"best_ablation_at_budget.{c}": m for c, m in best_at_budget.items()}
+    | {f"primary_test_accuracy.{c}": a for c, a in accuracy.items()}
+    | {f"parameters.{kind}.{c}": n for kind, per in parameters.items() for c, n in per.items()}
+    | {"conditional_gate_gap": max(split.values()), "conditional_map_digit": costliest},
     seeds=[0],
     data_source=data.source,
-    title="SymbioteNet, polysemantic condition",
-    config=poly.config.as_dict(),
+    title="SymbioteNet, polysemantic and mixed-basis conditions",
+    config=fixed["normal"].config.as_dict(),
     started=started,
 )
 print(f"result record written to {record}")
