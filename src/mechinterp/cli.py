@@ -228,8 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="fixed: B reads the class only (one edit per class); "
                           "conditional: B also reads A's first-layer activations and gates "
                           "each image")
-    symbiote.add_argument("--seed", type=int, default=0,
-                          help="seed of the primary and of the symbiote")
+    symbiote.add_argument("--seed", type=int, default=0, help="seed of the symbiote")
     symbiote.add_argument("--steps", type=int, default=None,
                           help="training steps of the symbiote (default 1500)")
     symbiote.add_argument("--json", action="store_true", help="print one JSON object")

@@ -82,14 +82,17 @@ def primary_for(condition: str, data: DigitData, seed: int = 0) -> TrainedClassi
 
 
 def symbiote_for(condition: str, data: DigitData, seed: int = 0,
-                 config: SymbioteConfig | None = None, *, kind: str | None = None
-                 ) -> TrainedSymbiote:
-    """Primary and symbiote for a condition (both cached, both from ``seed``); ``kind``
-    (``fixed`` or ``conditional``) overrides the config's."""
+                 config: SymbioteConfig | None = None, *, kind: str | None = None,
+                 primary_seed: int = 0) -> TrainedSymbiote:
+    """Primary (from ``primary_seed``) and symbiote (from ``seed``) for a condition, both
+    cached; ``kind`` (``fixed`` or ``conditional``) overrides the config's. Symbiotes of
+    several seeds on one primary share its units, so their maps can be compared unit by
+    unit."""
     config = config or SymbioteConfig()
     if kind is not None and kind != config.kind:
         config = SymbioteConfig(**{**config.as_dict(), "kind": kind})
-    return train_symbiote(primary_for(condition, data, seed=seed), data, config, seed=seed)
+    return train_symbiote(primary_for(condition, data, seed=primary_seed), data, config,
+                          seed=seed)
 
 
 @torch.no_grad()
