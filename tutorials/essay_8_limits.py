@@ -217,7 +217,8 @@ show_markdown(
 
 # %% tags=["hide-input"]
 show_markdown(provenance_note(*records.values()))
-assert rows[0]["instrument score"] < 0.02 and rows[3]["instrument score"] >= 0.9
+score = {row["instrument"]: row["instrument score"] for row in rows}
+assert score["symbiote (wide CNN)"] < 0.02 and score[f"self-report ({best} head)"] >= 0.9
 assert cmap["causal.digit_accuracy_ablated"] > 0.5
 assert rep["pearson_r"] - cross_best < 0.05
 # the frozen model's nonlinear readout explains the gap to the probe; the leak inflates it

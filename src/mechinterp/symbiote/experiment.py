@@ -273,7 +273,7 @@ def _ablations(model, data: DigitData, digit: int, budget: int, bank: ReferenceB
         expected = "mean_nontarget" if mode == "resample" else mode
         if expected not in attributed:
             attributed[expected] = top_units(attribution_scores(
-                model, data, digit, bank.references(digit, expected)), budget)
+                model, data, digit, references[expected]), budget)
         chosen = {"selective": selective, "attribution": attributed[expected]}
         for chooser in UNIT_CHOOSERS:
             out[chooser, mode] = (chosen[chooser], references[mode])
