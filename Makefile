@@ -22,7 +22,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PYTHONDONTWRITEBYTECODE := 1
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: help venv lint test test-unit test-tutorials test-nbmake test-browser docs serve bench tutorials siit-models gpt2-acceptance clean
+.PHONY: help venv lint test test-unit test-tutorials test-nbmake test-browser docs serve bench tutorials siit-models symbiote-seeds gpt2-acceptance clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -73,6 +73,9 @@ test-browser: $(STAMP)  ## open the built site in headless Chromium: images, lin
 test: lint test-unit docs test-browser test-nbmake  ## everything CI runs
 
 serve: $(STAMP)  ## build and serve the site on http://127.0.0.1:8000
+	@$(BIN)/python -c 'import json; s = json.load(open("tools/tutorial_seconds.json")); \
+	  print(f"The first build executes {len(s)} tutorials: about {sum(s.values()) / 120:.0f} minutes on a 2-core machine" \
+	        " (one line per tutorial as it starts and ends); later builds rerun only what changed.")'
 	$(BIN)/mkdocs serve -a 127.0.0.1:8000
 
 bench: $(STAMP)  ## speed benchmarks (ratios against references measured in the same run)
@@ -82,6 +85,11 @@ bench: $(STAMP)  ## speed benchmarks (ratios against references measured in the 
 
 siit-models: $(STAMP)  ## retrain the SIIT benchmark models that ship in src/mechinterp/siit/weights (about three hours of one CPU core)
 	$(BIN)/python -c 'from mechinterp.siit import ship_models; print(*ship_models(), sep="\n")'
+
+symbiote-seeds: $(STAMP)  ## recompute the stored SymbioteNet seed study that quick builds read (about 45 minutes of one CPU core; two conditions at a time)
+	$(BIN)/python -m mechinterp.symbiote.seeds --condition normal & normal=$$!; \
+	  $(BIN)/python -m mechinterp.symbiote.seeds --condition mixed --condition polysemantic; \
+	  wait $$normal
 
 gpt2-acceptance: $(STAMP)  ## GPT-2 small's top IOI heads against Wang et al. (needs its weights; the GPU site build)
 	$(BIN)/python tools/gpt2_ioi_acceptance.py

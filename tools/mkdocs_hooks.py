@@ -19,7 +19,10 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import sys
+import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
@@ -87,17 +90,26 @@ def _banner(stem: str, seconds: float, profile: str, device: str) -> nbformat.No
 def _execute(script: Path, out: Path, profile: str, device: str) -> float:
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
+    from traitlets.config import Config
 
     notebook = jupytext.read(script)
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                        "language": "python"}
-    client = NotebookClient(notebook, timeout=1800, kernel_name="python3",
+    # IPC sockets rather than TCP, so the kernel has nothing to warn about on every start; the
+    # socket path must be absolute, since the kernel runs in another folder
+    sockets = Path(tempfile.mkdtemp(prefix="mechinterp-kernel-"))
+    ipc = Config()
+    ipc.KernelManager.transport = "ipc"
+    ipc.KernelManager.ip = str(sockets / "ipc")
+    client = NotebookClient(notebook, timeout=1800, kernel_name="python3", config=ipc,
                             resources={"metadata": {"path": str(TUTORIALS)}})
     started = time.perf_counter()
     try:
         client.execute()
     except CellExecutionError as exc:
         raise PluginError(f"tutorial {script.name} failed while executing:\n{exc}") from exc
+    finally:
+        shutil.rmtree(sockets, ignore_errors=True)
     seconds = time.perf_counter() - started
     insert_at = 1 if notebook.cells and notebook.cells[0].cell_type == "markdown" else 0
     notebook.cells.insert(insert_at, _banner(script.stem, seconds, profile, device))
@@ -144,16 +156,59 @@ def _site_folder(stem: str) -> str:
     return "essay" if stem.startswith(ESSAY_PREFIX) else "tutorials"
 
 
+class _Progress:
+    """One log line per tutorial as it starts and as it ends: ``i/N``, the time since the
+    build began and an estimate of what remains, from the recorded durations."""
+
+    def __init__(self, todo: list[tuple[Path, Path]], known: dict[str, float], workers: int):
+        self.expected = {script.stem: known.get(script.stem, 60.0) for script, _ in todo}
+        self.workers, self.total = workers, len(todo)
+        self.started: dict[str, float] = {}
+        self.finished: set[str] = set()
+        self.begun = time.perf_counter()
+        self.lock = threading.Lock()
+
+    def remaining(self) -> float:
+        """Seconds of work left (not started, plus what running pages are expected to need
+        still), spread over the workers."""
+        now = time.perf_counter()
+        left = sum(max(seconds - (now - self.started[stem]), 0.0) if stem in self.started
+                   else seconds for stem, seconds in self.expected.items()
+                   if stem not in self.finished)
+        return left / self.workers
+
+    @staticmethod
+    def _clock(seconds: float) -> str:
+        return f"{int(seconds // 60)}:{int(seconds % 60):02d}"
+
+    def start(self, stem: str) -> None:
+        with self.lock:
+            self.started[stem] = time.perf_counter()
+            log.info("tutorial %d/%d started: %s (about %.0f s)", len(self.started), self.total,
+                     stem, self.expected[stem])
+
+    def end(self, stem: str, seconds: float) -> None:
+        with self.lock:
+            self.finished.add(stem)
+            log.info("tutorial %d/%d finished: %s, %.1f s (elapsed %s, about %s left)",
+                     len(self.finished), self.total, stem, seconds,
+                     self._clock(time.perf_counter() - self.begun),
+                     self._clock(self.remaining()))
+
+
 def _run_phase(todo: list[tuple[Path, Path]], profile: str, device: str, workers: int,
-               timings: list[tuple[float, str]]) -> None:
+               timings: list[tuple[float, str]], progress: _Progress) -> None:
+    def run(script: Path, out: Path) -> float:
+        progress.start(script.stem)
+        return _execute(script, out, profile, device)
+
     pool = ThreadPoolExecutor(max_workers=workers)
-    futures = {pool.submit(_execute, script, out, profile, device): script
-               for script, out in todo}
+    futures = {pool.submit(run, script, out): script for script, out in todo}
     try:
         for future in as_completed(futures):
             seconds = future.result()  # re-raises a failed tutorial's PluginError
             timings.append((seconds, futures[future].name))
-            log.info("tutorial %s: %.1f s", futures[future].name, seconds)
+            progress.end(futures[future].stem, seconds)
     finally:  # on a failure, start nothing new: the build fails as soon as it can
         pool.shutdown(wait=True, cancel_futures=True)
 
@@ -169,13 +224,18 @@ def _execute_all(todo: list[tuple[Path, Path]], profile: str, device: str
     known = _known_durations()
     todo = sorted(todo, key=lambda item: -known.get(item[0].stem, 60.0))
     workers = max(1, int(os.environ.get("MECHINTERP_SITE_WORKERS", "2")))
+    progress = _Progress(todo, known, workers)
+    if todo:
+        log.info("executing %d tutorials, %d at a time: about %s (min:s) from the durations "
+                 "recorded on a 2-core machine; one line as each starts and ends",
+                 len(todo), workers, progress._clock(progress.remaining()))
     previous = os.environ.get("MECHINTERP_PROGRESS")
     os.environ["MECHINTERP_PROGRESS"] = "0"  # no progress bars in rendered pages
     timings: list[tuple[float, str]] = []
     try:
         for essay in (False, True):
             phase = [item for item in todo if item[0].stem.startswith(ESSAY_PREFIX) == essay]
-            _run_phase(phase, profile, device, workers, timings)
+            _run_phase(phase, profile, device, workers, timings, progress)
     finally:
         if previous is None:
             os.environ.pop("MECHINTERP_PROGRESS", None)
