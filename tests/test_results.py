@@ -59,10 +59,12 @@ def test_results_page_leaderboards_come_from_their_records():
             "aligned_spatial|widenn <- deepnn|specificity_mean": 0.007,
             "aligned_spatial|widenn <- deepnn|budget0_transfer_mean": 0.61,
             "best_method": "aligned_spatial"}},
-        {"name": "symbiote-normal", "profile": "quick", "seeds": [0], "metrics": {
+        {"name": "symbiote-normal", "profile": "quick", "seeds": [0, 1, 2], "metrics": {
             "symbiote.target_output_rate": 0.0003, "symbiote.nontarget_accuracy_drop": 0.007,
-            "best_ablation_at_budget": "selective_zero",
-            "selective_zero.target_output_rate": 0.0, "selective_zero.nontarget_accuracy_drop":
+            "symbiote.target_output_rate_std": 0.0002,
+            "symbiote.nontarget_accuracy_drop_std": 0.001,
+            "best_ablation_at_budget": "selective_mean",
+            "best_ablation.target_output_rate": 0.0, "best_ablation.nontarget_accuracy_drop":
             0.417}},
         {"name": "symbiote-polysemantic", "profile": "quick", "seeds": [0], "metrics": {
             "best_ablation_at_budget.polysemantic": "attribution_zero",
@@ -75,8 +77,11 @@ def test_results_page_leaderboards_come_from_their_records():
     page = render_results_page(records, figures={"a caption": "assets/x.png"})
     best_row = next(line for line in page.splitlines()
                     if line.startswith("| best ablation at the symbiote's budget"))
-    # each condition's own best ablation
+    # each condition's own best ablation (on the normal one, each seed's own choice)
     assert "41.7" in best_row and "77.0" in best_row and "12.3" in best_row
+    symbiote_row = next(line for line in page.splitlines() if line.startswith("| **symbiote**"))
+    assert "0.03% ± 0.02% / +0.7% ± 0.1%" in symbiote_row
+    assert "mean ± std over 3 seeds" in page
     conditional_row = next(line for line in page.splitlines()
                            if line.startswith("| conditional symbiote"))
     assert "+1.2%" in conditional_row
@@ -156,3 +161,15 @@ def test_key_results_read_the_records_that_exist():
         return int.from_bytes(png[20:24], "big")
 
     assert height(plot_key_results(records)) > 1.8 * height(two_panels)  # a second row of two
+
+
+def test_key_results_show_the_spread_over_seeds():
+    from mechinterp.dashboard import key_results
+
+    metrics = {"symbiote.target_output_rate": 0.001, "symbiote.target_output_rate_before": 0.1,
+               "symbiote.nontarget_accuracy_drop": 0.01,
+               "symbiote.target_output_rate_std": 0.0005,
+               "symbiote.nontarget_accuracy_drop_std": 0.002}
+    numbers = key_results([{"name": "symbiote-normal", "metrics": metrics}])[0]["numbers"]
+    assert "0.10% ± 0.05%" in numbers and "1.0% ± 0.2%" in numbers
+    assert numbers.endswith("(mean ± std over seeds)")

@@ -43,7 +43,7 @@ import torch
 import mechinterp as mi
 from mechinterp.essay import provenance_note, require_result
 from mechinterp.plotting import heatmap
-from mechinterp.reporting import markdown_table, show_markdown
+from mechinterp.reporting import markdown_table, mean_std, show_markdown
 from mechinterp.symbiote import symbiote_for
 
 record = require_result("symbiote-normal", "symbiosis_normal")
@@ -75,33 +75,39 @@ trained = symbiote_for("normal", data, seed=0)
 # the training images. B is evaluated with only those units.
 
 # %% tags=["hide-input"]
-best_at_budget = m["best_ablation_at_budget"]
+best_at_budget = "best_ablation"  # in each seed, the ablation chosen on its training images
+choices = ", ".join(f"{name.replace('_', ' ')} in {n}"
+                    for name, n in m["best_ablation_choices"].items())
 methods = [("logit_mask", "logit mask (trivial)"),
-           (best_at_budget, f"best ablation ({best_at_budget.replace('_', ' ')})"),
+           (best_at_budget, f"best ablation ({choices} of {len(record['seeds'])} seeds)"),
            ("trained_gates_attribution_units", "trained gates, attribution units"),
            ("trained_gates_symbiote_units", "trained gates, the symbiote's units"),
+           ("conditional_symbiote", "conditional symbiote (also reads A)"),
            ("symbiote", "symbiote")]
 rows = [{"method": label,
-         "target rate": m[f"{key}.target_output_rate"],
-         "other digits' accuracy": m[f"{key}.nontarget_accuracy"],
-         "accuracy lost": m[f"{key}.nontarget_accuracy_drop"],
-         "units used": m[f"{key}.units_fraction"]} for key, label in methods]
+         "target rate": mean_std(m, f"{key}.target_output_rate", ".2%"),
+         "other digits' accuracy": mean_std(m, f"{key}.nontarget_accuracy", ".1%"),
+         "accuracy lost": mean_std(m, f"{key}.nontarget_accuracy_drop", "+.2%"),
+         "units used": mean_std(m, f"{key}.units", ".1f")} for key, label in methods]
 best = m["best_ablation"]
-rows.append({"method": f"best ablation of any budget ({best['budget']} units)",
-             "target rate": best["target_output_rate"],
-             "accuracy lost": best["nontarget_accuracy_drop"]})
-show_markdown(markdown_table(rows, ["method", "target rate", "other digits' accuracy",
-                                    "accuracy lost", "units used"],
-                             {"target rate": ".2%", "other digits' accuracy": ".1%",
-                              "accuracy lost": "+.2%", "units used": ".0%"}))
+rows.append({"method": f"best ablation of any budget, seed 0, picked on the test images "
+                       f"({best['budget']} units)",
+             "target rate": format(best["target_output_rate"], ".2%"),
+             "accuracy lost": format(best["nontarget_accuracy_drop"], "+.2%")})
+show_markdown(markdown_table(rows, {"method": f"method (mean ± std over "
+                                              f"{len(record['seeds'])} seeds)",
+                                    "target rate": "target rate",
+                                    "other digits' accuracy": "other digits' accuracy",
+                                    "accuracy lost": "accuracy lost",
+                                    "units used": "units used"}))
 show_markdown(
     f"Before any edit, A answers the target digit on {m['symbiote.target_output_rate_before']:.0%}"
     f" of test images (one digit in ten) and classifies the other digits with "
     f"{m['symbiote.baseline_nontarget_accuracy']:.1%} accuracy. The symbiote brings the target "
     f"rate to {m['symbiote.target_output_rate']:.2%} while the other digits lose "
-    f"{m['symbiote.nontarget_accuracy_drop']:.2%} of accuracy, touching "
-    f"{m['symbiote.units_touched_fraction']:.0%} of A's units. The best ablation with as many "
-    f"units costs {m[f'{best_at_budget}.nontarget_accuracy_drop']:.0%} of the other digits' "
+    f"{m['symbiote.nontarget_accuracy_drop']:.2%} of accuracy (means over five seeds of A and "
+    f"B), touching {m['symbiote.units_touched_fraction']:.0%} of A's units. The best ablation "
+    f"with as many units costs {m[f'{best_at_budget}.nontarget_accuracy_drop']:.0%} of the other digits' "
     f"accuracy; gates trained on the symbiote's own units lose "
     f"{m['trained_gates_symbiote_units.nontarget_accuracy_drop']:.2%}, and on the units "
     f"attribution picks, {m['trained_gates_attribution_units.nontarget_accuracy_drop']:.2%}.")
@@ -139,16 +145,18 @@ ax.bar(digits + 0.2, [r["target_output_rate"] for r in per_digit], 0.4,
        label="target rate, A with B", color="tab:red")
 ax.plot(digits, [r["nontarget_accuracy_drop"] for r in per_digit], "ko-", ms=4,
         label="other digits' accuracy lost")
+ax.plot(digits, m["per_digit_worst_nontarget_accuracy_drop"], "k^", ms=4, alpha=0.5,
+        label="... in the worst seed")
 ax.set_xticks(digits)
 ax.set_xlabel("digit silenced")
 ax.set_ylabel("share of test images")
-ax.set_title("Silencing each digit in turn")
+ax.set_title("Silencing each digit in turn (mean over seeds)")
 ax.legend(fontsize=8)
 fig.tight_layout()
 plt.show()
 fig = heatmap(confusion, xlabel="A's answer with B silencing the digit",
               ylabel="true digit (the one silenced)", cmap="Blues", center=None,
-              title="Where the silenced digit's images go", annotate=True,
+              title="Where the silenced digit's images go (seed 0)", annotate=True,
               colorbar_label="share of the digit's test images", figsize=(7, 5.6))
 plt.show()
 

@@ -39,7 +39,7 @@ import numpy as np
 
 import mechinterp as mi
 from mechinterp.essay import provenance_note, require_result
-from mechinterp.reporting import markdown_table, show_markdown
+from mechinterp.reporting import markdown_table, mean_std, show_markdown
 from mechinterp.symbiote import symbiote_for
 
 record = require_result("symbiote-polysemantic", "symbiosis_polysemantic")
@@ -66,7 +66,7 @@ units = {c: t.symbiote.n_units for c, t in symbiotes.items()}
 layers = ["conv1.hook_post", "conv2.hook_post", "fc1.hook_post"]
 rows = []
 for layer in layers:
-    rows.append({"layer": layer.split(".")[0],
+    rows.append({"layer (seed 0)": layer.split(".")[0],
                  "entropy, normal": m[f"mean_entropy.normal.{layer}"],
                  "entropy, mixed": m[f"mean_entropy.mixed.{layer}"],
                  "entropy, narrow": m[f"mean_entropy.polysemantic.{layer}"],
@@ -88,10 +88,14 @@ show_markdown(
     f"unit of its own, against {m[f'sharing.polysemantic.{fc}.classes_without_own_unit']:.0f} "
     f"in the bottleneck, and the closest pair of digits moves from cosine "
     f"{m[f'sharing.normal.{fc}.max_class_cosine']:.2f} to "
-    f"{m[f'sharing.polysemantic.{fc}.max_class_cosine']:.2f}. The narrow network still "
-    f"classifies {m['primary_test_accuracy.polysemantic']:.1%} of test digits correctly "
-    f"(wide: {m['primary_test_accuracy.normal']:.1%}): it has not failed to learn the digits, "
-    "it has learned them as overlapping patterns over shared units.")
+    f"{m[f'sharing.polysemantic.{fc}.max_class_cosine']:.2f} (seed 0). The narrow network "
+    f"classifies {mean_std(m, 'primary_test_accuracy.polysemantic', '.1%')} of test digits "
+    f"correctly over five seeds (wide: {mean_std(m, 'primary_test_accuracy.normal', '.1%')}; "
+    f"narrow, seed by seed: "
+    + ", ".join(f"{a:.1%}" for a in m["primary_test_accuracy_per_seed.polysemantic"])
+    + "). Where it trains well it has not failed to learn the digits, it has learned them as "
+    "overlapping patterns over shared units; with so few units some seeds train badly, and "
+    "the spread of every narrow-CNN number below carries that.")
 
 # %% [markdown]
 # ## The same instrument, a different price
@@ -102,25 +106,30 @@ show_markdown(
 # %% tags=["hide-input"]
 conditions = [("normal", "wide CNN"), ("mixed", "wide CNN, mixed basis"),
               ("polysemantic", "narrow CNN")]
-rows = [{"primary": f"{label} ({units[c]} units)", "target rate": m[f"{c}.target_output_rate"],
-         "other digits, A": m[f"{c}.baseline_nontarget_accuracy"],
-         "other digits, A+B": m[f"{c}.nontarget_accuracy"],
-         "accuracy lost": m[f"{c}.nontarget_accuracy_drop"],
-         "units used": m[f"{c}.units_touched_fraction"]} for c, label in conditions]
-best_at_budget = m["best_ablation_at_budget.polysemantic"]
-for key, label in ((best_at_budget, f"best ablation ({best_at_budget.replace('_', ' ')})"),
+
+
+def row_of(label: str, key: str, fraction: str) -> dict:
+    """One table row: mean ± std over seeds of a method's means over the digits."""
+    return {"primary": label,
+            "target rate": mean_std(m, f"{key}.target_output_rate", ".2%"),
+            "other digits, A": mean_std(m, f"{key}.baseline_nontarget_accuracy", ".1%"),
+            "other digits, A+B": mean_std(m, f"{key}.nontarget_accuracy", ".1%"),
+            "accuracy lost": mean_std(m, f"{key}.nontarget_accuracy_drop", "+.1%"),
+            "units used": mean_std(m, f"{key}.{fraction}", ".0%")}
+
+
+rows = [row_of(f"{label} ({units[c]} units)", c, "units_touched_fraction")
+        for c, label in conditions]
+choices = m["best_ablation_choices.polysemantic"]
+for key, label in (("best_ablation", "best ablation (chosen per seed on the training images: "
+                    + ", ".join(f"{k.replace('_', ' ')} {n}" for k, n in choices.items()) + ")"),
                    ("trained_gates_attribution_units", "gates trained on attribution units"),
                    ("trained_gates_symbiote_units", "gates trained on the symbiote's units")):
-    key = f"baseline.polysemantic.{key}"
-    rows.append({"primary": f"narrow CNN, {label}",
-                 "target rate": m[f"{key}.target_output_rate"],
-                 "other digits, A": m[f"{key}.baseline_nontarget_accuracy"],
-                 "other digits, A+B": m[f"{key}.nontarget_accuracy"],
-                 "accuracy lost": m[f"{key}.nontarget_accuracy_drop"],
-                 "units used": m[f"{key}.units_fraction"]})
-show_markdown(markdown_table(rows, list(rows[0]), {
-    "target rate": ".2%", "other digits, A": ".1%", "other digits, A+B": ".1%",
-    "accuracy lost": "+.1%", "units used": ".0%"}))
+    rows.append(row_of(f"narrow CNN, {label}", f"baseline.polysemantic.{key}",
+                       "units_fraction"))
+rows[0]["primary"] += f" (mean ± std over {len(record['seeds'])} seeds)"
+show_markdown(markdown_table(rows, list(rows[0])))
+best_at_budget = "best_ablation"
 
 per_digit = {c: [{"nontarget_accuracy_drop": drop, "units_touched_fraction": used}
                  for drop, used in zip(m[f"per_digit.{c}.symbiote.nontarget_accuracy_drop"],
@@ -177,16 +186,16 @@ show_markdown(
 # on images of the digit to silence, and leave them alone on the others.
 
 # %% tags=["hide-input"]
-rows = [{"primary": label, "fixed B: accuracy lost": m[f"{c}.nontarget_accuracy_drop"],
-         "conditional B: target rate": m[f"conditional.{c}.target_output_rate"],
-         "conditional B: accuracy lost": m[f"conditional.{c}.nontarget_accuracy_drop"],
+rows = [{"primary": label,
+         "fixed B: accuracy lost": mean_std(m, f"{c}.nontarget_accuracy_drop", "+.1%"),
+         "conditional B: target rate": mean_std(m, f"conditional.{c}.target_output_rate", ".2%"),
+         "conditional B: accuracy lost": mean_std(m, f"conditional.{c}.nontarget_accuracy_drop",
+                                                  "+.1%"),
          "fixed B: parameters": m[f"parameters.symbiote.{c}"],
          "conditional B: parameters": m[f"parameters.conditional_symbiote.{c}"]}
         for c, label in conditions]
 show_markdown(markdown_table(rows, list(rows[0]), {
-    "fixed B: accuracy lost": "+.1%", "conditional B: target rate": ".2%",
-    "conditional B: accuracy lost": "+.1%", "fixed B: parameters": ",d",
-    "conditional B: parameters": ",d"}))
+    "fixed B: parameters": ",d", "conditional B: parameters": ",d"}))
 
 # %% [markdown]
 # On the narrow network reading A removes the collateral damage. It does so by

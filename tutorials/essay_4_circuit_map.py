@@ -33,7 +33,7 @@ from scipy.stats import spearmanr
 import mechinterp as mi
 from mechinterp.essay import provenance_note, require_result
 from mechinterp.plotting import heatmap
-from mechinterp.reporting import show_markdown
+from mechinterp.reporting import mean_std, show_markdown
 from mechinterp.symbiote import circuit_map, overlap_matrix, symbiote_for
 
 record = require_result("symbiote-circuit-map", "symbiote_circuit_map")
@@ -130,9 +130,10 @@ show_markdown(
 changed = m["weights_changed_over_10pct"]
 show_markdown(
     f"**Causal:** ablating B's dimmed units lowers the accuracy on the digit from "
-    f"{m['causal.digit_accuracy_before']:.1%} to {m['causal.digit_accuracy_ablated']:.1%}, "
-    f"against {m['causal.digit_accuracy_random']:.1%} for as many random units (mean over "
-    f"digits). **Exact:** the folded networks reproduce A with B to within "
+    f"{mean_std(m, 'causal.digit_accuracy_before', '.1%')} to "
+    f"{mean_std(m, 'causal.digit_accuracy_ablated', '.1%')}, against "
+    f"{mean_std(m, 'causal.digit_accuracy_random', '.1%')} for as many random units (mean over "
+    f"digits; mean ± std over {len(record['seeds'])} seeds of B on one A). **Exact:** the folded networks reproduce A with B to within "
     f"{m['fold.max_logit_gap']:.1e} in every logit; each digit's edit changes between "
     f"{min(changed):.0%} and {max(changed):.0%} of A's weights by more than a tenth of their "
     f"size. **Stable:** across seeds, each digit's set of changed units overlaps at Jaccard "

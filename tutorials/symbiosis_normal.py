@@ -31,6 +31,7 @@
 
 # %%
 import time
+from collections import Counter
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -38,17 +39,9 @@ import torch
 
 import mechinterp as mi
 from mechinterp.plotting import heatmap
-from mechinterp.reporting import markdown_table, show_markdown
-from mechinterp.symbiote import (
-    NONE,
-    ablation_budget_sweep,
-    choose_ablation,
-    compare_all_digits,
-    evaluate_symbiote,
-    summarise,
-    symbiote_for,
-    units_touched,
-)
+from mechinterp.reporting import markdown_table, mean_std, show_markdown
+from mechinterp.symbiote import NONE, ablation_budget_sweep, summarise, symbiote_for
+from mechinterp.symbiote.seeds import SEEDS, per_digit_over_seeds, seed_rows, seed_summary
 
 started = time.perf_counter()
 data = mi.load_digits()
@@ -127,11 +120,15 @@ print(f"largest logit change with the 'none' input: {identity_gap}")
 # (goal: 0). `nontarget_accuracy_drop` is the loss of accuracy on images of the other digits
 # (goal: at most one point).
 
+# %% [markdown]
+# Every number below is measured for five seeds: seed `s` trains A, B, the conditional B and
+# the trained gates from scratch. `seed_rows` returns each seed's rows (seed 0 is computed in
+# this build; on the quick profile the other four come from the stored seed study, which this
+# build checks by recomputing seed 0 and comparing). The first table is seed 0 digit by digit.
+
 # %%
-touched = {d: units_touched(trained, data, d) for d in data.classes}
-rows = compare_all_digits(trained, data, touched=touched)
-conditional = symbiote_for("normal", data, seed=0, kind="conditional")
-rows["conditional_symbiote"] = [evaluate_symbiote(conditional, data, d) for d in data.classes]
+study = seed_rows("normal", data)
+rows = study[0]["rows"]
 per_digit = rows["symbiote"]
 show_markdown(markdown_table(
     per_digit,
@@ -144,23 +141,30 @@ show_markdown(markdown_table(
      "baseline_nontarget_accuracy": ".1%", "nontarget_accuracy": ".1%",
      "nontarget_accuracy_drop": "+.2%", "touch_threshold": ".3f"},
 ))
-unpruned_gap = max(abs(r["unpruned"][k] - r[k]) for r in per_digit
+unpruned_gap = max(abs(r["unpruned"][k] - r[k]) for row in study.values()
+                   for r in row["rows"]["symbiote"]
                    for k in ("target_output_rate", "nontarget_accuracy"))
-print(f"B as counted against full B on the test images: largest difference {unpruned_gap:.2%}")
+print("B as counted against full B on the test images, largest difference over digits and "
+      f"seeds: {unpruned_gap:.2%}")
+
+# %% [markdown]
+# Over the five seeds, each method's mean over the ten digits (mean ± standard deviation over
+# seeds). `best_ablation` is, in each seed, the ablation that seed chose on its *training*
+# images (lowest target rate plus drop, each digit at B's budget), read on the test images.
 
 # %%
-summary = {method: summarise(method_rows) for method, method_rows in rows.items()}
-for s in summary.values():
-    s["units_fraction"] = s.get("units_fraction", s.get("units_touched_fraction"))
+summary = seed_summary(study)
+methods = [m for m in summary if m != "primary"]
 show_markdown(markdown_table(
-    [{"method": m, **s} for m, s in summary.items()],
-    {"method": "method (mean over digits)", "target_output_rate": "target output rate",
-     "nontarget_accuracy": "non-target accuracy", "nontarget_accuracy_drop": "drop",
-     "units_fraction": "units used"},
-    {"target_output_rate": ".2%", "nontarget_accuracy": ".2%", "nontarget_accuracy_drop": "+.2%",
-     "units_fraction": ".1%"},
+    [{"method": m, "rate": mean_std(summary[m], "target_output_rate", ".2%"),
+      "drop": mean_std(summary[m], "nontarget_accuracy_drop", "+.2%"),
+      "units": mean_std(summary[m], "units", ".1f")} for m in methods],
+    {"method": "method (mean over digits; mean ± std over 5 seeds)",
+     "rate": "target output rate", "drop": "other digits' accuracy lost", "units": "units"},
 ))
 ablations = [m for m in summary if m.split("_")[0] in ("selective", "attribution")]
+choices = Counter(row["best_ablation_at_budget"] for row in study.values())
+parameters = study[0]["parameters"]
 
 
 def cost(s: dict) -> float:
@@ -168,23 +172,38 @@ def cost(s: dict) -> float:
     return s["target_output_rate"] + s["nontarget_accuracy_drop"]
 
 
-# the best ablation is chosen on the training images (each digit at B's budget), then read here
-best_at_budget = choose_ablation(trained, data, touched)
+def seed_costs(method: str) -> list[float]:
+    """``cost`` of one method in each seed (mean over digits)."""
+    return [cost(summarise(row["rows"][row["best_ablation_at_budget"]
+                               if method == "best_ablation" else method]))
+            for row in study.values()]
+
+
+wins = {m: sum(a < b for a, b in zip(seed_costs("symbiote"), seed_costs(m), strict=True))
+        for m in [*ablations, "trained_gates_symbiote_units", "trained_gates_attribution_units",
+                  "conditional_symbiote"]}
 show_markdown(
-    f"At B's budget ({summary['symbiote']['units_touched']:.1f} units on average, "
-    f"{summary['symbiote']['units_touched_fraction']:.0%} of A's), the best ablation on the "
-    f"training images is `{best_at_budget}` (test rate {summary[best_at_budget]['target_output_rate']:.1%}, drop "
-    f"{summary[best_at_budget]['nontarget_accuracy_drop']:.1%}). Gates trained on B's own units "
-    f"reach rate {summary['trained_gates_symbiote_units']['target_output_rate']:.2%} and drop "
-    f"{summary['trained_gates_symbiote_units']['nontarget_accuracy_drop']:.2%}; on the "
-    f"attribution units, {summary['trained_gates_attribution_units']['target_output_rate']:.2%}"
-    f" and {summary['trained_gates_attribution_units']['nontarget_accuracy_drop']:.2%}; B "
-    f"itself {summary['symbiote']['target_output_rate']:.2%} and "
-    f"{summary['symbiote']['nontarget_accuracy_drop']:.2%}; the conditional B "
-    f"{summary['conditional_symbiote']['target_output_rate']:.2%} and "
-    f"{summary['conditional_symbiote']['nontarget_accuracy_drop']:.2%} with "
-    f"{summary['conditional_symbiote']['units_touched']:.1f} units and "
-    f"{conditional.symbiote.n_parameters:,} parameters against B's {B.n_parameters:,}.")
+    f"Primary test accuracy {mean_std(summary['primary'], 'test_accuracy', '.4f')}. At B's "
+    f"budget ({mean_std(summary['symbiote'], 'units', '.1f')} units, "
+    f"{summary['symbiote']['units_touched_fraction']:.0%} of A's), the seeds chose "
+    + ", ".join(f"`{m}` ({n} of {len(study)})" for m, n in choices.most_common())
+    + f" on their training images; on the test images their choice has rate "
+    f"{mean_std(summary['best_ablation'], 'target_output_rate', '.1%')} and drop "
+    f"{mean_std(summary['best_ablation'], 'nontarget_accuracy_drop', '.1%')}. Gates trained "
+    f"on B's own units reach rate "
+    f"{mean_std(summary['trained_gates_symbiote_units'], 'target_output_rate', '.2%')} and "
+    f"drop {mean_std(summary['trained_gates_symbiote_units'], 'nontarget_accuracy_drop', '.2%')}"
+    f"; on the attribution units, "
+    f"{mean_std(summary['trained_gates_attribution_units'], 'target_output_rate', '.2%')} and "
+    f"{mean_std(summary['trained_gates_attribution_units'], 'nontarget_accuracy_drop', '.2%')};"
+    f" B itself {mean_std(summary['symbiote'], 'target_output_rate', '.2%')} and "
+    f"{mean_std(summary['symbiote'], 'nontarget_accuracy_drop', '.2%')}; the conditional B "
+    f"{mean_std(summary['conditional_symbiote'], 'target_output_rate', '.2%')} and "
+    f"{mean_std(summary['conditional_symbiote'], 'nontarget_accuracy_drop', '.2%')} with "
+    f"{mean_std(summary['conditional_symbiote'], 'units', '.1f')} units and "
+    f"{parameters['conditional_symbiote']:,} parameters against B's "
+    f"{parameters['symbiote']:,}. Seeds in which B costs less (rate + drop) than the method: "
+    + ", ".join(f"{m} {n}/{len(study)}" for m, n in wins.items()) + ".")
 
 # %% [markdown]
 # Ablating B's whole budget at once is far cruder than gating it: replacing a unit removes
@@ -199,7 +218,8 @@ show_markdown(
 #
 # Ablation may simply need fewer units. The sweep gives both rules every budget from one unit
 # up, with the replacement that does not favour the digit (the mean over the other digits),
-# and plots the trade-off each one reaches.
+# and plots the trade-off each one reaches (seed 0; the symbiote and trained gates are
+# plotted as their means over the seeds).
 
 # %%
 budgets = [1, 2, 4, 8, 16, 32]
@@ -241,9 +261,9 @@ print("best ablation setting on the test images (lowest rate + drop):", best_abl
 
 # %%
 confusion = np.zeros((10, 10))
-for row in per_digit:
+for row in per_digit:  # seed 0
     for target, share in row["confusion"].items():
-        confusion[row["digit"], target] = share
+        confusion[row["digit"], int(target)] = share
 fig = heatmap(confusion, xlabel="A+B's answer", ylabel="inhibited digit (true label)",
               title="Where the images of the inhibited digit go", cmap="Blues", center=None,
               colorbar_label="share of the digit's test images", annotate=True,
@@ -255,31 +275,58 @@ plt.show()
 
 # %%
 sym, mask = summary["symbiote"], summary["logit_mask"]
+rate_by_digit, worst_rate = per_digit_over_seeds(study, "symbiote", "target_output_rate")
+drop_by_digit, worst_drop = per_digit_over_seeds(study, "symbiote", "nontarget_accuracy_drop")
+print("per digit, mean over seeds: rate", [f"{v:.2%}" for v in rate_by_digit])
+print("per digit, mean over seeds: drop", [f"{v:.2%}" for v in drop_by_digit])
+print(f"worst digit in any seed: rate {max(worst_rate):.2%}, drop {max(worst_drop):.2%}")
+over = [d for d, v in zip(data.classes, drop_by_digit, strict=True) if v > 0.01]
+show_markdown(
+    "The goal of at most 1% target rate and at most one point lost *for every digit* holds "
+    "for the rate (largest mean over seeds "
+    f"{max(rate_by_digit):.2%}) but not for the accuracy: "
+    + (", ".join(f"digit {d} costs the others {drop_by_digit[d]:.2%}" for d in over)
+       + " (means over seeds), " if over else "no digit costs more than a point, ")
+    + f"and the worst single seed loses {max(worst_drop):.2%} on one digit. B's loss "
+    "averages over the digits, so it may pay more on the digits that share the most strokes "
+    "with others; the goal is met on average, not digit by digit.")
 assert identity_gap == 0.0
 assert sym["target_output_rate"] <= 0.01, sym
 assert sym["nontarget_accuracy_drop"] <= 0.01, sym
+assert max(rate_by_digit) <= 0.01  # every digit silenced (mean over the seeds)
+assert max(drop_by_digit) <= 0.02  # ... at under two points each, as the text reports
 assert mask["target_output_rate"] == 0.0
 assert np.allclose(confusion.diagonal(), 0.0, atol=0.05)
 assert unpruned_gap <= 0.01  # counted on the training images, it holds on the test ones
-assert all(summary[m]["units"] == sym["units_touched"] for m in ablations)  # one budget
+for row in study.values():  # one budget: every ablation gets B's units, digit by digit
+    assert all(r["units"] == b["units_touched"] for m in ablations
+               for r, b in zip(row["rows"][m], row["rows"]["symbiote"], strict=True))
 # the symbiote beats every ablation at its budget and at every smaller one, on the combined
-# cost, and the gates trained on the attribution units
-assert all(cost(sym) < cost(summary[m]) for m in ablations)
+# cost, and the gates trained on the attribution units (means over the seeds)
+assert all(cost(sym) < cost(summary[m]) for m in [*ablations, "best_ablation"])
 assert cost(sym) < cost(best_ablation)
 assert cost(sym) < cost(summary["trained_gates_attribution_units"])
 
 record = mi.write_result(
     "symbiote-normal",
-    {f"{method}.{key}": value for method, s in summary.items() for key, value in s.items()}
-    | {"per_digit_target_output_rate": [r["target_output_rate"] for r in per_digit],
-       "per_digit_nontarget_accuracy_drop": [r["nontarget_accuracy_drop"] for r in per_digit],
+    {f"{method}.{key}": value for method, s in summary.items() if method != "primary"
+     for key, value in s.items()}
+    | {"per_digit_target_output_rate": rate_by_digit,
+       "per_digit_nontarget_accuracy_drop": drop_by_digit,
+       "per_digit_worst_target_output_rate": worst_rate,
+       "per_digit_worst_nontarget_accuracy_drop": worst_drop,
+       "digits_over_one_point": over,
        "per_digit_target_output_rate_before": [r["target_output_rate_before"]
                                                for r in per_digit],
        "per_digit_confusion": [r["confusion"] for r in per_digit],
-       "primary_test_accuracy": trained.primary.test_accuracy,
-       "best_ablation": best_ablation, "best_ablation_at_budget": best_at_budget,
+       "primary_test_accuracy": summary["primary"]["test_accuracy"],
+       "primary_test_accuracy_std": summary["primary"]["test_accuracy_std"],
+       "best_ablation": best_ablation, "best_ablation_at_budget": choices.most_common(1)[0][0],
+       "best_ablation_choices": dict(choices), "seed_wins": wins,
+       "parameters.symbiote": parameters["symbiote"],
+       "parameters.conditional_symbiote": parameters["conditional_symbiote"],
        "unpruned_gap": unpruned_gap},
-    seeds=[0],
+    seeds=list(SEEDS),
     data_source=data.source,
     title="SymbioteNet, normal condition",
     config=trained.config.as_dict(),

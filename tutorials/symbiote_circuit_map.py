@@ -47,6 +47,7 @@ from mechinterp.symbiote import (
     weight_diff,
 )
 from mechinterp.symbiote.baselines import all_unit_means
+from mechinterp.symbiote.seeds import SEEDS
 
 started = time.perf_counter()
 data = mi.load_digits()
@@ -190,13 +191,14 @@ print({d: f"{s:.1%}" for d, s in zip(digits, changed_share, strict=True)})
 # %% [markdown]
 # ## Is the map stable across seeds?
 #
-# B is trained again from the profile's other seeds. The inhibition itself should be
+# B is trained again from four more seeds, on the same A (so that unit sets can be compared
+# unit by unit). The inhibition itself should be
 # reproducible; the exact unit sets need not be, since different gate patterns can reach the
 # same behaviour. The Jaccard overlap of each digit's unit set across seeds measures how much
 # of the map is a property of A rather than of one training run of B.
 
 # %%
-seeds = list(mi.get_profile().seeds)
+seeds = list(SEEDS)
 runs = {0: trained} | {s: symbiote_for("normal", data, seed=s) for s in seeds if s != 0}
 stability = []
 for d in digits:
@@ -225,12 +227,29 @@ mean_jaccard = float(np.mean([s["jaccard"] for s in stability]))
 print(f"seeds {seeds}: mean unit-set overlap {mean_jaccard:.2f}")
 
 # %% [markdown]
+# The causal check above, repeated for every seed's B (mean over digits per seed):
+
+# %%
+causal = {0: checks} | {
+    s: [{"digit": d, **causal_check(A, r.symbiote, data, d, n_random=5, seed=d, means=means)}
+        for d in digits] for s, r in runs.items() if s != 0}
+causal_by_seed = {key: [float(np.mean([c[key] for c in per])) for per in causal.values()]
+                  for key in ("digit_accuracy_before", "digit_accuracy_ablated",
+                              "digit_accuracy_random")}
+for key, values in causal_by_seed.items():
+    print(f"{key}: {np.mean(values):.1%} ± {np.std(values, ddof=1):.1%} over seeds "
+          f"({', '.join(f'{v:.1%}' for v in values)})")
+
+# %% [markdown]
 # ## Checks and record
 
 # %%
-mean_ablated = np.mean([c["digit_accuracy_ablated"] for c in checks])
-mean_random = np.mean([c["digit_accuracy_random"] for c in checks])
+mean_ablated = float(np.mean(causal_by_seed["digit_accuracy_ablated"]))
+mean_random = float(np.mean(causal_by_seed["digit_accuracy_random"]))
 assert mean_ablated < mean_random - 0.05, (mean_ablated, mean_random)
+# in every seed, B's dimmed units matter more than as many random ones
+assert all(a < r for a, r in zip(causal_by_seed["digit_accuracy_ablated"],
+                                  causal_by_seed["digit_accuracy_random"], strict=True))
 assert max(gaps) < 1e-3
 assert max(s["rate_max"] for s in stability) <= 0.02
 assert np.mean([s["drop_mean"] for s in stability]) <= 0.01
@@ -238,8 +257,9 @@ assert mean_jaccard > off_diagonal.mean().item()  # same digit across seeds > di
 
 record = mi.write_result(
     "symbiote-circuit-map",
-    {"causal.digit_accuracy_ablated": mean_ablated, "causal.digit_accuracy_random": mean_random,
-     "causal.digit_accuracy_before": np.mean([c["digit_accuracy_before"] for c in checks]),
+    {f"causal.{key}{tail}": float(f(values)) for key, values in causal_by_seed.items()
+     for tail, f in (("", np.mean), ("_std", lambda v: np.std(v, ddof=1)))}
+    | {"causal.per_seed": causal_by_seed,
      "overlap_between_digits": off_diagonal.mean().item(),
      "stability.mean_jaccard": mean_jaccard,
      "stability.target_output_rate_max": max(s["rate_max"] for s in stability),

@@ -17,6 +17,16 @@ def _by_name(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {r.get("name", ""): r.get("metrics", {}) for r in records}
 
 
+def _pm(metrics: dict[str, Any], key: str, spec: str) -> str:
+    """``mean ± std`` when the record holds the std over seeds, else the value alone."""
+    std = metrics.get(f"{key}_std")
+    return format(metrics[key], spec) + ("" if std is None else f" ± {format(std, spec)}")
+
+
+def _seeds_note(metrics: dict[str, Any], prefix: str) -> str:
+    return " (mean ± std over seeds)" if f"{prefix}target_output_rate_std" in metrics else ""
+
+
 def best_transfer_method(board: dict[str, Any], pair: str) -> str | None:
     """The method the leaderboard named best (by
     :func:`mechinterp.transfer.leaderboard.pick_best`, on the validation split), if the
@@ -42,8 +52,9 @@ def key_results(records: list[dict[str, Any]]) -> list[dict[str, str]]:
                 "system": "SymbioteNet",
                 "result": f"inhibiting one digit of a {label}",
                 "numbers": f"target digit predicted {m[prefix + 'target_output_rate_before']:.1%}"
-                           f" -> {m[prefix + 'target_output_rate']:.2%} of the time; other digits"
-                           f" lose {m[prefix + 'nontarget_accuracy_drop']:.1%} accuracy",
+                           f" -> {_pm(m, prefix + 'target_output_rate', '.2%')} of the time; "
+                           f"other digits lose {_pm(m, prefix + 'nontarget_accuracy_drop', '.1%')}"
+                           " accuracy" + _seeds_note(m, prefix),
                 "page": f"tutorials/symbiosis_{page}.ipynb"})
     board = found.get("transfer-leaderboard", {})
     for pair in sorted({k.split("|")[1] for k in board if k.count("|") == 2}):
@@ -194,10 +205,11 @@ def _draw_symbiote(ax, normal: dict[str, Any], poly: dict[str, Any]) -> None:
                                       ("target_output_rate", "target rate, A with B"),
                                       ("nontarget_accuracy_drop", "other digits' loss"))):
         ax.bar([j + 0.27 * i for j in range(len(groups))],
-               [m[prefix + key] for _, m, prefix in groups], 0.27, label=label)
+               [m[prefix + key] for _, m, prefix in groups], 0.27, label=label,
+               yerr=[m.get(f"{prefix}{key}_std", 0.0) for _, m, prefix in groups], capsize=2)
     ax.set_xticks([j + 0.27 for j in range(len(groups))], [g[0] for g in groups])
     ax.set_ylabel("share of test images")
-    ax.set_title("SymbioteNet: silencing one digit (mean over digits)")
+    ax.set_title("SymbioteNet: silencing one digit (mean over digits; bars: std over seeds)")
     ax.legend(fontsize=8, loc="upper center")
 
 

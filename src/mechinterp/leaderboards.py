@@ -66,18 +66,27 @@ def _symbiote(found: dict[str, Record]) -> list[str] | None:
     def keys(method: str, condition: str) -> str | None:
         """The record prefix of ``method`` on ``condition`` (``None`` when not recorded)."""
         if condition == "normal":
+            if method == "best" and "best_ablation.target_output_rate" in normal:
+                return "best_ablation."  # each seed's own choice
             name = normal.get("best_ablation_at_budget") if method == "best" else method
             return f"{name}." if name else None
         if method == "symbiote":
             return f"{condition}."
         if method == "conditional_symbiote":
             return f"conditional.{condition}."
+        if method == "best" and f"baseline.{condition}.best_ablation.target_output_rate" in poly:
+            return f"baseline.{condition}.best_ablation."
         name = poly.get(f"best_ablation_at_budget.{condition}") if method == "best" else method
         return f"baseline.{condition}.{name}." if name else None
 
+    def value(metrics: dict[str, Any], key: str, signed: bool = False, digits: int = 1) -> str:
+        std = metrics.get(f"{key}_std")
+        shown = _pct(metrics.get(key), signed, digits)
+        return shown if std is None else f"{shown} ± {_pct(std, digits=digits)}"
+
     rows = []
-    # each condition names its own best ablation at the symbiote's budget (chosen on the
-    # training images)
+    # each condition names its own best ablation at the symbiote's budget (chosen, per seed,
+    # on the training images)
     for label, method in (("**symbiote**", "symbiote"),
                           ("conditional symbiote (reads A)", "conditional_symbiote"),
                           ("logit mask (trivial)", "logit_mask"),
@@ -89,11 +98,15 @@ def _symbiote(found: dict[str, Record]) -> list[str] | None:
         for condition, metrics in (("normal", normal), ("mixed", poly),
                                    ("polysemantic", poly)):
             prefix = keys(method, condition)
-            rate = metrics.get(f"{prefix}target_output_rate") if prefix else None
-            drop = metrics.get(f"{prefix}nontarget_accuracy_drop") if prefix else None
-            row.append(f"{_pct(rate, digits=2)} / {_pct(drop, True)}")
+            if prefix is None:
+                row.append("n/a")
+                continue
+            row.append(f"{value(metrics, prefix + 'target_output_rate', digits=2)} / "
+                       f"{value(metrics, prefix + 'nontarget_accuracy_drop', True)}")
         rows.append(row)
-    return _table(["method (mean over the ten digits): target rate / accuracy lost",
+    seeds = found["symbiote-normal"].get("seeds", [])
+    over = f"; mean ± std over {len(seeds)} seeds" if len(seeds) > 1 else ""
+    return _table([f"method (mean over the ten digits{over}): target rate / accuracy lost",
                    "normal CNN", "same CNN, mixed basis", "narrow CNN (polysemantic)"], rows)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["markdown_table", "show_markdown"]
+__all__ = ["markdown_table", "mean_std", "show_markdown"]
 
 
 def _cell(value: Any, fmt: str | None) -> str:
@@ -39,6 +39,13 @@ def markdown_table(
     for row in rows:
         lines.append("| " + " | ".join(_cell(row.get(k), formats.get(k)) for k in headers) + " |")
     return "\n".join(lines)
+
+
+def mean_std(summary: Mapping[str, Any], key: str, spec: str = ".3f") -> str:
+    """``"mean ± std"`` of ``summary[key]`` and ``summary[key + "_std"]`` in one format spec
+    (the std without a sign)."""
+    std = format(summary.get(f"{key}_std", 0.0), spec.replace("+", ""))
+    return f"{format(summary[key], spec)} ± {std}"
 
 
 def show_markdown(text: str) -> None:
