@@ -58,6 +58,8 @@ def fake_study(tmp_path, monkeypatch, digits_5k):
 
     monkeypatch.setattr(seeds_module, "seed_row", fake_seed_row)
     monkeypatch.setattr(seeds_module, "STUDIES", tmp_path)
+    # rows computed in a build are cached: keep this test's fakes out of the shared cache
+    monkeypatch.setattr(seeds_module, "cache_dir", lambda: tmp_path / "cache")
     monkeypatch.delenv(seeds_module.LIVE_ENV, raising=False)
     data = digits_5k
     stored = {s: _row(s, 0.01, 0.002) for s in SEEDS}
