@@ -86,7 +86,7 @@ bench: $(STAMP)  ## speed benchmarks (ratios against references measured in the 
 siit-models: $(STAMP)  ## retrain the SIIT benchmark models that ship in src/mechinterp/siit/weights (about three hours of one CPU core)
 	$(BIN)/python -c 'from mechinterp.siit import ship_models; print(*ship_models(), sep="\n")'
 
-symbiote-seeds: $(STAMP)  ## recompute the stored SymbioteNet seed study that quick builds read (about 45 minutes of one CPU core; two conditions at a time)
+symbiote-seeds: $(STAMP)  ## recompute the stored SymbioteNet seed study that quick builds read (about 55 minutes: 80 of one CPU core, in two processes)
 	$(BIN)/python -m mechinterp.symbiote.seeds --condition normal & normal=$$!; \
 	  $(BIN)/python -m mechinterp.symbiote.seeds --condition mixed --condition polysemantic; \
 	  wait $$normal

@@ -21,7 +21,8 @@ def _row(seed: int, rate: float, drop: float, best: str = "selective_zero") -> d
     """A seed row in the shape of ``seed_row``: two digits, the symbiote and two ablations."""
     def rows(r: float, d: float, units_key: str) -> list[dict]:
         return [{"digit": k, "target_output_rate": r + k * 0.001,
-                 "nontarget_accuracy_drop": d, units_key: 3 + k} for k in (0, 1)]
+                 "nontarget_accuracy_drop": d, units_key: 3 + k,
+                 f"{units_key}_fraction": (3 + k) / 20} for k in (0, 1)]
 
     return {"condition": "normal", "seed": seed, "primary_test_accuracy": 0.95 + seed / 100,
             "polysemanticity": 0.8, "best_ablation_at_budget": best,
@@ -85,9 +86,16 @@ def test_a_stale_study_fails_with_what_to_do(fake_study, monkeypatch):
     # another CPU's rounding may move a digit by an image or a unit: within the margins
     study["seeds"]["0"]["rows"]["symbiote"][0]["target_output_rate"] += 0.004
     study["seeds"]["0"]["rows"]["symbiote"][1]["units_touched"] += 2
+    study["seeds"]["0"]["rows"]["symbiote"][1]["units_touched_fraction"] += 2 / 20
     path.write_text(json.dumps(study))
     gap = seed_rows("normal", data, seeds=(0,), log=False)[0]["stored_gap"]
     assert gap == pytest.approx({"share": 0.002, "units": 1.0})
+    # the ablation a seed chose must be the same choice
+    study["seeds"]["0"]["best_ablation_at_budget"] = "attribution_mean"
+    path.write_text(json.dumps(study))
+    with pytest.raises(StaleStudyError, match="best_ablation_at_budget"):
+        seed_rows("normal", data, seeds=(0,), log=False)
+    study["seeds"]["0"]["best_ablation_at_budget"] = "selective_zero"
     # a change of method moves more than that
     study["seeds"]["0"]["rows"]["symbiote"][0]["target_output_rate"] += 0.05
     path.write_text(json.dumps(study))

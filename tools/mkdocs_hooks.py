@@ -61,8 +61,9 @@ def _cache_root() -> Path:
 
 
 def _library_digest() -> str:
+    """The library's source and the data it ships (stored studies, model sidecars)."""
     digest = hashlib.sha256()
-    for path in sorted(LIBRARY.rglob("*.py")):
+    for path in sorted([*LIBRARY.rglob("*.py"), *LIBRARY.rglob("*.json")]):
         digest.update(path.relative_to(LIBRARY).as_posix().encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()
@@ -73,7 +74,8 @@ def _notebook_key(script: Path, profile: str, library: str, reads: str = "") -> 
     source and, for an essay page, ``reads`` (the keys of the tutorials whose records it reads)."""
     digest = hashlib.sha256()
     for part in (script.read_bytes(), library.encode(), profile.encode(),
-                 os.environ.get("MECHINTERP_DATA", "").encode(), reads.encode()):
+                 os.environ.get("MECHINTERP_DATA", "").encode(), reads.encode(),
+                 os.environ.get("MECHINTERP_SEEDS_LIVE", "").encode()):
         digest.update(part)
     return digest.hexdigest()[:16]
 
@@ -95,16 +97,17 @@ def _execute(script: Path, out: Path, profile: str, device: str) -> float:
     notebook = jupytext.read(script)
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                        "language": "python"}
-    # IPC sockets rather than TCP, so the kernel has nothing to warn about on every start; the
-    # socket path must be absolute, since the kernel runs in another folder
+    # IPC sockets rather than TCP (where there are Unix sockets), so the kernel has nothing to
+    # warn about on every start; the path must be absolute, since the kernel runs elsewhere
     sockets = Path(tempfile.mkdtemp(prefix="mechinterp-kernel-"))
-    ipc = Config()
-    ipc.KernelManager.transport = "ipc"
-    ipc.KernelManager.ip = str(sockets / "ipc")
-    client = NotebookClient(notebook, timeout=1800, kernel_name="python3", config=ipc,
-                            resources={"metadata": {"path": str(TUTORIALS)}})
+    transport = Config()
+    if os.name != "nt":
+        transport.KernelManager.transport = "ipc"
+        transport.KernelManager.ip = str(sockets / "ipc")
     started = time.perf_counter()
     try:
+        client = NotebookClient(notebook, timeout=1800, kernel_name="python3", config=transport,
+                                resources={"metadata": {"path": str(TUTORIALS)}})
         client.execute()
     except CellExecutionError as exc:
         raise PluginError(f"tutorial {script.name} failed while executing:\n{exc}") from exc

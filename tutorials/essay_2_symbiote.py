@@ -140,7 +140,7 @@ for row in per_digit:
 fig, ax = plt.subplots(figsize=(7.5, 3.6))
 digits = np.arange(10)
 ax.bar(digits - 0.2, [r["target_output_rate_before"] for r in per_digit], 0.4,
-       label="target rate, A alone", color="tab:gray")
+       label="target rate, A alone (seed 0)", color="tab:gray")
 ax.bar(digits + 0.2, [r["target_output_rate"] for r in per_digit], 0.4,
        label="target rate, A with B", color="tab:red")
 ax.plot(digits, [r["nontarget_accuracy_drop"] for r in per_digit], "ko-", ms=4,

@@ -145,8 +145,9 @@ for i, (c, label) in enumerate(conditions):
                 0.27, label=label)
 axes[0].set_ylabel("other digits' accuracy lost")
 axes[1].set_ylabel("share of A's units touched")
-for ax, title in zip(axes, ("The collateral cost of silencing each digit",
-                            "How much of A the symbiote has to touch"), strict=True):
+for ax, title in zip(axes, ("The collateral cost of silencing each digit (mean over seeds)",
+                            "How much of A the symbiote has to touch (mean over seeds)"),
+                     strict=True):
     ax.set_xticks(digits)
     ax.set_xlabel("digit silenced")
     ax.set_title(title)
@@ -156,7 +157,7 @@ plt.show()
 costly = max(range(10), key=lambda d: per_digit["polysemantic"][d]["nontarget_accuracy_drop"])
 cheap = min(range(10), key=lambda d: per_digit["polysemantic"][d]["nontarget_accuracy_drop"])
 show_markdown(
-    f"On the narrow CNN, silencing {costly} costs the other digits "
+    f"Averaged over the seeds, on the narrow CNN silencing {costly} costs the other digits "
     f"{per_digit['polysemantic'][costly]['nontarget_accuracy_drop']:.1%} of their accuracy; "
     f"silencing {cheap} costs {per_digit['polysemantic'][cheap]['nontarget_accuracy_drop']:.1%}. "
     f"On the wide CNN no digit costs more than "

@@ -130,7 +130,7 @@ show_markdown(
 changed = m["weights_changed_over_10pct"]
 show_markdown(
     f"**Causal:** ablating B's dimmed units lowers the accuracy on the digit from "
-    f"{mean_std(m, 'causal.digit_accuracy_before', '.1%')} to "
+    f"{m['causal.digit_accuracy_before']:.1%} (one A) to "
     f"{mean_std(m, 'causal.digit_accuracy_ablated', '.1%')}, against "
     f"{mean_std(m, 'causal.digit_accuracy_random', '.1%')} for as many random units (mean over "
     f"digits; mean ± std over {len(record['seeds'])} seeds of B on one A). **Exact:** the folded networks reproduce A with B to within "

@@ -21,9 +21,9 @@
 # * **polysemantic**: a CNN with too few units (`cnn-poly`: 4 and 8 convolution channels and
 #   a bottleneck of 8 hidden units, 20 in all). Elhage et al. ("Toy Models of Superposition",
 #   2022) showed that networks short of units pack several features into each. It is the
-#   analogue of superposition, but it is confounded with accuracy: the narrow CNN is several
-#   points worse than the normal one, and it is fragile: over five seeds its accuracy varies
-#   by tens of points (the table below gives every seed's).
+#   analogue of superposition, but it is confounded with accuracy: over five seeds the
+#   narrow CNN is about twenty points worse than the normal one on average, and fragile, its
+#   accuracy varying by tens of points from seed to seed (the table below gives every seed's).
 # * **mixed**: the normal CNN itself, same weights, read in a random orthonormal basis at
 #   every hidden layer (`mix_basis`). Each unit the symbiote and the baselines can act on is
 #   a mixture of all of that layer's units, yet the network computes exactly the same

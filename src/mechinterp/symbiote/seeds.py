@@ -7,12 +7,12 @@ the training images, A's accuracy and polysemanticity. :func:`seed_rows` collect
 :data:`SEEDS` of them and :func:`seed_summary` reduces them to a mean and a standard deviation
 (over seeds, ``ddof=1``) of each method's mean over the digits.
 
-One seed costs about three minutes of one CPU core per condition (most of it evaluation, not
+One seed of one condition costs two to nine minutes of one CPU core (most of it evaluation, not
 training), so fifteen seed-conditions do not fit in a CPU site build. The quick profile's rows
 for the MNIST subset are therefore stored with the package (``studies/``), written by
-``make symbiote-seeds`` (about 45 minutes of one core), and every build recomputes seed 0 and
-checks it against the stored row before it uses the others: a stored study that no longer
-matches the code fails the build with a message to rerun it. Without a stored study (the full
+``make symbiote-seeds`` (about 80 minutes of one core, 55 with its two processes), and every
+build recomputes seed 0 and checks it against the stored row before it uses the others: a
+stored study that no longer matches the code fails the build with a message to rerun it. Without a stored study (the full
 profile, another data source, a changed config, or ``MECHINTERP_SEEDS_LIVE=1``) every seed is
 computed in the build. Rows computed in a build are kept in the cache, keyed by the library's
 source, so two pages that need the same seed compute it once.
@@ -154,9 +154,10 @@ def _summaries(row: dict[str, Any]) -> dict[str, float]:
     return out
 
 
-def _is_count(key: str) -> bool:
-    return key.rsplit(".", 1)[-1] in ("units", "units_touched", "units_changed",
-                                      "symbiote_parameters")
+_COUNTS = ("units", "units_touched", "units_changed", "symbiote_parameters")
+_DERIVED = ("units_fraction", "units_touched_fraction", "touch_threshold")
+"""Left out of the comparison: the fractions follow from the unit counts (which are compared),
+and the smallest kept modulation jumps whenever one unit enters or leaves B's set."""
 
 
 def _check_agrees(live: dict[str, Any], stored: dict[str, Any]) -> dict[str, float]:
@@ -164,9 +165,14 @@ def _check_agrees(live: dict[str, Any], stored: dict[str, Any]) -> dict[str, flo
     difference of each kind. Raises :class:`StaleStudyError` beyond :data:`TOLERANCE`."""
     a, b = _summaries(live), _summaries(stored)
     largest = {"share": 0.0, "units": 0.0}
-    differ = []
+    differ = [f"{k}: stored {stored[k]!r}, now {live[k]!r}"
+              for k in ("best_ablation_at_budget", "parameters", "primary_arch")
+              if live.get(k) != stored.get(k)]
     for k in sorted(set(a) | set(b)):
-        kind = "units" if _is_count(k) else "share"
+        name = k.rsplit(".", 1)[-1]
+        if name in _DERIVED:
+            continue
+        kind = "units" if name in _COUNTS else "share"
         gap = abs(a[k] - b[k]) if k in a and k in b else float("inf")
         largest[kind] = max(largest[kind], gap)
         if gap > TOLERANCE[kind]:
@@ -177,7 +183,8 @@ def _check_agrees(live: dict[str, Any], stored: dict[str, Any]) -> dict[str, flo
         raise StaleStudyError(
             f"the stored SymbioteNet seed study for condition {live['condition']!r} does not "
             f"reproduce seed {live['seed']} with this code: {shown}. Rerun it with "
-            f"'make symbiote-seeds' (about 15 minutes of one CPU core per condition), or set "
+            f"'make symbiote-seeds' (about 80 minutes of one CPU core, 55 with its two "
+            f"processes), or set "
             f"{LIVE_ENV}=1 to compute every seed in the build")
     return largest
 
@@ -212,7 +219,8 @@ def seed_rows(condition: str, data: DigitData, seeds: Sequence[int] = SEEDS, *,
         seeds: the seeds (default :data:`SEEDS`).
         verify: seeds computed now even when stored, and checked against the stored row
             (the verified row carries ``stored_gap``, the largest differences found); pass
-            ``()`` on a page whose seeds another page of the same build verifies.
+            ``()`` on a page whose seeds another page of the same build verifies. Stored rows
+            of seeds outside ``seeds`` are never checked, so leave 0 in both.
         config: the symbiote settings (a stored study applies only to its own).
         log: print one line per seed (where it came from and how long it took).
 
