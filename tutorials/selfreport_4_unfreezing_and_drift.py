@@ -272,7 +272,9 @@ by_seed = {config.seed: {"self-report": result["heads"][best]["pearson_r"],
                          "same head, frozen model": frozen_runs[best]["pearson_r"],
                          "linear probe": probe, "nonlinear probe": mlp_probe}}
 for s in SEEDS[1:]:
-    p_s = prepare({**config.as_dict(), "seed": s})
+    # another split and initialisation, the same neurons (a scan on another draw of documents
+    # can break a near tie differently)
+    p_s = prepare({**config.as_dict(), "seed": s, "neurons": list(prep.neurons)})
     assert p_s.neurons == prep.neurons and p_s.read_hook == prep.read_hook
     by_seed[s] = {
         "self-report": fit_head(p_s, best)[1]["pearson_r"],
