@@ -150,8 +150,9 @@ show_markdown(
 # function of exactly the stream it reads. A self-report shows that the model changed to make
 # itself reportable only when it beats *the same head on the frozen model*. The regression
 # head does, but only up to the level the frozen classification head reaches without any
-# change; the best self-report gains about a hundredth at most over its own frozen-model
-# control (on each of three seeds), and nothing over the best frozen readout. That control costs one extra training run and removes a whole class
+# change; the best self-report gains over its own frozen-model control on each of three seeds
+# (little when the headline head is a nonlinear one, more when it is the regression head,
+# whose frozen version is a linear probe), and nothing over the best frozen readout. That control costs one extra training run and removes a whole class
 # of false positives. The nonlinear probe makes the same point from outside: just before the
 # MLP each neuron *is* a layer norm, a linear map and a GELU of the stream, and a small probe
 # of that shape all but recomputes it, above every self-report. A read point that does not
@@ -248,7 +249,7 @@ assert not m["leak"] and leak["leak"] and leak["read_hook"].endswith("hook_resid
 # read before the neuron, or you measure its echo
 assert leak["pearson_r"] > m["pearson_r"] + 0.01
 assert leak["linear_probe"] - probe > leak["pearson_r"] - m["pearson_r"] > 0
-assert leak["best_head"] == "regression" and best != "regression"
+assert leak["best_head"] == "regression"
 assert leak["heads"]["regression"] > 0.99  # close to perfect
 # beating a probe is not yet evidence
 assert m["beats_linear_probe"] and all(v["pearson_r"] > probe + 0.02 for v in m["heads"].values())
@@ -259,8 +260,8 @@ assert m["pearson_r"] < max(base[f"frozen/{k}"] for k in head_names) + 0.005
 assert base["mlp_probe"] > max(v["pearson_r"] for v in m["heads"].values()) + 0.01
 assert not m["beats_mlp_probe"]
 by = seeds["by_method"]
-assert all(0 < a - b < 0.02 for a, b in zip(by["self-report"]["values"],
-                                            by["same head, frozen model"]["values"], strict=True))
+assert all(a - b > 0 for a, b in zip(by["self-report"]["values"],
+                                     by["same head, frozen model"]["values"], strict=True))
 # the outsider comes close
 assert m["heads"][best]["pearson_r"] > base[f"cross/{best}"] and base["cross/regression"] > probe
 assert all(abs(m["heads"][k]["pearson_r"] - base[f"cross/{k}"]) < 0.05 for k in head_names)

@@ -356,10 +356,11 @@ assert result["pearson_r"] > probe + 0.02
 assert result["pearson_r"] < frozen_best + 0.005  # no gain over the best frozen readout
 assert result["best_head_train_r"][best] == max(result["best_head_train_r"].values())
 assert result["beats_frozen_head"] is (result["pearson_r"] > frozen_runs[best]["pearson_r"])
-# over seeds: above the linear probe and (a little) above its own frozen control every time,
-# below the nonlinear probe every time
+# over seeds: above the linear probe and above its own frozen control every time (by how much
+# depends on which head wins on the training documents: a frozen regression head is a linear
+# probe), below the nonlinear probe every time
 assert all(g > 0.02 for g in gap["linear probe"]), gap
-assert all(0 < g < 0.02 for g in gap["same head, frozen model"]), gap
+assert all(g > 0 for g in gap["same head, frozen model"]), gap
 assert all(g < -0.01 for g in gap["nonlinear probe"]), gap
 assert seed_stats["nonlinear probe"][0] > seed_stats["linear probe"][0] + 0.02
 assert best_scores["lm_loss"] < 1.1 * best_scores["lm_loss_before"]
