@@ -209,11 +209,14 @@ show_markdown(f"Mean absolute error where a neuron fires (its top tenth of test 
               f"{float(probe_error[~fires].mean()):.3f}; self-report ({best} head) "
               f"{float(self_error[fires].mean()):.3f} and {float(self_error[~fires].mean()):.3f}.")
 
-# %% [markdown]
-# Both readouts err most where a neuron fires, and there they err by similar amounts. The
-# self-report's advantage lies in the other nine tenths of positions, where a neuron is
-# quiet: it says so, while the probe scatters around zero, because the GELU flattens a whole
-# range of its inputs to about zero and a linear map of the stream cannot.
+quiet_share = float((probe_error - self_error)[~fires].sum() / (probe_error - self_error).sum())
+show_markdown(
+    f"Both readouts err most where a neuron fires. Of the total error the self-report saves "
+    f"against the probe, {quiet_share:.0%} is saved on the nine tenths of positions where a "
+    "neuron is quiet: there the self-report says so, while the probe scatters around zero, "
+    "because the GELU flattens a whole range of its inputs to about zero and a linear map of "
+    f"the stream cannot. Where a neuron fires, the self-report errs "
+    f"{float(self_error[fires].mean() / probe_error[fires].mean()):.0%} as much as the probe.")
 
 # %% [markdown]
 # ## The token head and the next-token loss
@@ -338,8 +341,8 @@ assert all(s["pearson_r"] > baselines["token lookup"].scores["pearson_r"] for s 
 assert all(abs(s["drift"]) < 0.01 for s in scores.values())  # the anchor held the neurons
 assert probe_error[fires].mean() > 1.5 * probe_error[~fires].mean()
 assert self_error[fires].mean() > 1.5 * self_error[~fires].mean()
-assert 0.6 < self_error[fires].mean() / probe_error[fires].mean() < 1.4  # similar where it fires
-assert self_error[~fires].mean() < 0.5 * probe_error[~fires].mean()
+assert self_error.mean() < probe_error.mean()
+assert quiet_share > 2 / 3  # most of the saving is on the quiet positions, as the text says
 assert (probe_error - self_error)[~fires].sum() > 2 * (probe_error - self_error)[fires].sum()
 # the token head's next-token weight
 assert max(sweep_rs) - min(sweep_rs) < 0.02
@@ -354,7 +357,7 @@ assert leak_cls["self"]["pearson_r"] < cls_self + 0.01
 assert leak_reg["self"]["pearson_r"] > 0.99  # close to copying the neurons out
 assert min(leak_probe_r - probe_r, leak_reg["frozen"]["pearson_r"] - reg_frozen) \
     > leak_reg["self"]["pearson_r"] - reg_self
-assert leak_best == "regression" and best != "regression" and leak_best_r > best_r + 0.01
+assert leak_best == "regression" and leak_best_r > best_r + 0.01
 record = mi.write_result(
     "selfreport-heads",
     {"read_hook": read, "neuron_hook": neuron_hook(prep.layer),
