@@ -32,7 +32,7 @@ from typing import Any
 
 import torch
 
-from mechinterp.checkpoints import cache_lock
+from mechinterp.checkpoints import atomic_write_text, cache_lock
 from mechinterp.config import cache_dir, get_profile
 from mechinterp.data import DigitData, load_digits
 from mechinterp.errors import ConfigError, MechinterpError
@@ -201,10 +201,7 @@ def _cached_row(condition: str, data: DigitData, seed: int, config: SymbioteConf
         if path.exists():
             return json.loads(path.read_text())
         row = seed_row(condition, data, seed, config)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(row))
-        os.replace(tmp, path)
+        atomic_write_text(path, json.dumps(row))
         return row
 
 
@@ -326,10 +323,7 @@ def write_study(condition: str, data: DigitData, rows: dict[int, dict[str, Any]]
              "library": _library_digest(), "torch": torch.__version__,
              "seeds": {str(seed): _rounded(row) for seed, row in sorted(rows.items())}}
     path = stored_study_path(condition, data.source)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(study, separators=(",", ":")) + "\n")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(study, separators=(",", ":")) + "\n")
     return path
 
 
