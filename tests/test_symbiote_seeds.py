@@ -108,6 +108,39 @@ def test_a_stale_study_fails_with_what_to_do(fake_study, monkeypatch):
     assert calls == [1]  # seed 0 came from the cache written by the failed run
 
 
+def test_training_depth_checks_the_symbiotes_and_keeps_the_stored_baselines(fake_study,
+                                                                           monkeypatch):
+    data, calls, folder = fake_study
+    retrained = []
+
+    def fake_training_row(condition, data, seed, stored, config=None):
+        retrained.append(seed)
+        live = _row(seed, 0.01, 0.002)
+        return {**stored, "rows": {"symbiote": live["rows"]["symbiote"],
+                                   "conditional_symbiote": live["rows"]["symbiote"]}}
+
+    monkeypatch.setattr(seeds_module, "training_row", fake_training_row)
+    path = next(folder.glob("*-normal.json"))
+    study = json.loads(path.read_text())
+    for row in study["seeds"].values():
+        row["rows"]["conditional_symbiote"] = row["rows"]["symbiote"]
+    # a baseline's stored number is not recomputed at this depth (a full check would fail)
+    study["seeds"]["0"]["rows"]["selective_zero"][0]["target_output_rate"] += 0.3
+    path.write_text(json.dumps(study))
+    rows = seed_rows("normal", data, depth="training", log=False)
+    assert retrained == [0] and calls == []
+    assert rows[0]["rows"]["selective_zero"][0]["target_output_rate"] == pytest.approx(0.3)
+    assert rows[0]["stored_gap"] == {"share": 0.0, "units": 0.0}
+    # the symbiotes are: a stored symbiote row that the retrained B does not reproduce fails
+    study["seeds"]["0"]["rows"]["conditional_symbiote"] = [
+        {**r, "nontarget_accuracy_drop": 0.05} for r in study["seeds"]["0"]["rows"]["symbiote"]]
+    path.write_text(json.dumps(study))
+    with pytest.raises(StaleStudyError, match="conditional_symbiote.nontarget_accuracy_drop"):
+        seed_rows("normal", data, depth="training", log=False)
+    with pytest.raises(ConfigError, match="depth"):
+        seed_rows("normal", data, depth="some", log=False)
+
+
 def test_a_study_for_another_config_does_not_apply(fake_study):
     data, calls, _ = fake_study
     seed_rows("normal", data, seeds=(2,), config=SymbioteConfig(steps=10), log=False)

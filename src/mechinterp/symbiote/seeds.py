@@ -12,7 +12,10 @@ training), so fifteen seed-conditions do not fit in a CPU site build. The quick 
 for the MNIST subset are therefore stored with the package (``studies/``), written by
 ``make symbiote-seeds`` (about 80 minutes of one core, 55 with its two processes), and every
 build recomputes seed 0 and checks it against the stored row before it uses the others: a
-stored study that no longer matches the code fails the build with a message to rerun it. Without a stored study (the full
+stored study that no longer matches the code fails the build with a message to rerun it. The
+normal condition is checked in full; the other two at ``depth="training"`` (A and both
+symbiotes retrained and evaluated on the stored units, a few seconds instead of minutes), as
+the baselines' code is the same for every condition. Without a stored study (the full
 profile, another data source, a changed config, or ``MECHINTERP_SEEDS_LIVE=1``) every seed is
 computed in the build. Rows computed in a build are kept in the cache, keyed by the library's
 source, so two pages that need the same seed compute it once.
@@ -48,6 +51,7 @@ from mechinterp.symbiote.metrics import summarise, unit_class_entropy
 from mechinterp.symbiote.network import SymbioteConfig
 
 __all__ = ["SEEDS", "STUDIES", "StaleStudyError", "seed_row", "seed_rows", "seed_summary",
+           "training_row",
            "per_digit_over_seeds", "stored_study_path", "store_study", "write_study"]
 
 SEEDS = (0, 1, 2, 3, 4)
@@ -112,6 +116,38 @@ def seed_row(condition: str, data: DigitData, seed: int,
                          for d, (units, _) in found.items()}
                   for kind, found in (("symbiote", touched),
                                       ("conditional_symbiote", touched_conditional))},
+        "rows": rows,
+    })
+
+
+def training_row(condition: str, data: DigitData, seed: int, stored: dict[str, Any],
+                 config: SymbioteConfig | None = None) -> dict[str, Any]:
+    """A cheaper check of a stored row: A and both symbiotes trained from ``seed`` (or loaded
+    from the cache), A's accuracy and polysemanticity, and the two symbiotes evaluated on the
+    units the stored row counted for them (so no search for the budget and no baseline).
+
+    Returns ``stored`` with those numbers recomputed and ``rows`` holding only the two
+    symbiotes, ready for :func:`_check_agrees`. It catches a change in how A or B is trained
+    or evaluated; a change in a baseline is caught where the same seed of another condition
+    is checked in full (the baselines' code does not depend on the condition)."""
+    fixed = symbiote_for(condition, data, seed=seed, config=config, primary_seed=seed)
+    conditional = symbiote_for(condition, data, seed=seed, config=config, kind="conditional",
+                               primary_seed=seed)
+    rows = {}
+    for kind, trained in (("symbiote", fixed), ("conditional_symbiote", conditional)):
+        units = stored["units"][kind]
+        rows[kind] = [evaluate_symbiote(
+            trained, data, d, ({name: torch.tensor(idx, dtype=torch.long)
+                                for name, idx in units[str(d)].items()}, math.nan))
+            for d in data.classes]
+    model = fixed.primary.model
+    entropy = torch.cat(list(unit_class_entropy(model, data).values()))
+    return _jsonable({
+        **stored, "primary_arch": fixed.primary.arch,
+        "primary_test_accuracy": _accuracy(model, data),
+        "polysemanticity": float(entropy.nanmean()),
+        "parameters": {"symbiote": fixed.symbiote.n_parameters,
+                       "conditional_symbiote": conditional.symbiote.n_parameters},
         "rows": rows,
     })
 
@@ -206,7 +242,8 @@ def _cached_row(condition: str, data: DigitData, seed: int, config: SymbioteConf
 
 
 def seed_rows(condition: str, data: DigitData, seeds: Sequence[int] = SEEDS, *,
-              verify: Iterable[int] = (0,), config: SymbioteConfig | None = None,
+              verify: Iterable[int] = (0,), depth: str = "full",
+              config: SymbioteConfig | None = None,
               log: bool = True) -> dict[int, dict[str, Any]]:
     """:func:`seed_row` for every seed, from the stored study where one applies.
 
@@ -218,6 +255,11 @@ def seed_rows(condition: str, data: DigitData, seeds: Sequence[int] = SEEDS, *,
             (the verified row carries ``stored_gap``, the largest differences found); pass
             ``()`` on a page whose seeds another page of the same build verifies. Stored rows
             of seeds outside ``seeds`` are never checked, so leave 0 in both.
+        depth: how a verified seed that is stored is checked: ``"full"`` recomputes its whole
+            row (:func:`seed_row`); ``"training"`` retrains A and both symbiotes and
+            re-evaluates the symbiotes on the stored units (:func:`training_row`, a few
+            seconds once they are trained) and keeps the stored baselines. Use
+            ``"training"`` only where another page checks one condition in full.
         config: the symbiote settings (a stored study applies only to its own).
         log: print one line per seed (where it came from and how long it took).
 
@@ -227,6 +269,8 @@ def seed_rows(condition: str, data: DigitData, seeds: Sequence[int] = SEEDS, *,
     """
     if condition not in CONDITIONS:
         raise ConfigError(f"unknown condition {condition!r}; choose one of {sorted(CONDITIONS)}")
+    if depth not in ("full", "training"):
+        raise ConfigError(f"depth must be 'full' or 'training', got {depth!r}")
     config = config or SymbioteConfig()
     stored = _stored(condition, data, config)
     verify = set(verify)
@@ -236,6 +280,14 @@ def seed_rows(condition: str, data: DigitData, seeds: Sequence[int] = SEEDS, *,
         started = time.perf_counter()
         if seed in stored and seed not in verify:
             out[seed], origin = stored[seed], "stored study"
+        elif seed in stored and depth == "training":
+            gaps = _check_agrees(training_row(condition, data, seed, stored[seed], config),
+                                 {**stored[seed], "rows": {
+                                     k: stored[seed]["rows"][k]
+                                     for k in ("symbiote", "conditional_symbiote")}})
+            out[seed] = {**stored[seed], "stored_gap": gaps}
+            origin = (f"stored study, training and symbiotes recomputed and matching "
+                      f"(largest difference {gaps['share']:.2%}, {gaps['units']:.1f} units)")
         else:
             out[seed] = _cached_row(condition, data, seed, config, library)
             origin = "computed"
