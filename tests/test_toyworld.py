@@ -52,3 +52,25 @@ def test_toy_model_runs_with_transformerlens_hooks():
     assert cache["blocks.1.attn.hook_z"].shape[2] == 4
     with pytest.raises(ConfigError, match="unknown toy model"):
         build_toy_model("gpt5")
+
+
+def test_shipped_toy_models_are_current_and_used(tmp_path, monkeypatch):
+    """Every shipped checkpoint carries the key the current code computes (else it would be
+    ignored and the model retrained in every build: rerun ``make toy-models``), and a fresh
+    cache loads it instead of training."""
+    from mechinterp.toyworld import models
+
+    shipped = sorted(models.SHIPPED.glob("*.json"))
+    assert len(shipped) == len(models.SHIPPED_RUNS)
+    for name, seed in models.SHIPPED_RUNS:
+        key = models.shipped_key(name, seed)
+        assert (models.SHIPPED / f"{key}.json").exists(), (
+            f"the shipped {name} seed {seed} was trained by other code: run 'make toy-models'")
+    monkeypatch.setenv("MECHINTERP_CACHE", str(tmp_path))
+    monkeypatch.setattr(models, "_train", lambda *a, **k: pytest.fail("trained, not loaded"))
+    name, seed = models.SHIPPED_RUNS[0]
+    toy = models.load_toy_model(name, seed=seed, steps=models._spec(name).steps)
+    assert toy.meta["key"] == models.shipped_key(name, seed)
+    # another seed is not shipped: it is trained
+    with pytest.raises(pytest.fail.Exception, match="trained, not loaded"):
+        models.load_toy_model(name, seed=7, steps=models._spec(name).steps)

@@ -11,13 +11,21 @@ Two models, each a named :class:`ToyModelSpec`:
 Models are ``TransformerBridge.boot_native`` models, so every TransformerLens tool
 (``run_with_cache``, ``run_with_hooks``, hook names like ``blocks.0.attn.hook_z``) works on them.
 Training is cached like every checkpoint (safetensors plus a JSON sidecar, keyed by the spec,
-the profile's step count, the seed and the source).
+the profile's step count, the seed and the source). The quick profile's ``toyworld-2l`` seeds
+0 and 1 (the subject of most pages and the self-report's cross-prediction model, about three
+CPU minutes to train) also ship with the package (``weights/``, written by ``make
+toy-models``): a shipped checkpoint is used only when its key, and so the code that trained
+it, is the current one; otherwise the model is trained as usual.
 """
 
 from __future__ import annotations
 
+import argparse
+import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -140,6 +148,46 @@ def heldout_loss(model: TransformerBridge, spec: ToyModelSpec, *, n: int = 256,
         return float(model(tokens.to(device), return_type="loss"))
 
 
+SHIPPED = Path(__file__).resolve().parent / "weights"
+"""Where the shipped checkpoints lie (safetensors and sidecar, named by their cache key)."""
+SHIPPED_RUNS: tuple[tuple[str, int], ...] = (("toyworld-2l", 0), ("toyworld-2l", 1))
+"""The ``(model, seed)`` runs of the quick profile that ``make toy-models`` ships."""
+
+
+def _run(name: str, seed: int, steps: int) -> dict[str, Any]:
+    """What a trained toy model depends on (its cache key is a hash of this)."""
+    return {"spec": asdict(_spec(name)), "steps": steps, "seed": seed,
+            "vocab": list(default_tokenizer().vocab), "code": __version__,
+            "source": source_digest("toyworld.models", "toyworld.tasks", "toyworld.vocab")}
+
+
+def shipped_key(name: str, seed: int) -> str:
+    """The cache key a shipped checkpoint of ``(name, seed)`` must carry to be used: the quick
+    profile's steps and the current code."""
+    return checkpoint_key(_run(name, seed, _spec(name).steps))
+
+
+def _shipped_paths(key: str) -> tuple[Path, Path]:
+    return SHIPPED / f"{key}.safetensors", SHIPPED / f"{key}.json"
+
+
+def ship_toy_models(runs: Sequence[tuple[str, int]] = SHIPPED_RUNS) -> list[Path]:
+    """Train each run at the quick profile's steps with the current code and copy its
+    checkpoint into :data:`SHIPPED`, replacing what was there; returns the sidecars."""
+    SHIPPED.mkdir(exist_ok=True)
+    for old in SHIPPED.glob("*"):
+        old.unlink()
+    written = []
+    for name, seed in runs:
+        toy = load_toy_model(name, seed=seed, steps=_spec(name).steps, retrain=True)
+        key = toy.meta["key"]
+        for source, target in zip(checkpoint_paths("toy-models", key), _shipped_paths(key),
+                                  strict=True):
+            shutil.copyfile(source, target)
+        written.append(_shipped_paths(key)[1])
+    return written
+
+
 def load_toy_model(name: str, *, seed: int = 0, retrain: bool = False,
                    steps: int | None = None) -> ToyModel:
     """Train ``name`` on its mixture, or load the same run from the cache.
@@ -154,9 +202,7 @@ def load_toy_model(name: str, *, seed: int = 0, retrain: bool = False,
     profile = get_profile()
     steps = steps or (spec.full_steps if profile.name == "full" else spec.steps)
     tokenizer = default_tokenizer()
-    run = {"spec": asdict(spec), "steps": steps, "seed": seed, "vocab": list(tokenizer.vocab),
-           "code": __version__, "source": source_digest("toyworld.models", "toyworld.tasks",
-                                                        "toyworld.vocab")}
+    run = _run(name, seed, steps)
     key = checkpoint_key(run)
     device = get_device()
     with cache_lock("toy-models", key):
@@ -166,6 +212,8 @@ def load_toy_model(name: str, *, seed: int = 0, retrain: bool = False,
         params = dict(model.named_parameters())
         shapes = {k: tuple(v.shape) for k, v in params.items()}
         found = None if retrain else load_checkpoint(weights, sidecar, key, shapes)
+        if found is None and not retrain and (SHIPPED / f"{key}.json").exists():
+            found = load_checkpoint(*_shipped_paths(key), key, shapes)
         if found is not None:
             with torch.no_grad():
                 for name_, param in params.items():
@@ -206,3 +254,18 @@ def _train(model: TransformerBridge, spec: ToyModelSpec, tokenizer: WordTokenize
             losses.append(loss.item())
     model.eval()
     return losses
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m mechinterp.toyworld.models --ship``: write the shipped checkpoints."""
+    parser = argparse.ArgumentParser(description=ship_toy_models.__doc__)
+    parser.add_argument("--ship", action="store_true", help="write the shipped checkpoints")
+    args = parser.parse_args(argv)
+    if not args.ship:
+        parser.error("nothing to do: pass --ship")
+    for path in ship_toy_models():
+        print(path, flush=True)
+
+
+if __name__ == "__main__":
+    main()
