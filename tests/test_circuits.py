@@ -35,6 +35,34 @@ def test_graph_forward_reproduces_the_model_and_the_corrupted_run(name):
         graph.edge_index("L1.H0", "L0.H0.q")
 
 
+def test_a_batch_of_masks_runs_each_variant_as_its_own_pass():
+    model = build_toy_model("toyworld-2l", seed=1).eval()
+    prompts = get_task("ioi").prompts(5)
+    graph = ComputationGraph(model)
+    gen = torch.Generator().manual_seed(0)
+    masks = (torch.rand(3, len(graph.edges), generator=gen) > 0.5).float()
+    with torch.no_grad():
+        _, corrupted, _ = graph.forward(prompts.corrupted)
+        batched, _, _ = graph.forward(prompts.clean, masks, corrupted)
+        for mask, chunk in zip(masks, batched.chunk(3), strict=True):
+            alone, _, _ = graph.forward(prompts.clean, mask, corrupted)
+            assert torch.allclose(chunk, alone, atol=1e-5)
+        assert not torch.allclose(batched.chunk(3)[0], batched.chunk(3)[1], atol=1e-3)
+
+
+def test_batched_acdc_returns_the_one_edge_at_a_time_circuit(induction_model):
+    prompts = get_task("induction").prompts(16, seed=2)
+    graph = ComputationGraph(induction_model)
+    single = acdc(graph, prompts, threshold=0.02, variants=1)
+    for variants in (4, 16):
+        batched = acdc(graph, prompts, threshold=0.02, variants=variants)
+        assert torch.equal(batched.kept, single.kept)
+        assert torch.allclose(batched.scores, single.scores, atol=1e-4)
+        assert batched.forward_passes < single.forward_passes
+    with pytest.raises(ConfigError, match="variants"):
+        acdc(graph, prompts, variants=0)
+
+
 def test_patching_end_points_and_bad_inputs(induction_model):
     prompts = get_task("induction").prompts(16, seed=1)
     result = activation_patching(induction_model, prompts)

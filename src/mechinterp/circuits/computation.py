@@ -173,7 +173,10 @@ class ComputationGraph:
         Args:
             tokens: ``(batch, pos)`` token ids.
             mask: ``(n_edges,)`` weights in [0, 1]: 1 carries the writer's output from this run,
-                0 its output in ``corrupted`` (default: every edge 1).
+                0 its output in ``corrupted`` (default: every edge 1). A ``(n_variants,
+                n_edges)`` mask runs that many variants of the circuit in one pass, stacked
+                along the batch: the logits and outputs then hold ``n_variants * batch``
+                rows, variant by variant.
             corrupted: ``(n_writers, batch, pos, d_model)`` writer outputs from a corrupted
                 run (the ``outputs`` of an earlier call); needed when any mask entry is below 1.
             keep_inputs: keep the readers' input tensors (with ``retain_grad``) in the
@@ -188,11 +191,19 @@ class ComputationGraph:
         if pos > p["W_pos"].shape[0]:
             raise ShapeError(f"prompts have {pos} positions; the model's context is "
                              f"{p['W_pos'].shape[0]}")
-        weights = self.allowed.to(p["W_E"].device) if mask is None else \
-            self._mask_matrix(mask.to(p["W_E"].device))
+        if mask is not None and mask.dim() == 2:
+            variants = mask.shape[0]
+            weights = torch.stack([self._mask_matrix(m) for m in mask.to(p["W_E"].device)])
+        else:
+            variants = 1
+            weights = (self.allowed.to(p["W_E"].device) if mask is None else
+                       self._mask_matrix(mask.to(p["W_E"].device)))[None]
         if corrupted is None and mask is not None and bool((mask < 1).any()):
             raise ConfigError("a mask that cuts edges needs the corrupted run's outputs")
         embed = p["W_E"][tokens] + p["W_pos"][:pos]
+        if variants > 1:
+            embed = embed.repeat(variants, 1, 1)
+            batch = variants * batch
         if keep_inputs:  # the weights are detached: let gradients start at the embeddings
             embed.requires_grad_(True)
         outputs: list[torch.Tensor] = [embed]
@@ -202,12 +213,19 @@ class ComputationGraph:
             """Inputs ``(len(reader_ids), batch, pos, d_model)`` of some readers."""
             n = len(outputs)
             current = torch.stack(outputs)
-            w = weights[:n, reader_ids]
-            x = torch.einsum("wbpd,wr->rbpd", current, w)
+            w = weights[:, :n, reader_ids]
+            if variants == 1:
+                x = torch.einsum("wbpd,wr->rbpd", current, w[0])
+                if corrupted is not None:
+                    x = x + torch.einsum("wbpd,wr->rbpd", corrupted[:n],
+                                         self.allowed[:n, reader_ids].to(w) - w[0])
+                return x
+            current = current.view(n, variants, -1, *current.shape[2:])
+            x = torch.einsum("wvbpd,vwr->rvbpd", current, w)
             if corrupted is not None:
-                x = x + torch.einsum("wbpd,wr->rbpd", corrupted[:n],
+                x = x + torch.einsum("wbpd,vwr->rvbpd", corrupted[:n],
                                      self.allowed[:n, reader_ids].to(w) - w)
-            return x
+            return x.flatten(1, 2)
 
         causal = torch.ones(pos, pos, dtype=torch.bool, device=tokens.device).tril()
         for layer in range(self.n_layers):

@@ -135,18 +135,43 @@ def circuit_metric(graph: ComputationGraph, prompts: PromptSet, mask: torch.Tens
 
 
 @torch.no_grad()
+def _variant_metrics(graph: ComputationGraph, prompts: PromptSet, masks: torch.Tensor,
+                     corrupted_outputs: torch.Tensor, metric: Metric) -> list[float]:
+    """The metric of each row of ``masks`` ``(n_variants, n_edges)``, from one batched pass."""
+    if len(masks) == 1:
+        return [circuit_metric(graph, prompts, masks[0], corrupted_outputs, metric)]
+    logits, _, _ = graph.forward(prompts.clean, masks, corrupted_outputs)
+    return [float(metric(chunk, prompts)) for chunk in logits.chunk(len(masks))]
+
+
+@torch.no_grad()
 def acdc(graph: ComputationGraph, prompts: PromptSet, *, threshold: float = 0.02,
-         metric: str | Metric = "logit_diff") -> EdgeScores:
+         metric: str | Metric = "logit_diff", variants: int = 16) -> EdgeScores:
     """Prune edges whose removal changes the metric by less than ``threshold`` x the gap.
+
+    Readers are visited from the logits back, each reader's incoming edges from the latest
+    writer to the earliest, and an edge is cut for good when cutting it (on top of every cut
+    so far) moves the metric by less than the threshold (Conmy et al., 2023).
+
+    The visit is sequential, but most edges are cut, so it is run speculatively: one batched
+    pass evaluates the next ``variants`` edges of a reader as ``variants`` circuits, the
+    ``j``-th with edges 1..j of the block cut on top of the current circuit. The walk then
+    reads the values in order, exactly as the one-edge-at-a-time visit would, until it keeps
+    an edge; the variants after that assumed a cut that did not happen, and the next block
+    starts there. ``variants=1`` is the one-pass-per-edge visit; both return the same circuit
+    (up to float rounding in a batched pass).
 
     Args:
         graph: the model's computation graph.
         prompts: clean/corrupted pairs.
         threshold: share of the clean-corrupted metric gap an edge may move and still be cut.
         metric: ``logit_diff``, ``kl`` or a function.
+        variants: how many candidate edges one forward pass evaluates (>= 1).
     """
     if threshold < 0:
         raise ConfigError(f"threshold must be >= 0, got {threshold}")
+    if not isinstance(variants, int) or variants < 1:
+        raise ConfigError(f"variants must be a positive integer, got {variants!r}")
     started = time.perf_counter()
     fn, _, corr_out, clean_m, corr_m = _runs(graph, prompts, metric)
     gap = clean_m - corr_m
@@ -161,20 +186,28 @@ def acdc(graph: ComputationGraph, prompts: PromptSet, *, threshold: float = 0.02
         by_writer.setdefault(e.writer, []).append(i)
     for reader in reversed(graph.readers):
         node = graph.node_of(reader)
-        incoming = list(reversed(by_reader.get(reader, [])))  # latest writer first
+        queue = list(reversed(by_reader.get(reader, [])))  # latest writer first
         alive = node == "logits" or bool((mask[by_writer.get(node, [])] > 0).any())
         if not alive:  # nothing downstream listens: its inputs do not matter
-            mask[incoming] = 0
+            mask[queue] = 0
             continue
-        for i in incoming:
-            mask[i] = 0
-            value = circuit_metric(graph, prompts, mask, corr_out, fn)
+        while queue:
+            block = queue[:variants]
+            masks = mask.repeat(len(block), 1)
+            for j in range(len(block)):
+                masks[j:, block[j]] = 0  # variant j cuts block[0..j]
+            values = _variant_metrics(graph, prompts, masks, corr_out, fn)
             passes += 1
-            change = abs(value - current) / abs(gap)
-            scores[i] = change
-            if change < threshold:
-                current = value
-            else:
-                mask[i] = 1
+            visited = 0
+            for i, value in zip(block, values, strict=True):
+                visited += 1
+                change = abs(value - current) / abs(gap)
+                scores[i] = change
+                if change < threshold:
+                    current = value
+                    mask[i] = 0
+                else:  # kept: the later variants assumed it cut
+                    break
+            queue = queue[visited:]
     return EdgeScores("acdc", graph.edges, scores, mask > 0, clean_m, corr_m,
                       time.perf_counter() - started, passes)
