@@ -165,8 +165,14 @@ class ComputationGraph:
         return p
 
     # -- forward -----------------------------------------------------------------------------
+    def writers_before(self, layer: int) -> int:
+        """How many writers come before layer ``layer``'s heads (``embed`` and every
+        component of the earlier layers)."""
+        return 1 + layer * (self.n_heads + (0 if self.attn_only else 1))
+
     def forward(self, tokens: torch.Tensor, mask: torch.Tensor | None = None,
-                corrupted: torch.Tensor | None = None, *, keep_inputs: bool = False
+                corrupted: torch.Tensor | None = None, *, keep_inputs: bool = False,
+                start_layer: int = 0, prefix: torch.Tensor | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         """Run the model edge by edge.
 
@@ -181,6 +187,10 @@ class ComputationGraph:
                 run (the ``outputs`` of an earlier call); needed when any mask entry is below 1.
             keep_inputs: keep the readers' input tensors (with ``retain_grad``) in the
                 returned dict, for gradients with respect to them.
+            start_layer, prefix: resume at layer ``start_layer`` from the outputs
+                ``(writers_before(start_layer), batch, pos, d_model)`` of the writers before
+                it (from an earlier run whose edges into those writers' readers were the
+                same as ``mask``'s); every variant starts from the same prefix.
 
         Returns:
             ``logits`` ``(batch, pos, d_vocab)``, ``outputs`` ``(n_writers, batch, pos,
@@ -200,13 +210,19 @@ class ComputationGraph:
                        self._mask_matrix(mask.to(p["W_E"].device)))[None]
         if corrupted is None and mask is not None and bool((mask < 1).any()):
             raise ConfigError("a mask that cuts edges needs the corrupted run's outputs")
-        embed = p["W_E"][tokens] + p["W_pos"][:pos]
+        if prefix is None:
+            if start_layer != 0:
+                raise ConfigError("resuming at a later layer needs the prefix of outputs")
+            prefix = (p["W_E"][tokens] + p["W_pos"][:pos])[None]
+        elif prefix.shape[0] != self.writers_before(start_layer):
+            raise ShapeError(f"a prefix for layer {start_layer} holds "
+                             f"{self.writers_before(start_layer)} writers, got {prefix.shape[0]}")
         if variants > 1:
-            embed = embed.repeat(variants, 1, 1)
+            prefix = prefix.repeat(1, variants, 1, 1)
             batch = variants * batch
         if keep_inputs:  # the weights are detached: let gradients start at the embeddings
-            embed.requires_grad_(True)
-        outputs: list[torch.Tensor] = [embed]
+            prefix.requires_grad_(True)
+        outputs: list[torch.Tensor] = list(prefix.unbind(0))
         inputs: dict[str, torch.Tensor] = {}
 
         def gather(reader_ids: list[int]) -> torch.Tensor:
@@ -228,7 +244,7 @@ class ComputationGraph:
             return x.flatten(1, 2)
 
         causal = torch.ones(pos, pos, dtype=torch.bool, device=tokens.device).tril()
-        for layer in range(self.n_layers):
+        for layer in range(start_layer, self.n_layers):
             ids = [self._reader_index[f"L{layer}.H{h}.{c}"] for h in range(self.n_heads)
                    for c in "qkv"]
             x = gather(ids).view(self.n_heads, 3, batch, pos, -1)

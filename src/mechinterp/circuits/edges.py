@@ -136,44 +136,63 @@ def circuit_metric(graph: ComputationGraph, prompts: PromptSet, mask: torch.Tens
 
 @torch.no_grad()
 def _variant_metrics(graph: ComputationGraph, prompts: PromptSet, masks: torch.Tensor,
-                     corrupted_outputs: torch.Tensor, metric: Metric) -> list[float]:
-    """The metric of each row of ``masks`` ``(n_variants, n_edges)``, from one batched pass."""
-    if len(masks) == 1:
-        return [circuit_metric(graph, prompts, masks[0], corrupted_outputs, metric)]
-    logits, _, _ = graph.forward(prompts.clean, masks, corrupted_outputs)
+                     corrupted_outputs: torch.Tensor, metric: Metric, layer: int,
+                     clean_outputs: torch.Tensor) -> list[float]:
+    """The metric of each row of ``masks`` ``(n_variants, n_edges)``, from one batched pass
+    that resumes at ``layer`` from the clean run's outputs before it (the rows differ only
+    in edges into readers of ``layer`` and later, and no edge into an earlier reader is cut
+    yet)."""
+    logits, _, _ = graph.forward(prompts.clean, masks, corrupted_outputs, start_layer=layer,
+                                 prefix=clean_outputs[:graph.writers_before(layer)])
     return [float(metric(chunk, prompts)) for chunk in logits.chunk(len(masks))]
+
+
+def _reader_layer(graph: ComputationGraph, reader: str) -> int:
+    return graph.n_layers if reader == "logits" else int(reader.split(".")[0][1:])
 
 
 @torch.no_grad()
 def acdc(graph: ComputationGraph, prompts: PromptSet, *, threshold: float = 0.02,
-         metric: str | Metric = "logit_diff", variants: int = 16) -> EdgeScores:
+         metric: str | Metric = "logit_diff", variants: int | None = None,
+         resume: bool = True) -> EdgeScores:
     """Prune edges whose removal changes the metric by less than ``threshold`` x the gap.
 
     Readers are visited from the logits back, each reader's incoming edges from the latest
     writer to the earliest, and an edge is cut for good when cutting it (on top of every cut
     so far) moves the metric by less than the threshold (Conmy et al., 2023).
 
-    The visit is sequential, but most edges are cut, so it is run speculatively: one batched
-    pass evaluates the next ``variants`` edges of a reader as ``variants`` circuits, the
-    ``j``-th with edges 1..j of the block cut on top of the current circuit. The walk then
+    The visit is sequential, but most edges are cut, so it can be run speculatively: one
+    batched pass evaluates the next ``variants`` edges of a reader as ``variants`` circuits,
+    the ``j``-th with edges 1..j of the block cut on top of the current circuit. The walk then
     reads the values in order, exactly as the one-edge-at-a-time visit would, until it keeps
     an edge; the variants after that assumed a cut that did not happen, and the next block
-    starts there. ``variants=1`` is the one-pass-per-edge visit; both return the same circuit
-    (up to float rounding in a batched pass).
+    starts there. As readers are visited from the last layer back, no edge into an earlier
+    layer is cut yet, so a pass can start at the reader's layer from the clean run's
+    outputs before it (``resume``). ``variants=1, resume=False`` is the plain visit, one full
+    forward pass per edge; every setting returns the same circuit (up to float rounding).
+
+    On a CPU a batch of variants costs as much per variant as separate passes (the work is
+    arithmetic, not launch overhead), so there the default is one variant per pass, resumed
+    at the reader's layer; on a GPU, where a small pass is launch-bound, 16 per pass.
 
     Args:
         graph: the model's computation graph.
         prompts: clean/corrupted pairs.
         threshold: share of the clean-corrupted metric gap an edge may move and still be cut.
         metric: ``logit_diff``, ``kl`` or a function.
-        variants: how many candidate edges one forward pass evaluates (>= 1).
+        variants: how many candidate edges one forward pass evaluates (>= 1; default 16 on
+            a GPU, 1 on a CPU).
+        resume: start each pass at the reader's layer from the clean run's outputs, instead
+            of at the embeddings.
     """
     if threshold < 0:
         raise ConfigError(f"threshold must be >= 0, got {threshold}")
+    if variants is None:
+        variants = 16 if graph.params["W_E"].device.type == "cuda" else 1
     if not isinstance(variants, int) or variants < 1:
         raise ConfigError(f"variants must be a positive integer, got {variants!r}")
     started = time.perf_counter()
-    fn, _, corr_out, clean_m, corr_m = _runs(graph, prompts, metric)
+    fn, clean_out, corr_out, clean_m, corr_m = _runs(graph, prompts, metric)
     gap = clean_m - corr_m
     mask = graph.full_mask()
     scores = torch.zeros(len(graph.edges))
@@ -196,7 +215,8 @@ def acdc(graph: ComputationGraph, prompts: PromptSet, *, threshold: float = 0.02
             masks = mask.repeat(len(block), 1)
             for j in range(len(block)):
                 masks[j:, block[j]] = 0  # variant j cuts block[0..j]
-            values = _variant_metrics(graph, prompts, masks, corr_out, fn)
+            layer = _reader_layer(graph, reader) if resume else 0
+            values = _variant_metrics(graph, prompts, masks, corr_out, fn, layer, clean_out)
             passes += 1
             visited = 0
             for i, value in zip(block, values, strict=True):
