@@ -22,7 +22,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PYTHONDONTWRITEBYTECODE := 1
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: help venv lint test test-unit test-tutorials test-nbmake test-browser docs serve bench tutorials siit-models symbiote-seeds gpt2-acceptance clean
+.PHONY: help venv lint test test-unit test-tutorials test-nbmake test-browser docs serve bench tutorials siit-models symbiote-seeds transfer-study toy-models gpt2-acceptance clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -82,9 +82,21 @@ bench: $(STAMP)  ## speed benchmarks (ratios against references measured in the 
 	$(BIN)/python benchmarks/bench_training.py
 	$(BIN)/python benchmarks/bench_sae_free.py
 	$(BIN)/python benchmarks/bench_patching.py
+	$(BIN)/python benchmarks/bench_acdc.py
 
 siit-models: $(STAMP)  ## retrain the SIIT benchmark models that ship in src/mechinterp/siit/weights (about three hours of one CPU core)
 	$(BIN)/python -c 'from mechinterp.siit import ship_models; print(*ship_models(), sep="\n")'
+
+toy-models: $(STAMP)  ## retrain the toy models that ship with the package (about 3 minutes)
+	$(BIN)/python -m mechinterp.toyworld.models --ship
+
+transfer-study: $(STAMP)  ## rerun every transfer page with every seed computed and store the runs (~15 min)
+	rm -rf .cache/transfer-study
+	cd tutorials && { echo transfer_leaderboard.py; echo transfer_variants.py; \
+	  ls transfer_*.py | grep -v -e transfer_leaderboard -e transfer_variants; } \
+	  | MECHINTERP_CACHE=$(CURDIR)/.cache/transfer-study MECHINTERP_SEEDS_LIVE=1 \
+	    MECHINTERP_PROGRESS=0 MPLBACKEND=Agg xargs -P 2 -I{} ../$(BIN)/python {} > /dev/null
+	$(BIN)/python -m mechinterp.transfer.study --from-cache .cache/transfer-study
 
 symbiote-seeds: $(STAMP)  ## recompute the stored SymbioteNet seed study that quick builds read (about 55 minutes: 80 of one CPU core, in two processes)
 	$(BIN)/python -m mechinterp.symbiote.seeds --condition normal & normal=$$!; \

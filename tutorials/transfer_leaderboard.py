@@ -22,6 +22,12 @@
 # method has its own tutorial explaining what it does; this page puts them side by side, with
 # the numbers the seed project reported for its versions of the same methods.
 #
+# About 500 runs stand behind the transfer pages. On the quick profile the runs of every seed
+# but the first are read from a stored study (`mechinterp.transfer.study`, written by
+# `make transfer-study`), and the runs of seed 0 are computed in every build and checked
+# against it, run by run: if the code no longer reproduces a stored number to within half a
+# point, the build stops and says how to rewrite the study.
+#
 # Model stitching (Lenc & Vedaldi 2015; Bansal et al. 2021), latent space translation
 # (Maiorca et al. 2023) and representation similarity (CKA, Kornblith et al. 2019) are the
 # ideas behind the methods that work; weight-space merging in the spirit of Git Re-Basin and

@@ -23,3 +23,8 @@ class DataUnavailableError(DataError):
 
 class ShapeError(MechinterpError):
     """A tensor does not have the shape an operation needs."""
+
+
+class StaleStudyError(MechinterpError):
+    """A stored study (results shipped with the package so that a CPU build need not compute
+    every seed) no longer matches what the code computes."""

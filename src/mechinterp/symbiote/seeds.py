@@ -38,7 +38,7 @@ import torch
 from mechinterp.checkpoints import atomic_write_text, cache_lock
 from mechinterp.config import cache_dir, get_profile
 from mechinterp.data import DigitData, load_digits
-from mechinterp.errors import ConfigError, MechinterpError
+from mechinterp.errors import ConfigError, StaleStudyError
 from mechinterp.symbiote.experiment import (
     CONDITIONS,
     choose_ablation,
@@ -65,10 +65,6 @@ half a point on every rate, accuracy and entropy, two units on every budget (eac
 mean over the digits). On one machine a seed reproduces exactly; these margins leave room
 for another CPU's rounding, which can move a trained network by an image or a unit, and
 still catch a change of method."""
-
-
-class StaleStudyError(MechinterpError):
-    """A stored seed study no longer matches what the code computes."""
 
 
 def _jsonable(value: Any) -> Any:

@@ -8,6 +8,7 @@ and a code change re-runs what it could have changed.
 
 from __future__ import annotations
 
+import functools
 import json
 import statistics
 from collections.abc import Sequence
@@ -27,10 +28,12 @@ from mechinterp.transfer.registry import (
     list_methods,
     run_method,
 )
+from mechinterp.transfer.study import VERIFY_SEEDS, check_run, stored_run
 
 __all__ = [
     "DEFAULT_PAIRS",
     "cached_run",
+    "code_digest",
     "run_grid",
     "summarise_runs",
     "support_matrix",
@@ -86,28 +89,57 @@ _TRANSFER_MODULES = ("transfer.protocol", "transfer.context", "transfer.registry
 def cached_run(method: str, recipient_arch: str, donor_arch: str, *, seed: int = 0,
                protocol: TransferProtocol | None = None, concept_budget: int | None = None,
                data: DigitData | None = None) -> dict[str, Any]:
-    """:func:`run_method`, or its stored result when the same run was done before.
+    """:func:`run_method`, or its result from the cache when the same run was done before,
+    or from the stored study (:mod:`mechinterp.transfer.study`) for the seeds it does not
+    recompute; a recomputed seed is checked against the study.
 
     Raises:
         ArchitectureMismatchError: the method cannot handle the pair.
+        StaleStudyError: a recomputed run does not match its stored result.
     """
     protocol = protocol or TransferProtocol()
     data = data or load_digits()
     spec = {"method": method, "pair": [recipient_arch, donor_arch], "seed": seed,
             "protocol": protocol.as_dict(), "budget": concept_budget, "data": data.source,
-            "profile": get_profile().name, "code": source_digest(*_TRANSFER_MODULES)}
+            "profile": get_profile().name, "code": code_digest()}
+    _check_supported(method, recipient_arch, donor_arch)  # before training a pair for nothing
+    stored = stored_run(spec)
+    if stored is not None and seed not in VERIFY_SEEDS:
+        return stored
     key = checkpoint_key(spec)
     path = cache_dir() / "transfer-runs" / f"{key}.json"
     with cache_lock("transfer-runs", key):
+        result = None
         if path.exists():
             try:
-                return json.loads(path.read_text())
-            except json.JSONDecodeError:
-                pass  # a damaged entry is recomputed
-        pair = model_pair(recipient_arch, donor_arch, protocol, seed=seed, data=data)
-        result = run_method(method, pair=pair, concept_budget=concept_budget)
-        atomic_write_text(path, json.dumps(result))
+                result = json.loads(path.read_text())["result"]
+            except (json.JSONDecodeError, KeyError, TypeError):
+                pass  # a damaged or old-format entry is recomputed
+        if result is None:
+            pair = model_pair(recipient_arch, donor_arch, protocol, seed=seed, data=data)
+            result = run_method(method, pair=pair, concept_budget=concept_budget)
+            atomic_write_text(path, json.dumps({"spec": spec, "result": result}))
+    if stored is not None:
+        check_run(result, stored)
     return result
+
+
+@functools.cache
+def _untrained(arch: str):
+    from mechinterp.models import build_model  # noqa: PLC0415
+
+    model = build_model(arch)
+    model.arch = arch
+    return model
+
+
+def _check_supported(method: str, recipient_arch: str, donor_arch: str) -> None:
+    get_method(method).check_pair(_untrained(recipient_arch), _untrained(donor_arch))
+
+
+def code_digest() -> str:
+    """A digest of the code a transfer run's result depends on (part of its cache key)."""
+    return source_digest(*_TRANSFER_MODULES)
 
 
 def run_grid(methods: Sequence[str] | None = None,
@@ -168,11 +200,7 @@ def support_matrix(methods: Sequence[str], archs: Sequence[str]) -> dict[str, di
 
     Returns ``{method: {"A <- B": "yes" | reason}}``.
     """
-    from mechinterp.models import build_model
-
-    models = {a: build_model(a) for a in archs}
-    for name, model in models.items():
-        model.arch = name
+    models = {a: _untrained(a) for a in archs}
     out: dict[str, dict[str, str]] = {}
     for method in methods:
         spec = get_method(method)
