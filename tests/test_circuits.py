@@ -84,6 +84,27 @@ def test_patching_end_points_and_bad_inputs(induction_model):
     induction_model.eval()
 
 
+def test_every_head_at_every_position(induction_model):
+    prompts = get_task("induction").prompts(8, seed=3)
+    exact = activation_patching(induction_model, prompts, components=("head_positions",))
+    approx = attribution_patching(induction_model, prompts)
+    cfg = induction_model.cfg
+    pos = prompts.clean.shape[1]
+    grid = exact.scores["head_positions"]
+    assert grid.shape == approx.scores["head_positions"].shape == (cfg.n_layers, cfg.n_heads, pos)
+    assert exact.forward_passes == 2 + cfg.n_layers * cfg.n_heads * pos
+    # before the first token where clean and corrupted differ, a head's output is the same in
+    # both runs (attention is causal), so patching it there changes nothing
+    first = int((prompts.clean != prompts.corrupted).any(0).nonzero()[0])
+    assert first > 0
+    assert grid[:, :, :first].abs().max() < 1e-5
+    assert approx.scores["head_positions"][:, :, :first].abs().max() < 1e-5
+    assert grid[:, :, first:].abs().max() > 0.05
+    # the per-position estimate adds up to the per-head one
+    assert torch.allclose(approx.scores["head_positions"].sum(-1), approx.scores["heads"],
+                          atol=1e-5)
+
+
 def test_every_method_finds_the_planted_induction_circuit(induction_model):
     prompts = get_task("induction").prompts(32, seed=1)
     truth = ground_truth(induction_model, prompts)

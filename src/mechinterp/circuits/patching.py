@@ -30,6 +30,9 @@ from mechinterp.toyworld.tasks import PromptSet
 __all__ = ["PatchingResult", "activation_patching", "attribution_patching", "COMPONENTS"]
 
 COMPONENTS = ("resid", "heads", "mlp")
+"""What :func:`activation_patching` patches by default."""
+EXTRA_COMPONENTS = ("head_positions",)
+"""Finer grids it patches on request: every head at every position, one run each."""
 
 
 @dataclass
@@ -40,7 +43,9 @@ class PatchingResult:
         method: ``activation`` or ``attribution``.
         direction: ``denoise`` or ``noise``.
         scores: ``resid`` ``(n_layers + 1, pos)``, ``heads`` ``(n_layers, n_heads)``,
-            ``mlp`` ``(n_layers,)`` (absent for attention-only models).
+            ``mlp`` ``(n_layers,)`` (absent for attention-only models), and
+            ``head_positions`` ``(n_layers, n_heads, pos)`` (always from attribution
+            patching, from activation patching when asked for).
         clean_metric: the metric on clean prompts; corrupted_metric: on corrupted ones.
         seconds: wall time of the scoring.
         forward_passes: model runs used.
@@ -110,7 +115,8 @@ def activation_patching(model, prompts: PromptSet, *, metric: str | Metric = "lo
         prompts: clean/corrupted pairs of equal shape.
         metric: ``logit_diff``, ``kl`` or a function ``(logits, prompts) -> scalar``.
         direction: ``denoise`` (clean activation into the corrupted run) or ``noise``.
-        components: any of ``resid``, ``heads``, ``mlp``.
+        components: any of ``resid``, ``heads``, ``mlp``, and ``head_positions`` (every
+            head at every position: ``n_layers * n_heads * pos`` runs).
     """
     _check(model, prompts, direction)
     started = time.perf_counter()
@@ -118,9 +124,10 @@ def activation_patching(model, prompts: PromptSet, *, metric: str | Metric = "lo
     base, source = (prompts.corrupted, clean_cache) if direction == "denoise" else \
         (prompts.clean, corr_cache)
     hooks = _hooks(model)
-    unknown = sorted(set(components) - set(COMPONENTS))
+    unknown = sorted(set(components) - set(COMPONENTS + EXTRA_COMPONENTS))
     if unknown:
-        raise ConfigError(f"unknown components {unknown}; choose from {list(COMPONENTS)}")
+        raise ConfigError(f"unknown components {unknown}; choose from "
+                          f"{list(COMPONENTS + EXTRA_COMPONENTS)}")
     runs = 0
 
     def run(name: str, patch) -> float:
@@ -153,6 +160,17 @@ def activation_patching(model, prompts: PromptSet, *, metric: str | Metric = "lo
                     return act
                 grid[layer, h] = run(name, patch)
         scores["heads"] = grid
+    if "head_positions" in components:
+        grid = torch.zeros(model.cfg.n_layers, model.cfg.n_heads, pos)
+        for layer, name in enumerate(hooks["heads"]):
+            for h in range(model.cfg.n_heads):
+                for p in range(pos):
+                    def patch(act, src, h=h, p=p):
+                        act = act.clone()
+                        act[:, p, h] = src[:, p, h]
+                        return act
+                    grid[layer, h, p] = run(name, patch)
+        scores["head_positions"] = grid
     if "mlp" in components and "mlp" in hooks:
         scores["mlp"] = torch.tensor([run(name, lambda act, src: src) for name in hooks["mlp"]])
     normalised = {k: (v - corr_m) / (clean_m - corr_m) for k, v in scores.items()}
@@ -204,7 +222,9 @@ def attribution_patching(model, prompts: PromptSet, *, metric: str | Metric = "l
         return (source[name].to(act) - act.detach()) * act.grad
 
     scores = {"resid": torch.stack([attribution(n).sum((0, 2)) for n in hooks["resid"]]),
-              "heads": torch.stack([attribution(n).sum((0, 1, 3)) for n in hooks["heads"]])}
+              "heads": torch.stack([attribution(n).sum((0, 1, 3)) for n in hooks["heads"]]),
+              "head_positions": torch.stack([attribution(n).sum((0, 3)).T
+                                             for n in hooks["heads"]])}
     if "mlp" in hooks:
         scores["mlp"] = torch.stack([attribution(n).sum() for n in hooks["mlp"]])
     sign = 1.0 if direction == "denoise" else -1.0
