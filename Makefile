@@ -22,7 +22,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PYTHONDONTWRITEBYTECODE := 1
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: help venv lint test test-unit test-tutorials test-nbmake test-browser docs serve bench tutorials siit-models symbiote-seeds transfer-study toy-models gpt2-acceptance clean
+.PHONY: help venv lint test test-unit test-tutorials test-nbmake test-browser docs serve bench tutorials siit-models symbiote-seeds transfer-study toy-models bench-page gpt2-acceptance clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -83,6 +83,11 @@ bench: $(STAMP)  ## speed benchmarks (ratios against references measured in the 
 	$(BIN)/python benchmarks/bench_sae_free.py
 	$(BIN)/python benchmarks/bench_patching.py
 	$(BIN)/python benchmarks/bench_acdc.py
+
+bench-page: $(STAMP)  ## rerun the patching and ACDC benchmarks and rewrite docs/performance.md (about 15 minutes)
+	$(BIN)/python benchmarks/bench_patching.py --json > docs/performance/patching.jsonl
+	$(BIN)/python benchmarks/bench_acdc.py --json > docs/performance/acdc.jsonl
+	$(BIN)/python tools/performance_page.py
 
 siit-models: $(STAMP)  ## retrain the SIIT benchmark models that ship in src/mechinterp/siit/weights (about three hours of one CPU core)
 	$(BIN)/python -c 'from mechinterp.siit import ship_models; print(*ship_models(), sep="\n")'

@@ -49,6 +49,7 @@ PAGES = (
     "tutorials/circuits_4_discovery_and_export/",
     "tutorials/selfreport_3_heads/",
     "results/",
+    "performance/",
 )
 # Pages whose prose holds TeX: MathJax must have typeset it.
 MATH_PAGES = ("essay/essay_4_circuit_map/", "essay/essay_5_self_report/")
