@@ -12,7 +12,15 @@ Rounds are interleaved (reference, ours, reference, ours, ...) so that load from
 processes hits both alike; the ratio of medians is printed, together with the accuracy each
 loop reached, as a check that both trained the same thing.
 
+With ``--seeds N`` it measures instead what training seeds together buys: ``N`` seeds of the
+architecture trained one after another with :func:`mechinterp.train.fit`, against the same
+``N`` seeds in one :func:`mechinterp.stacked.fit_stacked` run (same initial weights and batch
+orders), one epoch each, interleaved over rounds; it prints the ratio and the largest weight
+difference between the two ways (float rounding only). On one CPU thread the arithmetic is the
+cost, so expect a ratio near 1; on a GPU small models are launch-bound and it grows with ``N``.
+
     python benchmarks/bench_training.py [--rounds 3] [--arch cnn] [--json]
+    python benchmarks/bench_training.py --seeds 5 [--arch simplenn] [--device cuda] [--json]
 """
 
 from __future__ import annotations
@@ -80,14 +88,73 @@ def our_epoch(model, data, lr: float, generator: torch.Generator) -> float:
     return accuracy(model, data.test_images, data.test_labels)
 
 
+def bench_seeds(arch: str, n_seeds: int, rounds: int, device: str) -> dict:
+    """``n_seeds`` separate fits against one stacked fit of the same seeds, one epoch each."""
+    from mechinterp.stacked import fit_stacked
+
+    data = mi.load_digits(device=device)
+    config = TrainConfig(epochs=1, batch_size=64, lr=mi.get_profile().lr)
+    seeds = list(range(n_seeds))
+
+    def fresh():
+        generators, models = [], []
+        for s in seeds:
+            generators.append(mi.seed_everything(s))
+            models.append(mi.build_model(arch).to(data.device))
+        return models, generators
+
+    def sync():
+        if data.device.type == "cuda":
+            torch.cuda.synchronize()
+
+    times: dict[str, list[float]] = {"separate": [], "stacked": []}
+    trained = {}
+    for _ in range(rounds):
+        models, generators = fresh()
+        sync()
+        started = time.perf_counter()
+        for model, generator in zip(models, generators, strict=True):
+            fit(model, data.train_images, data.train_labels, config, generator)
+        sync()
+        times["separate"].append(time.perf_counter() - started)
+        trained["separate"] = models
+        models, generators = fresh()
+        sync()
+        started = time.perf_counter()
+        fit_stacked(models, data.train_images, data.train_labels, config, generators)
+        sync()
+        times["stacked"].append(time.perf_counter() - started)
+        trained["stacked"] = models
+    gap = max((a - b).abs().max().item()
+              for m, n in zip(trained["separate"], trained["stacked"], strict=True)
+              for a, b in zip(m.state_dict().values(), n.state_dict().values(), strict=True))
+    separate, stacked = (statistics.median(times[k]) for k in ("separate", "stacked"))
+    return {"benchmark": "seeds_together", "arch": arch, "seeds": n_seeds,
+            "device": str(data.device), "threads": torch.get_num_threads(),
+            "n_train": data.n_train, "separate_seconds": separate, "stacked_seconds": stacked,
+            "ratio": separate / stacked, "largest_weight_difference": gap}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="training-speed benchmark")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--arch", default="cnn")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--seeds", type=int, default=0,
+                        help="time this many seeds trained together against one by one")
+    parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
 
     mi.apply_thread_policy()
+    if args.seeds:
+        result = bench_seeds(args.arch, args.seeds, args.rounds, args.device)
+        if args.json:
+            print(json.dumps(result))
+        else:
+            for key, value in result.items():
+                print(f"{key:28s} {value:.4g}" if isinstance(value, float)
+                      else f"{key:28s} {value}")
+        return 0
     data = mi.load_digits(device="cpu")
     train_set = ExamplesStyleMNIST(data.train_images, data.train_labels)
     test_set = ExamplesStyleMNIST(data.test_images, data.test_labels)
