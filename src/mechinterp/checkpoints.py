@@ -33,6 +33,8 @@ __all__ = [
     "save_checkpoint",
     "load_checkpoint",
     "atomic_write_text",
+    "rounded_floats",
+    "first_differences",
     "CACHE_FORMAT",
 ]
 
@@ -159,3 +161,21 @@ def load_checkpoint(
         )
         return None
     return tensors, meta
+
+
+def rounded_floats(value: Any, digits: int = 7) -> Any:
+    """``value`` with every float in it (through dicts and lists) rounded to ``digits``
+    decimals: stored results stay small, and 7 decimals lie far below one image in 60,000."""
+    if isinstance(value, float):
+        return round(value, digits)
+    if isinstance(value, dict):
+        return {k: rounded_floats(v, digits) for k, v in value.items()}
+    if isinstance(value, list):
+        return [rounded_floats(v, digits) for v in value]
+    return value
+
+
+def first_differences(differ: list[str], shown: int = 5) -> str:
+    """The first ``shown`` of a list of differences, and how many more there are."""
+    more = len(differ) - shown
+    return "; ".join(differ[:shown]) + (f" (and {more} more)" if more > 0 else "")

@@ -35,7 +35,7 @@ from typing import Any
 
 import torch
 
-from mechinterp.checkpoints import atomic_write_text, cache_lock
+from mechinterp.checkpoints import atomic_write_text, cache_lock, first_differences, rounded_floats
 from mechinterp.config import cache_dir, get_profile
 from mechinterp.data import DigitData, load_digits
 from mechinterp.errors import ConfigError, StaleStudyError
@@ -210,8 +210,7 @@ def _check_agrees(live: dict[str, Any], stored: dict[str, Any]) -> dict[str, flo
         if gap > TOLERANCE[kind]:
             differ.append(f"{k}: stored {b.get(k)!r}, now {a.get(k)!r}")
     if differ:
-        shown = "; ".join(differ[:5]) + (f" (and {len(differ) - 5} more)"
-                                         if len(differ) > 5 else "")
+        shown = first_differences(differ)
         raise StaleStudyError(
             f"the stored SymbioteNet seed study for condition {live['condition']!r} does not "
             f"reproduce seed {live['seed']} with this code: {shown}. Rerun it with "
@@ -352,24 +351,13 @@ def store_study(condition: str, seeds: Sequence[int] = SEEDS, source: str | None
     return write_study(condition, data, rows)
 
 
-def _rounded(value: Any) -> Any:
-    """Floats to 7 decimals (far below one image in 60,000), for a smaller file."""
-    if isinstance(value, float):
-        return round(value, 7)
-    if isinstance(value, dict):
-        return {k: _rounded(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_rounded(v) for v in value]
-    return value
-
-
 def write_study(condition: str, data: DigitData, rows: dict[int, dict[str, Any]]) -> Path:
     """Write computed :func:`seed_row` results (default config) as the stored study of
     ``condition`` for the active profile and ``data``'s source; returns its path."""
     study = {"condition": condition, "profile": get_profile().name, "data_source": data.source,
              "classes": list(data.classes), "config": SymbioteConfig().as_dict(),
              "library": _library_digest(), "torch": torch.__version__,
-             "seeds": {str(seed): _rounded(row) for seed, row in sorted(rows.items())}}
+             "seeds": {str(seed): rounded_floats(row) for seed, row in sorted(rows.items())}}
     path = stored_study_path(condition, data.source)
     atomic_write_text(path, json.dumps(study, separators=(",", ":")) + "\n")
     return path

@@ -21,7 +21,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mechinterp.checkpoints import atomic_write_text, checkpoint_key
+from mechinterp.checkpoints import (
+    atomic_write_text,
+    checkpoint_key,
+    first_differences,
+    rounded_floats,
+)
 from mechinterp.config import cache_dir
 from mechinterp.errors import StaleStudyError
 
@@ -99,8 +104,7 @@ def check_run(live: dict[str, Any], stored: dict[str, Any]) -> float:
     """
     largest, differ = _differences(live, stored, "")
     if differ:
-        shown = "; ".join(differ[:5]) + (f" (and {len(differ) - 5} more)"
-                                         if len(differ) > 5 else "")
+        shown = first_differences(differ)
         raise StaleStudyError(
             f"the stored transfer study does not reproduce {live.get('method')!r} on "
             f"{live.get('recipient_arch')} <- {live.get('donor_arch')}, seed "
@@ -108,15 +112,6 @@ def check_run(live: dict[str, Any], stored: dict[str, Any]) -> float:
             f"transfer-study' (about 20 minutes of one CPU core), or set {LIVE_ENV}=1 to "
             f"compute every seed in the build")
     return largest
-
-
-def _rounded(value: Any) -> Any:
-    """Floats to 7 decimals (far below one image in 60,000), for a smaller file."""
-    if isinstance(value, float):
-        return round(value, 7)
-    if isinstance(value, dict):
-        return {k: _rounded(v) for k, v in value.items()}
-    return value
 
 
 def write_study(cache: Path, profile: str = "quick", data_source: str = "mnist-5k") -> Path:
@@ -136,7 +131,7 @@ def write_study(cache: Path, profile: str = "quick", data_source: str = "mnist-5
         spec = entry.get("spec") if isinstance(entry, dict) else None
         if (spec and spec.get("code") == code and spec.get("profile") == profile
                 and spec.get("data") == data_source):
-            runs[_run_key(spec)] = _rounded(entry["result"])
+            runs[_run_key(spec)] = rounded_floats(entry["result"])
     if not runs:
         raise StaleStudyError(
             f"no transfer run of profile {profile!r} on {data_source!r} with this code under "
