@@ -38,15 +38,35 @@ __all__ = ["component_parameters", "ParameterPatch", "RankOneEdit", "rome_edit",
 ALL = (slice(None),)
 
 
-def _linear(model, layer: int, name: str) -> torch.nn.Linear:
+def _is_conv1d(module) -> bool:
+    """Hugging Face's ``Conv1D`` (GPT-2's projections): a linear layer whose weight is stored
+    ``(in_features, out_features)``, the transpose of ``nn.Linear``'s."""
+    return type(module).__name__ == "Conv1D" and hasattr(module, "nf")
+
+
+def _linear(model, layer: int, name: str) -> torch.nn.Module:
+    """The linear map ``name`` (``q``, ``k``, ``v``, ``o``, ``in``, ``out``) of a layer: an
+    ``nn.Linear`` (toy-world models; GPT-2's q/k/v, which the bridge exposes as views of the
+    fused ``c_attn``) or a ``Conv1D`` (GPT-2's ``c_proj`` and ``c_fc``)."""
     block = model.blocks[layer]
     part = block.attn if name in ("q", "k", "v", "o") else block.mlp
     module = getattr(getattr(part, name, None), "original_component", None)
-    if not isinstance(module, torch.nn.Linear):
-        raise ConfigError(f"weight interventions need a model with separate q/k/v/o and "
-                          f"in/out linear layers (the toy-world TransformerBridge models); "
-                          f"{type(model).__name__} has no linear {name!r} in layer {layer}")
+    if not (isinstance(module, torch.nn.Linear) or _is_conv1d(module)):
+        raise ConfigError(f"weight interventions need a TransformerBridge whose attention and "
+                          f"MLP expose q/k/v/o and in/out linear maps (toy-world and GPT-2 "
+                          f"models do); {type(model).__name__} has no linear {name!r} in "
+                          f"layer {layer}")
     return module
+
+
+def _out_index(module, index: slice) -> tuple[slice, ...]:
+    """Index of output features ``index`` in ``module``'s weight."""
+    return (slice(None), index) if _is_conv1d(module) else (index,)
+
+
+def _in_index(module, index: slice) -> tuple[slice, ...]:
+    """Index of input features ``index`` in ``module``'s weight."""
+    return (index,) if _is_conv1d(module) else (slice(None), index)
 
 
 def parse_component(model, component: str) -> tuple[int, int | None]:
@@ -100,10 +120,11 @@ def component_parameters(model, component: str) -> dict[str, ParamSlice]:
     out = {}
     for name in ("q", "k", "v"):
         linear = _linear(model, layer, name)
-        out[f"{name}.weight"] = (linear.weight, (rows,))
+        out[f"{name}.weight"] = (linear.weight, _out_index(linear, rows))
         if linear.bias is not None:
             out[f"{name}.bias"] = (linear.bias, (rows,))
-    out["o.weight"] = (_linear(model, layer, "o").weight, (slice(None), rows))
+    o = _linear(model, layer, "o")
+    out["o.weight"] = (o.weight, _in_index(o, rows))
     return out
 
 
@@ -156,11 +177,15 @@ class RankOneEdit(WeightIntervention):
         self.description = description or f"rank-one edit of layer {layer}'s MLP output weights"
 
     def new_values(self, model):
-        weight = _linear(model, self.layer, "out").weight
-        if weight.shape != self.update.shape:
+        linear = _linear(model, self.layer, "out")
+        weight = linear.weight
+        # a Conv1D (GPT-2) stores the (d_model, d_mlp) map transposed
+        update = self.update.T if _is_conv1d(linear) else self.update
+        if weight.shape != update.shape:
+            expected = tuple(weight.T.shape if _is_conv1d(linear) else weight.shape)
             raise ShapeError(f"the update has shape {tuple(self.update.shape)} but layer "
-                             f"{self.layer}'s MLP output weight is {tuple(weight.shape)}")
-        return [((weight, ALL), weight.detach() + self.update.to(weight.device, weight.dtype))]
+                             f"{self.layer}'s MLP output map is {expected} (d_model, d_mlp)")
+        return [((weight, ALL), weight.detach() + update.to(weight.device, weight.dtype))]
 
 
 @torch.no_grad()
