@@ -8,8 +8,10 @@ Every intervention shares one interface (:class:`Intervention`): ``apply(model)`
   2024).
 * :mod:`.ablation`: neuron, direction and SAE-feature clamps; zero and mean ablation of heads
   and MLPs; directional ablation (Arditi et al., 2024).
-* :mod:`.weights`: parameter patching from another checkpoint, and ROME-style rank-one fact
-  edits (Meng et al., 2022; 2023).
+* :mod:`.weights`: parameter patching from another checkpoint (toy-world models and GPT-2's
+  fused projections alike), and the toy world's ROME-style rank-one fact edits.
+* :mod:`.rome`: ROME as published (Meng et al., 2022), on any bridge: causal tracing picks
+  the layer, the value has its KL term and norm clamp, ``C`` comes from a text sample.
 * :mod:`.ready` and :mod:`.spec`: ready-made interventions fitted to a toy-world model on
   their own tuning data (:mod:`.tuning`), and ``"kind:key=value,..."`` specs.
 
@@ -40,6 +42,7 @@ from mechinterp.interventions.base import (
     resolve_hook,
 )
 from mechinterp.interventions.ready import READY_MADE, residual_hooks
+from mechinterp.interventions.rome import RomeSettings, causal_trace, rome
 from mechinterp.interventions.spec import SPEC_KINDS, get_intervention, list_interventions
 from mechinterp.interventions.steering import (
     ProbeGate,
@@ -92,7 +95,10 @@ __all__ = [
     "readout_direction",
     "residual_hooks",
     "resolve_hook",
+    "rome",
     "rome_edit",
+    "RomeSettings",
+    "causal_trace",
     "steering_vector",
     "strength_sweep",
 ]

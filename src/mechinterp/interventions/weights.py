@@ -165,14 +165,16 @@ class RankOneEdit(WeightIntervention):
         update: the weight change (``out.weight`` has shape ``(d_model, d_mlp)``).
         fact: ``(subject, old, new)`` when the edit rewrites a fact.
         name, description: for listings.
+        meta: what the fitting found (e.g. ROME's key, value and traced effects).
     """
 
     kind = "weight-edit"
 
     def __init__(self, layer: int, update: torch.Tensor, *,
                  fact: tuple[str, str, str] | None = None, name: str = "rank-one-edit",
-                 description: str = "") -> None:
+                 description: str = "", meta: dict | None = None) -> None:
         self.layer, self.update, self.fact = layer, update.detach(), fact
+        self.meta = dict(meta or {})
         self.name = name
         self.description = description or f"rank-one edit of layer {layer}'s MLP output weights"
 

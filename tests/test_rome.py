@@ -1,0 +1,100 @@
+"""ROME as published, on GPT-2's architecture (the offline stand-in) with exact checks, and on
+the trained toy-world model for efficacy."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from gpt2_standin import save_standin
+
+from mechinterp.errors import ConfigError
+from mechinterp.interventions.rome import RomeSettings, causal_trace, rome, subject_tokens
+from mechinterp.interventions.tuning import reference_tokens
+from mechinterp.pretrained import load_pretrained, natural_corpus, pretrained_tokenizer
+from mechinterp.toyworld import load_toy_model
+
+PROMPT, SUBJECT, TARGET = "The capital of France is", "France", "Rome"
+
+
+@pytest.fixture(scope="module")
+def gpt2(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("gpt2-rome")
+    texts = natural_corpus()
+    save_standin(folder, texts)
+    model = load_pretrained(str(folder), device="cpu")
+    tok = pretrained_tokenizer(model)
+    ids = [i for t in texts for i in tok.encode(" " + t, add_special_tokens=False)]
+    sample = torch.tensor(ids[: len(ids) // 16 * 16]).view(-1, 16)
+    return model, tok, sample
+
+
+def test_the_edit_is_rank_one_and_moves_the_output_by_the_closed_form(gpt2):
+    model, tok, sample = gpt2
+    settings = RomeSettings(steps=20, n_contexts=0)  # the key is the prompt's own key
+    edit = rome(model, tok, PROMPT, SUBJECT, TARGET, sample, layer=0, settings=settings)
+    assert torch.linalg.matrix_rank(edit.update).item() == 1
+    delta, k_star = edit.meta["delta"], edit.meta["k_star"]
+    assert torch.allclose(edit.update @ k_star, delta, atol=1e-4)  # W k* moves by delta
+    ids, last_subject = subject_tokens(tok, PROMPT, SUBJECT)
+    tokens = torch.tensor([ids])
+    with torch.no_grad():
+        _, clean = model.run_with_cache(tokens, names_filter=["blocks.0.hook_mlp_out"])
+        with edit.applied(model):
+            edited_logits, edited = model.run_with_cache(tokens,
+                                                         names_filter=["blocks.0.hook_mlp_out"])
+    moved = edited["blocks.0.hook_mlp_out"][0] - clean["blocks.0.hook_mlp_out"][0]
+    assert torch.allclose(moved[last_subject], delta, atol=1e-4)  # at the subject: delta
+    edited = edited_logits
+    target = tok.encode(" " + TARGET, add_special_tokens=False)[0]
+    assert edited[0, -1].log_softmax(-1)[target] > model(tokens)[0, -1].log_softmax(-1)[target]
+
+
+def test_the_value_norm_is_clamped_and_the_kl_term_keeps_the_essence(gpt2):
+    model, tok, sample = gpt2
+    loose = rome(model, tok, PROMPT, SUBJECT, TARGET, sample, layer=0,
+                 settings=RomeSettings(steps=30, clamp_norm=0.0, kl_weight=0.0))
+    tight = rome(model, tok, PROMPT, SUBJECT, TARGET, sample, layer=0,
+                 settings=RomeSettings(steps=30, clamp_norm=0.05, kl_weight=0.0))
+    assert tight.meta["delta"].norm() < loose.meta["delta"].norm()
+    kept = rome(model, tok, PROMPT, SUBJECT, TARGET, sample, layer=0,
+                settings=RomeSettings(steps=30, clamp_norm=0.0, kl_weight=50.0))
+    essence = torch.tensor([tok.encode(f"{SUBJECT} is a", add_special_tokens=False)])
+
+    def kl(edit) -> float:
+        with torch.no_grad():
+            p = model(essence)[0, -1].log_softmax(-1)
+            with edit.applied(model):
+                q = model(essence)[0, -1].log_softmax(-1)
+        return float((p.exp() * (p - q)).sum())
+
+    assert kl(kept) < kl(loose)
+
+
+def test_causal_tracing_and_bad_inputs(gpt2):
+    model, tok, sample = gpt2
+    effects = causal_trace(model, tok, PROMPT, SUBJECT)
+    assert effects.shape == (model.cfg.n_layers,)
+    quiet = causal_trace(model, tok, PROMPT, SUBJECT, settings=RomeSettings(noise=0.0))
+    assert quiet.abs().max() < 1e-6  # nothing corrupted, nothing to restore
+    edit = rome(model, tok, PROMPT, SUBJECT, TARGET, sample, settings=RomeSettings(steps=5))
+    assert edit.layer == 0 and edit.meta["traced"] is not None  # the last layer cannot reach
+    with pytest.raises(ConfigError, match="not in the prompt"):
+        rome(model, tok, PROMPT, "Spain", TARGET, sample)
+    with pytest.raises(ConfigError, match="layer must be in 0..0"):
+        rome(model, tok, PROMPT, SUBJECT, TARGET, sample, layer=1)
+    with pytest.raises(ConfigError, match="steps"):
+        RomeSettings(steps=0)
+
+
+def test_rome_rewrites_a_fact_of_the_trained_toy_model():
+    toy = load_toy_model("toyworld-2l")
+    sample = reference_tokens(toy.tokenizer, toy.spec.mixture, n=256, n_ctx=toy.spec.n_ctx)
+    prompt = "the colour of zorv is"
+    edit = rome(toy.model, toy.tokenizer, prompt, "zorv", "blue", sample,
+                essence="the colour of zorv")
+    tokens = torch.tensor([toy.tokenizer.encode(prompt)])
+    blue = int(toy.tokenizer.ids(["blue"])[0])
+    with torch.no_grad():
+        assert int(toy.model(tokens)[0, -1].argmax()) != blue
+        with edit.applied(toy.model):
+            assert int(toy.model(tokens)[0, -1].argmax()) == blue
