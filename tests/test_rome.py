@@ -3,12 +3,15 @@ the trained toy-world model for efficacy."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from gpt2_standin import save_standin
 
+from mechinterp.cli import main
 from mechinterp.errors import ConfigError
-from mechinterp.interventions.rome import RomeSettings, causal_trace, rome, subject_tokens
+from mechinterp.interventions.rome import RomeSettings, bos, causal_trace, rome, subject_tokens
 from mechinterp.interventions.tuning import reference_tokens
 from mechinterp.pretrained import load_pretrained, natural_corpus, pretrained_tokenizer
 from mechinterp.toyworld import load_toy_model
@@ -25,18 +28,19 @@ def gpt2(tmp_path_factory):
     tok = pretrained_tokenizer(model)
     ids = [i for t in texts for i in tok.encode(" " + t, add_special_tokens=False)]
     sample = torch.tensor(ids[: len(ids) // 16 * 16]).view(-1, 16)
-    return model, tok, sample
+    return model, tok, sample, folder
 
 
 def test_the_edit_is_rank_one_and_moves_the_output_by_the_closed_form(gpt2):
-    model, tok, sample = gpt2
+    model, tok, sample, _ = gpt2
     settings = RomeSettings(steps=20, n_contexts=0)  # the key is the prompt's own key
     edit = rome(model, tok, PROMPT, SUBJECT, TARGET, sample, layer=0, settings=settings)
     assert torch.linalg.matrix_rank(edit.update).item() == 1
     delta, k_star = edit.meta["delta"], edit.meta["k_star"]
     assert torch.allclose(edit.update @ k_star, delta, atol=1e-4)  # W k* moves by delta
     ids, last_subject = subject_tokens(tok, PROMPT, SUBJECT)
-    tokens = torch.tensor([ids])
+    tokens = torch.tensor([bos(tok) + ids])
+    last_subject += len(bos(tok))
     with torch.no_grad():
         _, clean = model.run_with_cache(tokens, names_filter=["blocks.0.hook_mlp_out"])
         with edit.applied(model):
@@ -50,7 +54,7 @@ def test_the_edit_is_rank_one_and_moves_the_output_by_the_closed_form(gpt2):
 
 
 def test_the_value_norm_is_clamped_and_the_kl_term_keeps_the_essence(gpt2):
-    model, tok, sample = gpt2
+    model, tok, sample, _ = gpt2
     loose = rome(model, tok, PROMPT, SUBJECT, TARGET, sample, layer=0,
                  settings=RomeSettings(steps=30, clamp_norm=0.0, kl_weight=0.0))
     tight = rome(model, tok, PROMPT, SUBJECT, TARGET, sample, layer=0,
@@ -58,7 +62,7 @@ def test_the_value_norm_is_clamped_and_the_kl_term_keeps_the_essence(gpt2):
     assert tight.meta["delta"].norm() < loose.meta["delta"].norm()
     kept = rome(model, tok, PROMPT, SUBJECT, TARGET, sample, layer=0,
                 settings=RomeSettings(steps=30, clamp_norm=0.0, kl_weight=50.0))
-    essence = torch.tensor([tok.encode(f"{SUBJECT} is a", add_special_tokens=False)])
+    essence = torch.tensor([bos(tok) + tok.encode(f"{SUBJECT} is a", add_special_tokens=False)])
 
     def kl(edit) -> float:
         with torch.no_grad():
@@ -71,7 +75,7 @@ def test_the_value_norm_is_clamped_and_the_kl_term_keeps_the_essence(gpt2):
 
 
 def test_causal_tracing_and_bad_inputs(gpt2):
-    model, tok, sample = gpt2
+    model, tok, sample, _ = gpt2
     effects = causal_trace(model, tok, PROMPT, SUBJECT)
     assert effects.shape == (model.cfg.n_layers,)
     quiet = causal_trace(model, tok, PROMPT, SUBJECT, settings=RomeSettings(noise=0.0))
@@ -98,3 +102,37 @@ def test_rome_rewrites_a_fact_of_the_trained_toy_model():
         assert int(toy.model(tokens)[0, -1].argmax()) != blue
         with edit.applied(toy.model):
             assert int(toy.model(tokens)[0, -1].argmax()) == blue
+
+
+def test_the_benchmark_command_edits_a_pretrained_model(gpt2, capsys):
+    folder = gpt2[3]
+    spec = (f"rome:prompt={PROMPT},subject={SUBJECT},target={TARGET},steps=20,"
+            f"neighbours=The capital of Spain is|The capital of Italy is")
+    assert main(["benchmark", "--model", str(folder), "--intervention", spec, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    before, after = out["before"], out["after"]
+    for side in (before, after):
+        assert set(side) >= {"target_probability", "target_rank", "neighbourhood", "loss"}
+    assert after["target_probability"] > before["target_probability"]
+    assert after["target_rank"] <= before["target_rank"]
+    assert before["neighbourhood"] == 1.0 and 0.0 <= after["neighbourhood"] <= 1.0
+    assert out["kind"] == "weight-edit"
+    # a hook intervention has no prompt report
+    assert main(["benchmark", "--model", str(folder), "--intervention",
+                 "ablate-head:layer=0,head=1", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["after"]["target_rank"] is None and out["after"]["loss"] != out["before"]["loss"]
+
+
+@pytest.mark.parametrize(("spec", "message"), [
+    ("rome:prompt=The capital of France is,target=Rome", "missing subject"),
+    ("rome:prompt=The capital of France is,subject=France", "missing \\['target'\\]"),
+    ("rome:subject=France,colour=red", "prompt=..., subject=... and target=..."),
+    ("steer:hook=blocks.0.hook_resid_pre,vector=toxicity,strength=1", "toy-world"),
+    ("toxicity-steer", "toy-world"),
+])
+def test_bad_pretrained_specs_name_the_field(gpt2, spec, message):
+    from mechinterp.interventions.spec import get_intervention, text_model
+
+    with pytest.raises(ConfigError, match=message):
+        get_intervention(spec, text_model(str(gpt2[3])))

@@ -123,6 +123,14 @@ def _headline(results: dict[str, Any]) -> dict[str, Any]:
     return {k: numbers[k] for k in keep if k in numbers}
 
 
+def _pretrained_headline(results: dict[str, Any]) -> dict[str, Any]:
+    """The headline numbers of a pretrained model, with a prompt edit's report (``None``
+    where there is none)."""
+    return {**_headline(results),
+            **{k: results.get(k) for k in ("target_probability", "target_rank",
+                                            "neighbourhood")}}
+
+
 def _cmd_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     import time
 
@@ -161,15 +169,22 @@ def _cmd_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         intervention = get_intervention(args.intervention, toy)
         result = before_after(toy, intervention, n=args.n)
     else:
-        from mechinterp.pretrained import load_pretrained
+        from mechinterp.benchmarks import pretrained_before_after
+        from mechinterp.interventions.spec import text_model
 
-        if args.intervention is not None:
-            raise ConfigError("interventions are fitted to toy-world models; run a pretrained "
-                              "model without --intervention (before numbers only)")
-        model = load_pretrained(args.model)
-        before = run_pretrained_suite(model)
-        return {"model": args.model, "intervention": None, "before": _headline(before),
-                "after": None, "seconds": time.perf_counter() - started}
+        subject = text_model(args.model)
+        if args.intervention is None:
+            before = run_pretrained_suite(subject.model)
+            return {"model": args.model, "intervention": None,
+                    "before": _pretrained_headline(before), "after": None,
+                    "seconds": time.perf_counter() - started}
+        intervention = get_intervention(args.intervention, subject)
+        result = pretrained_before_after(subject.model, intervention)
+        return {"model": args.model, "intervention": args.intervention,
+                "kind": intervention.kind,
+                "before": _pretrained_headline(result["before"]),
+                "after": _pretrained_headline(result["after"]),
+                "seconds": time.perf_counter() - started}
     return {"model": args.model, "intervention": args.intervention, "kind": result["kind"],
             "fact": result["fact"], "before": _headline(result["before"]),
             "after": _headline(result["after"]),

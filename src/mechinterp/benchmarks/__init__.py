@@ -10,6 +10,7 @@
 
 from mechinterp.benchmarks.core import EVAL_SEED, edit_scores, next_token_logits
 from mechinterp.benchmarks.pretrained import (
+    pretrained_before_after,
     pretrained_benchmark_corpus,
     pretrained_bias_gap,
     pretrained_edit_metrics,
@@ -45,6 +46,7 @@ __all__ = [
     "factual_recall",
     "next_token_logits",
     "plot_before_after",
+    "pretrained_before_after",
     "pretrained_benchmark_corpus",
     "pretrained_bias_gap",
     "pretrained_edit_metrics",

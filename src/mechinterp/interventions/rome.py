@@ -36,7 +36,7 @@ from mechinterp.interventions.base import require_unmodified
 from mechinterp.interventions.steering import _pad
 from mechinterp.interventions.weights import RankOneEdit, key_second_moment
 
-__all__ = ["RomeSettings", "subject_tokens", "causal_trace", "rome"]
+__all__ = ["RomeSettings", "bos", "subject_tokens", "causal_trace", "rome"]
 
 
 @dataclass(frozen=True)
@@ -91,12 +91,18 @@ def _encode(tokenizer, text: str) -> list[int]:
     return list(tokenizer.encode(text, add_special_tokens=False))
 
 
-def _bos(tokenizer) -> list[int]:
-    return [tokenizer.bos_id] if hasattr(tokenizer, "class_ids") else []
+def bos(tokenizer) -> list[int]:
+    """The beginning-of-sequence token a prompt starts with (``[]`` for a tokenizer without
+    one), as :mod:`mechinterp.benchmarks` prompts the model."""
+    if hasattr(tokenizer, "class_ids"):  # the toy world's
+        return [tokenizer.bos_id]
+    bos_id = getattr(tokenizer, "bos_token_id", None)
+    return [] if bos_id is None else [int(bos_id)]
 
 
 def subject_tokens(tokenizer, prompt: str, subject: str) -> tuple[list[int], int]:
-    """``(ids of prompt, index of the subject's last token)``.
+    """``(ids of prompt, index of the subject's last token)``, without the
+    beginning-of-sequence token (:func:`bos`).
 
     Raises:
         ConfigError: the subject is not in the prompt, or ends inside a token.
@@ -123,13 +129,13 @@ def _contexts(tokenizer, ids: list[int], sample: torch.Tensor, settings: RomeSet
               ) -> list[list[int]]:
     """The prompt alone, then after ``n_contexts`` prefixes cut from the sample's rows."""
     g = torch.Generator().manual_seed(settings.seed)
-    rows = [_bos(tokenizer) + ids]
+    rows = [bos(tokenizer) + ids]
     usable = sample.shape[1] - settings.prefix_tokens
     for _ in range(settings.n_contexts):
         r = int(torch.randint(len(sample), (1,), generator=g))
         s = int(torch.randint(max(1, usable), (1,), generator=g))
         prefix = sample[r, s : s + settings.prefix_tokens].tolist()
-        rows.append(_bos(tokenizer) + prefix + ids)
+        rows.append(bos(tokenizer) + prefix + ids)
     return rows
 
 
@@ -152,8 +158,8 @@ def causal_trace(model, tokenizer, prompt: str, subject: str, *,
     ids, last_subject = subject_tokens(tokenizer, prompt, subject)
     first_subject = len(_encode(tokenizer, prompt[: prompt.find(subject)].rstrip())) \
         if prompt.find(subject) > 0 else 0
-    offset = len(_bos(tokenizer))
-    tokens = torch.tensor([_bos(tokenizer) + ids], device=next(model.parameters()).device)
+    offset = len(bos(tokenizer))
+    tokens = torch.tensor([bos(tokenizer) + ids], device=next(model.parameters()).device)
     subj = slice(first_subject + offset, last_subject + offset + 1)
     mlp_hooks = [f"blocks.{layer}.hook_mlp_out" for layer in range(model.cfg.n_layers)]
     clean_logits, clean = model.run_with_cache(tokens, names_filter=mlp_hooks +
@@ -240,8 +246,8 @@ def rome(model, tokenizer, prompt: str, subject: str, target: str, sample: torch
     index = torch.arange(len(tokens), device=device)
     key_hook, out_hook = f"blocks.{layer}.mlp.hook_post", f"blocks.{layer}.hook_mlp_out"
     essence_ids, essence_last = subject_tokens(tokenizer, essence or f"{subject} is a", subject)
-    essence = torch.tensor([_bos(tokenizer) + essence_ids], device=device)
-    essence_pos = essence_last + len(_bos(tokenizer))
+    essence = torch.tensor([bos(tokenizer) + essence_ids], device=device)
+    essence_pos = essence_last + len(bos(tokenizer))
     with torch.no_grad():
         _, cache = model.run_with_cache(tokens, names_filter=[key_hook, out_hook])
         k_star = cache[key_hook][index, subject_pos].float().mean(0)
@@ -291,4 +297,5 @@ def rome(model, tokenizer, prompt: str, subject: str, target: str, sample: torch
     return RankOneEdit(layer, update, name=name,
                        description=f"ROME at layer {layer}: {prompt!r} -> {target!r}",
                        meta={"k_star": k_star, "delta": delta.detach(), "traced": traced,
-                             "target_id": target_id, "subject_position": last_subject})
+                             "target_id": target_id, "subject_position": last_subject,
+                             "prompt": prompt, "subject": subject, "target": target})

@@ -9,6 +9,14 @@ Examples::
     get_intervention("ablate-head:layer=0,head=1,mode=mean", toy)
     get_intervention("patch-head:layer=0,head=1,source=untrained,seed=1", toy)
     get_intervention("rome:subject=zorv,colour=green", toy)
+    get_intervention("rome:prompt=The capital of France is,subject=France,target=Rome", gpt2)
+
+The subject is a toy-world model (:class:`~mechinterp.toyworld.ToyModel`) or a pretrained
+one (:class:`TextModel`, from :func:`text_model`). Interventions fitted to the toy world's own
+tuning data (contrast vectors, SAEs, the toy ROME) need a toy model; ablations, neuron
+clamps, parameter patches (``source=`` another saved model's folder) and ROME in its prompt
+form (``rome:prompt=...,subject=...,target=...``; the prompt cannot hold a comma) work on
+both.
 
 Vectors (``vector=``) are a contrast of :data:`~mechinterp.interventions.tuning.CONTRASTS`
 (``toxicity``, ``bias``: the contrastive mean difference at the hook), ``readout:A-B`` (the
@@ -20,6 +28,8 @@ Several hooks are joined with ``+``; ``hook=resid`` means every ``hook_resid_mid
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -42,6 +52,7 @@ from mechinterp.interventions.base import (
     resolve_hook,
 )
 from mechinterp.interventions.ready import READY_MADE, residual_hooks
+from mechinterp.interventions.rome import RomeSettings, rome
 from mechinterp.interventions.steering import (
     SteeringIntervention,
     contrastive_vector,
@@ -52,7 +63,56 @@ from mechinterp.interventions.weights import ParameterPatch, rome_edit
 from mechinterp.sae import SAEConfig, cached_sae
 from mechinterp.toyworld.models import build_toy_model, load_toy_model
 
-__all__ = ["list_interventions", "get_intervention", "SPEC_KINDS", "parse_spec"]
+__all__ = ["list_interventions", "get_intervention", "SPEC_KINDS", "parse_spec", "TextModel",
+           "text_model", "PRETRAINED_KINDS"]
+
+
+@dataclass
+class TextModel:
+    """A pretrained language model as the spec API's subject.
+
+    Attributes:
+        model: the ``TransformerBridge``.
+        tokenizer: its Hugging Face tokenizer.
+        name: what it was loaded from (a hub name or a folder).
+        sample: ``(n, pos)`` token ids of ordinary English text (the benchmark's corpus), for
+            mean ablations and ROME's key statistics.
+    """
+
+    model: Any
+    tokenizer: Any
+    name: str
+    sample: torch.Tensor
+
+
+def text_model(name: str) -> TextModel:
+    """Load a pretrained model (``gpt2``, ``gpt2-small`` or a saved folder) as a
+    :class:`TextModel`.
+
+    Raises:
+        DataUnavailableError: the model is neither on disk nor downloadable here.
+    """
+    from mechinterp.benchmarks.pretrained import pretrained_benchmark_corpus
+    from mechinterp.pretrained import load_pretrained, pretrained_tokenizer
+
+    model = load_pretrained(name)
+    tokenizer = pretrained_tokenizer(model)
+    ids = [i for text in pretrained_benchmark_corpus()
+           for i in tokenizer.encode(" " + text, add_special_tokens=False)]
+    width = 16
+    sample = torch.tensor(ids[: len(ids) // width * width]).view(-1, width)
+    return TextModel(model, tokenizer, name, sample)
+
+
+PRETRAINED_KINDS = ("clamp-neurons", "ablate-head", "ablate-mlp", "patch-head", "patch-mlp",
+                    "rome")
+"""Spec kinds that also work on a :class:`TextModel`."""
+
+
+def _sample(subject) -> torch.Tensor:
+    if isinstance(subject, TextModel):
+        return subject.sample
+    return reference_tokens(subject.tokenizer, subject.spec.mixture, n_ctx=subject.spec.n_ctx)
 
 
 class _Params:
@@ -176,8 +236,7 @@ def _clamp_sae(toy, p: _Params) -> Intervention:
 
 
 def _mean(toy, hook: str) -> torch.Tensor:
-    return mean_activation(toy.model, reference_tokens(toy.tokenizer, toy.spec.mixture,
-                                                       n_ctx=toy.spec.n_ctx), hook)
+    return mean_activation(toy.model, _sample(toy), hook)
 
 
 def _ablate_head(toy, p: _Params) -> Intervention:
@@ -196,6 +255,14 @@ def _ablate_mlp(toy, p: _Params) -> Intervention:
 
 def _source(toy, p: _Params) -> torch.nn.Module:
     source, seed = p.text("source"), p.integer("seed")
+    if isinstance(toy, TextModel):
+        from mechinterp.pretrained import load_pretrained
+
+        if source in ("untrained", "trained"):
+            raise ConfigError(f"{p.kind}: on a pretrained model, source is another saved "
+                              f"model of the same architecture (a folder or hub name), got "
+                              f"{source!r}")
+        return load_pretrained(source)
     if source == "untrained":
         return build_toy_model(toy.spec.name, seed=seed,
                                device=next(toy.model.parameters()).device).eval()
@@ -214,8 +281,28 @@ def _patch_mlp(toy, p: _Params) -> Intervention:
 
 
 def _rome(toy, p: _Params) -> Intervention:
-    return rome_edit(toy, p.text("subject"), p.text("colour"), layer=p.integer("layer"),
-                     steps=p.integer("steps"))
+    if "prompt" in p.values or "target" in p.values:
+        missing = [k for k in ("prompt", "target") if k not in p.values]
+        if missing or "colour" in p.values:
+            raise ConfigError(f"rome: the prompt form takes prompt, subject and target (and "
+                              f"optionally layer, steps, neighbours); missing "
+                              f"{missing or 'nothing'}"
+                              + (", and colour belongs to the toy form" if "colour" in
+                                 p.values else ""))
+        settings = RomeSettings(steps=p.integer("steps")) if "steps" in p.values else None
+        layer = p.integer("layer") if "layer" in p.values else None
+        edit = rome(toy.model, toy.tokenizer, p.text("prompt"), p.text("subject"),
+                    p.text("target"), _sample(toy), layer=layer, settings=settings)
+        if "neighbours" in p.values:
+            edit.meta["neighbours"] = [n.strip() for n in p.text("neighbours").split("|")
+                                       if n.strip()]
+        return edit
+    if "colour" not in p.values or isinstance(toy, TextModel):
+        raise ConfigError("rome: give prompt=..., subject=... and target=... (any model), or "
+                          "subject=... and colour=... (the toy world's facts)")
+    return rome_edit(toy, p.text("subject"), p.text("colour"),
+                     layer=p.integer("layer") if "layer" in p.values else 0,
+                     steps=p.integer("steps") if "steps" in p.values else 150)
 
 
 SPEC_KINDS: dict[str, tuple[tuple[str, ...], dict[str, str], Callable, str]] = {
@@ -239,8 +326,10 @@ SPEC_KINDS: dict[str, tuple[tuple[str, ...], dict[str, str], Callable, str]] = {
                    "one head's weights from another model (untrained or trained, by seed)"),
     "patch-mlp": (("layer",), {"source": "untrained", "seed": "1"}, _patch_mlp,
                   "one MLP's weights from another model"),
-    "rome": (("subject", "colour"), {"layer": "0", "steps": "150"}, _rome,
-             "ROME rank-one edit: subject's colour becomes colour"),
+    "rome": (("subject",), {"prompt": "", "target": "", "neighbours": "", "colour": "",
+                            "layer": "", "steps": ""}, _rome,
+             "ROME: prompt=...,subject=...,target=... on any model (layer by causal tracing; "
+             "neighbours=P1|P2 to score), or subject=...,colour=... for a toy-world fact"),
 }
 """Spec kind -> (required keys, optional keys with defaults, builder, description)."""
 
@@ -296,7 +385,8 @@ def get_intervention(spec: str, toy) -> Intervention:
     Args:
         spec: e.g. ``"toxicity-steer"`` or ``"steer:hook=blocks.1.hook_resid_pre,strength=4,
             vector=toxicity"``.
-        toy: the :class:`~mechinterp.toyworld.ToyModel` to fit it to (not modified).
+        toy: the :class:`~mechinterp.toyworld.ToyModel` or :class:`TextModel` to fit it to
+            (not modified).
 
     Raises:
         ConfigError: an unknown name or kind, a bad key or value, an unknown hook (the
@@ -309,8 +399,15 @@ def get_intervention(spec: str, toy) -> Intervention:
     if ":" not in spec:
         if spec not in READY_MADE:
             raise ConfigError(f"unknown intervention {spec!r}; {_usage()}")
+        if isinstance(toy, TextModel):
+            raise ConfigError(f"the ready-made {spec!r} is fitted to a toy-world model; on a "
+                              f"pretrained model use a spec of one of "
+                              f"{', '.join(PRETRAINED_KINDS)}")
         return READY_MADE[spec][1](toy)
     kind, values = parse_spec(spec)
+    if isinstance(toy, TextModel) and kind not in PRETRAINED_KINDS:
+        raise ConfigError(f"{kind} is fitted to a toy-world model's own tuning data; on a "
+                          f"pretrained model use one of {', '.join(PRETRAINED_KINDS)}")
     intervention = SPEC_KINDS[kind][2](toy, _Params(kind, values))
     intervention.name = spec
     # check layers, heads, neurons and shapes now, so a bad spec fails here and not on apply
