@@ -104,3 +104,44 @@ def test_a_rank_one_edit_moves_the_mlp_output_by_the_closed_form(gpt2):
                           keys @ update.T, atol=1e-5)
     with pytest.raises(ShapeError, match=r"\(d_model, d_mlp\)"):
         RankOneEdit(0, update.T).apply(gpt2)
+
+
+def _cache(model, hooks):
+    with torch.no_grad():
+        return model.run_with_cache(TOKENS, names_filter=hooks)[1]
+
+
+def test_every_hook_intervention_does_exactly_what_it_says_on_gpt2(gpt2):
+    """Steering, clamps and ablations on GPT-2's architecture, each checked at its hook, and
+    the model unchanged afterwards."""
+    from mechinterp.interventions import (
+        DirectionalAblation,
+        DirectionClamp,
+        NeuronClamp,
+        SteeringIntervention,
+    )
+
+    d_model = gpt2.cfg.d_model
+    g = torch.Generator().manual_seed(2)
+    vector = torch.randn(d_model, generator=g)
+    unit = vector / vector.norm()
+    before = _state(gpt2)
+    resid = "blocks.1.hook_resid_pre"
+    clean = _cache(gpt2, [resid])[resid]
+    checks = [
+        (NeuronClamp(0, [3, 7], [0.5, -1.0]), "blocks.0.mlp.hook_post",
+         lambda a: torch.equal(a[..., 3], torch.full_like(a[..., 3], 0.5))
+         and torch.equal(a[..., 7], torch.full_like(a[..., 7], -1.0))),
+        (HeadAblation(1, 2), "blocks.1.attn.hook_z", lambda a: bool((a[:, :, 2] == 0).all())),
+        (MLPAblation(0), "blocks.0.hook_mlp_out", lambda a: bool((a == 0).all())),
+        (SteeringIntervention(resid, vector, 2.0), resid,
+         lambda a: torch.allclose(a - clean, 2.0 * vector.expand_as(a), atol=1e-5)),
+        (DirectionClamp(resid, vector, 1.5), resid,
+         lambda a: torch.allclose(a @ unit, torch.full(a.shape[:2], 1.5), atol=1e-4)),
+        (DirectionalAblation({resid: vector}), resid,
+         lambda a: bool((a @ unit).abs().max() < 1e-4)),
+    ]
+    for intervention, hook, holds in checks:
+        with intervention.applied(gpt2):
+            assert holds(_cache(gpt2, [hook])[hook]), intervention.name
+    assert all(torch.equal(v, before[k]) for k, v in gpt2.state_dict().items())
