@@ -136,3 +136,29 @@ def test_bad_pretrained_specs_name_the_field(gpt2, spec, message):
 
     with pytest.raises(ConfigError, match=message):
         get_intervention(spec, text_model(str(gpt2[3])))
+
+
+def test_memit_edits_several_toy_facts_at_once():
+    from mechinterp.interventions.rome import memit
+    from mechinterp.toyworld.tasks import FACTS
+
+    toy = load_toy_model("toyworld-2l")
+    tok = toy.tokenizer
+    sample = reference_tokens(tok, toy.spec.mixture, n=256, n_ctx=toy.spec.n_ctx)
+    subjects = list(FACTS)[:3]
+    new = {s: "blue" if FACTS[s] != "blue" else "red" for s in subjects}
+    facts = [(f"the colour of {s} is", s, new[s]) for s in subjects]
+    edit = memit(toy.model, tok, facts, sample, layer=0, covariance_weight=100.0,
+                 essences=[f"the colour of {s}" for s in subjects],
+                 settings=RomeSettings(steps=40))
+    assert torch.linalg.matrix_rank(edit.update).item() == len(facts)
+    rows = torch.tensor([tok.encode(p) for p, _, _ in facts])
+    wanted = tok.ids([new[s] for s in subjects])
+    with torch.no_grad():
+        assert not torch.equal(toy.model(rows)[:, -1].argmax(-1), wanted)
+        with edit.applied(toy.model):
+            assert torch.equal(toy.model(rows)[:, -1].argmax(-1), wanted)
+    with pytest.raises(ConfigError, match="at least one"):
+        memit(toy.model, tok, [], sample, layer=0)
+    with pytest.raises(ConfigError, match="layer must be in 0..0"):
+        memit(toy.model, tok, facts, sample, layer=1)

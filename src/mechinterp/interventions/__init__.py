@@ -42,7 +42,7 @@ from mechinterp.interventions.base import (
     resolve_hook,
 )
 from mechinterp.interventions.ready import READY_MADE, residual_hooks
-from mechinterp.interventions.rome import RomeSettings, causal_trace, rome
+from mechinterp.interventions.rome import RomeSettings, causal_trace, memit, rome
 from mechinterp.interventions.spec import SPEC_KINDS, get_intervention, list_interventions
 from mechinterp.interventions.steering import (
     ProbeGate,
@@ -95,6 +95,7 @@ __all__ = [
     "readout_direction",
     "residual_hooks",
     "resolve_hook",
+    "memit",
     "rome",
     "rome_edit",
     "RomeSettings",

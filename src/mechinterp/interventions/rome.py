@@ -27,6 +27,7 @@ leading space) or the toy world's :class:`~mechinterp.toyworld.vocab.WordTokeniz
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -36,7 +37,7 @@ from mechinterp.interventions.base import require_unmodified
 from mechinterp.interventions.steering import _pad
 from mechinterp.interventions.weights import RankOneEdit, key_second_moment
 
-__all__ = ["RomeSettings", "bos", "subject_tokens", "causal_trace", "rome"]
+__all__ = ["RomeSettings", "bos", "subject_tokens", "causal_trace", "rome", "memit"]
 
 
 @dataclass(frozen=True)
@@ -193,66 +194,50 @@ def causal_trace(model, tokenizer, prompt: str, subject: str, *,
     return torch.tensor(effects)
 
 
-def rome(model, tokenizer, prompt: str, subject: str, target: str, sample: torch.Tensor, *,
-         layer: int | None = None, settings: RomeSettings | None = None,
-         essence: str | None = None, name: str = "rome") -> RankOneEdit:
-    """Fit ROME's rank-one edit of ``prompt`` -> ``target`` (see the module docstring).
-
-    Args:
-        model: a ``TransformerBridge`` with MLPs (not changed here).
-        tokenizer: its tokenizer (Hugging Face, or the toy world's).
-        prompt: e.g. ``"The Eiffel Tower is located in the city of"``.
-        subject: the span of ``prompt`` the fact is about (``"The Eiffel Tower"``).
-        target: the new answer (``"Rome"``); its first token is the one made likely.
-        sample: ``(n, pos)`` token ids of ordinary text, for ``C`` and the context prefixes.
-        layer: the MLP to edit (default: the causal-tracing argmax).
-        settings: the knobs (:class:`RomeSettings`).
-        essence: the prompt whose next-token distribution the KL term keeps (default
-            ``"SUBJECT is a"``); it must contain the subject.
-        name: the returned intervention's name.
-
-    Returns:
-        a :class:`~mechinterp.interventions.weights.RankOneEdit` whose ``meta`` holds the
-        layer, ``k*``, ``delta`` and the traced effects.
-
-    Raises:
-        ConfigError: the subject is not a token span of the prompt, the model has no MLPs,
-            a layer out of range, or interventions applied to the model.
-    """
-    settings = settings or RomeSettings()
+def _check_model(model, sample: torch.Tensor, settings: RomeSettings, what: str) -> None:
     if getattr(model.cfg, "attn_only", False):
-        raise ConfigError("ROME edits an MLP; this model has none")
-    require_unmodified(model, "a ROME edit")
+        raise ConfigError(f"{what} edits an MLP; this model has none")
+    require_unmodified(model, f"a {what} edit")
     if sample.dim() != 2 or sample.shape[1] <= settings.prefix_tokens:
         raise ConfigError(f"the sample must be (n, pos) token ids with pos > prefix_tokens "
                           f"({settings.prefix_tokens}); got {tuple(sample.shape)}")
+
+
+def _editable(model, tokenizer, prompt: str, subject: str) -> int:
+    """Layers ``0..editable-1`` can carry the fact: an MLP output at the subject reaches a
+    later answer position only through attention in a later layer, so the last layer counts
+    only when the subject ends the prompt."""
     ids, last_subject = subject_tokens(tokenizer, prompt, subject)
-    # an MLP output at the subject reaches a later answer position only through attention in
-    # a later layer, so the last layer is editable only when the subject ends the prompt
-    editable = model.cfg.n_layers - (0 if last_subject == len(ids) - 1 else 1)
-    traced = None
-    if layer is None:
-        traced = causal_trace(model, tokenizer, prompt, subject, settings=settings)
-        layer = int(traced[:editable].argmax())
+    return model.cfg.n_layers - (0 if last_subject == len(ids) - 1 else 1)
+
+
+def _check_layer(layer, editable: int) -> int:
     if isinstance(layer, bool) or not isinstance(layer, int) or not 0 <= layer < editable:
         raise ConfigError(f"layer must be in 0..{editable - 1} (the subject's MLP output "
                           f"reaches the answer only through a later attention layer), got "
                           f"{layer!r}")
+    return layer
+
+
+def _key_and_value(model, tokenizer, prompt: str, subject: str, target: str,
+                   sample: torch.Tensor, layer: int, settings: RomeSettings,
+                   essence: str | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """ROME's steps 2 and 3: the key ``k*`` and the value change ``delta`` of one fact."""
     device = next(model.parameters()).device
-    rows = _contexts(tokenizer, ids, sample, settings)
-    tokens, last = _pad(rows)
+    ids, last_subject = subject_tokens(tokenizer, prompt, subject)
+    tokens, last = _pad(_contexts(tokenizer, ids, sample, settings))
     tokens, last = tokens.to(device), last.to(device)
     subject_pos = last - (len(ids) - 1 - last_subject)
     index = torch.arange(len(tokens), device=device)
     key_hook, out_hook = f"blocks.{layer}.mlp.hook_post", f"blocks.{layer}.hook_mlp_out"
     essence_ids, essence_last = subject_tokens(tokenizer, essence or f"{subject} is a", subject)
-    essence = torch.tensor([bos(tokenizer) + essence_ids], device=device)
+    essence_tokens = torch.tensor([bos(tokenizer) + essence_ids], device=device)
     essence_pos = essence_last + len(bos(tokenizer))
     with torch.no_grad():
         _, cache = model.run_with_cache(tokens, names_filter=[key_hook, out_hook])
         k_star = cache[key_hook][index, subject_pos].float().mean(0)
         out_norm = float(cache[out_hook][index, subject_pos].norm(dim=-1).mean())
-        essence_before = model(essence)[0, -1].log_softmax(-1)
+        essence_before = model(essence_tokens)[0, -1].log_softmax(-1)
     delta = torch.zeros(model.cfg.d_model, device=device, requires_grad=True)
     target_id = _target_id(tokenizer, target)
 
@@ -275,7 +260,7 @@ def rome(model, tokenizer, prompt: str, subject: str, target: str, sample: torch
             loss = -logp[:, target_id].mean() + settings.weight_decay * delta.pow(2).sum()
             if settings.kl_weight > 0:
                 with model.hooks(fwd_hooks=[(out_hook, add_at(essence_pos, 0))]):
-                    essence_now = model(essence)[0, -1].log_softmax(-1)
+                    essence_now = model(essence_tokens)[0, -1].log_softmax(-1)
                 kl = (essence_before.exp() * (essence_before - essence_now)).sum()
                 loss = loss + settings.kl_weight * kl
             optimizer.zero_grad()
@@ -289,13 +274,96 @@ def rome(model, tokenizer, prompt: str, subject: str, target: str, sample: torch
     finally:
         for p, flag in zip(params, trainable, strict=True):
             p.requires_grad_(flag)
+    return k_star, delta.detach()
+
+
+def _moment(model, sample: torch.Tensor, layer: int, settings: RomeSettings) -> torch.Tensor:
+    """``C``: the layer's keys' second moment over the sample, plus the ridge."""
     moment = key_second_moment(model, sample, layer)
-    moment = moment + settings.ridge * moment.diagonal().mean() * torch.eye(
+    return moment + settings.ridge * moment.diagonal().mean() * torch.eye(
         len(moment), device=moment.device)
-    u = torch.linalg.solve(moment, k_star)
-    update = torch.outer(delta.detach(), u) / (u @ k_star)
+
+
+def rome(model, tokenizer, prompt: str, subject: str, target: str, sample: torch.Tensor, *,
+         layer: int | None = None, settings: RomeSettings | None = None,
+         essence: str | None = None, name: str = "rome") -> RankOneEdit:
+    """Fit ROME's rank-one edit of ``prompt`` -> ``target`` (see the module docstring).
+
+    Args:
+        model: a ``TransformerBridge`` with MLPs (not changed here).
+        tokenizer: its tokenizer (Hugging Face, or the toy world's).
+        prompt: e.g. ``"The Eiffel Tower is located in the city of"``.
+        subject: the span of ``prompt`` the fact is about (``"The Eiffel Tower"``).
+        target: the new answer (``"Rome"``); its first token is the one made likely.
+        sample: ``(n, pos)`` token ids of ordinary text, for ``C`` and the context prefixes.
+        layer: the MLP to edit (default: the causal-tracing argmax).
+        settings: the knobs (:class:`RomeSettings`).
+        essence: the prompt whose next-token distribution the KL term keeps (default
+            ``"SUBJECT is a"``); it must contain the subject.
+        name: the returned intervention's name.
+
+    Returns:
+        a :class:`~mechinterp.interventions.weights.RankOneEdit` whose ``meta`` holds
+        ``k*``, ``delta``, the traced effects, the prompt, subject and target.
+
+    Raises:
+        ConfigError: the subject is not a token span of the prompt, the model has no MLPs,
+            a layer out of range, or interventions applied to the model.
+    """
+    settings = settings or RomeSettings()
+    _check_model(model, sample, settings, "ROME")
+    editable = _editable(model, tokenizer, prompt, subject)
+    traced = None
+    if layer is None:
+        traced = causal_trace(model, tokenizer, prompt, subject, settings=settings)
+        layer = int(traced[:editable].argmax())
+    layer = _check_layer(layer, editable)
+    k_star, delta = _key_and_value(model, tokenizer, prompt, subject, target, sample, layer,
+                                   settings, essence)
+    u = torch.linalg.solve(_moment(model, sample, layer, settings), k_star)
+    update = torch.outer(delta, u) / (u @ k_star)
     return RankOneEdit(layer, update, name=name,
                        description=f"ROME at layer {layer}: {prompt!r} -> {target!r}",
-                       meta={"k_star": k_star, "delta": delta.detach(), "traced": traced,
-                             "target_id": target_id, "subject_position": last_subject,
+                       meta={"k_star": k_star, "delta": delta, "traced": traced,
+                             "target_id": _target_id(tokenizer, target),
+                             "subject_position": subject_tokens(tokenizer, prompt, subject)[1],
                              "prompt": prompt, "subject": subject, "target": target})
+
+
+def memit(model, tokenizer, facts: Sequence[tuple[str, str, str]], sample: torch.Tensor, *,
+          layer: int, settings: RomeSettings | None = None,
+          covariance_weight: float = 1.0, essences: Sequence[str | None] | None = None,
+          name: str = "memit") -> RankOneEdit:
+    """Edit many facts at once in one MLP (Meng et al., 2023, "Mass-Editing Memory in a
+    Transformer", on a single layer).
+
+    Each fact ``(prompt, subject, target)`` gets its key ``k_i`` and value change ``delta_i``
+    as in :func:`rome`; the update is the least-squares map
+    ``dW = D K^T (lambda C + K K^T)^-1`` (``K``: the keys as columns, ``D``: the deltas), which
+    moves every ``W k_i`` towards ``W k_i + delta_i`` while keeping the keys of the text
+    sample where they were (``lambda``: ``covariance_weight``). With one fact and
+    ``lambda -> 0`` it is ROME's closed form; it is of rank at most the number of facts.
+
+    Raises:
+        ConfigError: no facts, a layer that cannot carry one of them, or what :func:`rome`
+            raises.
+    """
+    settings = settings or RomeSettings()
+    if not facts:
+        raise ConfigError("memit needs at least one (prompt, subject, target) fact")
+    if not covariance_weight >= 0:
+        raise ConfigError(f"covariance_weight must be >= 0, got {covariance_weight!r}")
+    _check_model(model, sample, settings, "MEMIT")
+    for prompt, subject, _ in facts:
+        _check_layer(layer, _editable(model, tokenizer, prompt, subject))
+    essences = list(essences or [None] * len(facts))
+    pairs = [_key_and_value(model, tokenizer, prompt, subject, target, sample, layer,
+                            settings, essence)
+             for (prompt, subject, target), essence in zip(facts, essences, strict=True)]
+    keys = torch.stack([k for k, _ in pairs], 1)      # (d_mlp, N)
+    deltas = torch.stack([d for _, d in pairs], 1)    # (d_model, N)
+    system = covariance_weight * _moment(model, sample, layer, settings) + keys @ keys.T
+    update = torch.linalg.solve(system, keys @ deltas.T).T  # D K^T (lambda C + K K^T)^-1
+    return RankOneEdit(layer, update, name=name,
+                       description=f"MEMIT at layer {layer}: {len(facts)} facts",
+                       meta={"keys": keys, "deltas": deltas, "facts": list(facts)})
