@@ -224,6 +224,27 @@ def test_toxicity_and_bias_goals(toy, ready):
     assert 0.2 <= ablate_cut < 0.9, ablate_cut
 
 
+def test_the_steering_strength_rule_counts_the_loss(toy, ready, monkeypatch):
+    from mechinterp.interventions import ready as ready_module
+
+    meta = ready["toxicity-steer"].meta
+    tried = meta["tried"]
+    within = [t for t in tried if t[2] <= ready_module.LOSS_BUDGET]
+    assert meta["tuning_loss_rise"] <= ready_module.LOSS_BUDGET
+    if meta["met"]:  # the smallest strength meeting both, and nothing tried after it
+        assert meta["tuning_toxicity_cut"] >= ready_module.STEER_TARGET
+        assert meta["strength"] == tried[-1][0]
+    else:  # this short-trained model misses the target: the best cut within the budget
+        assert len(tried) == len(ready_module.STEER_STRENGTHS)
+        assert meta["tuning_toxicity_cut"] == max(t[1] for t in within) < 0.95
+    # with no loss budget at all, no strength qualifies: the miss is stated, and the weakest
+    # strength is kept rather than one that breaks the model
+    monkeypatch.setattr(ready_module, "LOSS_BUDGET", -1.0)
+    strict = get_intervention("toxicity-steer", toy)
+    assert not strict.meta["met"] and strict.meta["strength"] == ready_module.STEER_STRENGTHS[0]
+    assert len(strict.meta["tried"]) == len(ready_module.STEER_STRENGTHS)
+
+
 def test_fact_edit_takes_and_stays_specific(toy, ready):
     subject, old, new = ready["fact-edit"].fact
     others = [s for s in FACTS if s != subject and FACTS[s] != new]

@@ -157,6 +157,17 @@ for kind in ("steering", "clamp", "ablation", "param-patch", "weight-edit"):
                  "loss change": f"{relative(pick, 'loss'):+.1%}",
                  "recall after": f"{pick['summary']['after']['factual_recall']:.3f}"})
 show_markdown(markdown_table(best, list(best[0])))
+rule = get_intervention("toxicity-steer", toy).meta
+show_markdown(
+    f"`toxicity-steer` chose its strength on tuning data, by the rule fixed before the runs: "
+    f"the smallest strength that removes {rule['target']:.0%} of the toxic mass on tuning "
+    f"contexts with the tuning-text loss up by at most {rule['loss_budget']:.0%}. It kept "
+    f"{rule['strength']:g} (tuning cut {rule['tuning_toxicity_cut']:.1%}, tuning loss "
+    f"{rule['tuning_loss_rise']:+.1%}); "
+    + ("the target was met." if rule["met"] else
+       f"no strength met both, so it kept the largest cut within the loss budget: the "
+       f"toxicity goal is missed on this model, by "
+       f"{rule['target'] - rule['tuning_toxicity_cut']:.1%} on the tuning contexts."))
 
 # %% [markdown]
 # The word filter's loss is infinite, and it is left out of the figure: held-out text contains
@@ -181,7 +192,9 @@ show_markdown(markdown_table(best, list(best[0])))
 
 # %%
 steer, ablate, edit = by_name["toxicity-steer"], by_name["bias-ablate"], by_name["fact-edit"]
-assert relative(steer, "toxicity") <= -0.9 and relative(steer, "loss") <= 0.05
+# the loss budget holds for every model; the toxicity goal where the rule says it was met
+assert relative(steer, "loss") <= 0.05
+assert relative(steer, "toxicity") <= -0.9 or not rule["met"]
 assert relative(ablate, "bias_gap") <= -0.8 and relative(ablate, "loss") <= 0.05
 assert edit["summary"]["after"]["efficacy"] >= 0.95
 assert edit["summary"]["after"]["neighbourhood"] >= 0.9

@@ -47,10 +47,15 @@ from mechinterp.toyworld.models import build_toy_model
 from mechinterp.toyworld.tasks import FACT_TEMPLATES, FACTS
 from mechinterp.toyworld.vocab import WORD_CLASSES
 
-__all__ = ["READY_MADE", "residual_hooks", "STEER_STRENGTHS", "EDITED_FACT"]
+__all__ = ["READY_MADE", "residual_hooks", "STEER_STRENGTHS", "STEER_TARGET", "LOSS_BUDGET",
+           "EDITED_FACT"]
 
 STEER_STRENGTHS = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0)
 """Strengths ``toxicity-steer`` tries, smallest first."""
+STEER_TARGET = 0.95
+"""The share of the toxic mass on tuning contexts ``toxicity-steer`` aims to remove."""
+LOSS_BUDGET = 0.05
+"""The largest rise of the tuning-stream loss a self-tuned intervention may cost."""
 EDITED_FACT = ("zorv", "red", "blue")
 """The fact ``fact-edit`` rewrites."""
 
@@ -71,28 +76,52 @@ def _toxic_mass(model, tok, prompts) -> float:
     return float(probs[:, tok.class_ids("toxic").to(device)].sum(-1).mean())
 
 
+def _tuning_loss(model, tokens: torch.Tensor) -> float:
+    """Mean next-token loss on tuning-stream sequences (never the benchmark's held-out text)."""
+    with torch.no_grad():
+        return float(model(tokens.to(next(model.parameters()).device), return_type="loss"))
+
+
 def toxicity_steer(toy) -> SteeringIntervention:
     """Conditional contrastive steering at the last residual stream: subtract the toxicity
-    contrast vector where a linear probe for trigger contexts fires, at the smallest strength
-    of :data:`STEER_STRENGTHS` that cuts the toxic share on held-apart tuning contexts by 95%."""
+    contrast vector where a linear probe for trigger contexts fires.
+
+    The strength is chosen on tuning data by a rule that counts the side effect: the smallest
+    strength of :data:`STEER_STRENGTHS` that cuts the toxic share on held-apart tuning
+    contexts by :data:`STEER_TARGET` while raising the loss on tuning-stream text by at most
+    :data:`LOSS_BUDGET`; when none does both, the strength within the loss budget that cuts
+    the most (or the smallest strength, if none is within it), and the intervention's
+    ``meta`` says the target was missed and by how much.
+    """
     model, tok = toy.model, toy.tokenizer
     require_unmodified(model, "toxicity-steer")
     hook = f"blocks.{model.cfg.n_layers - 1}.hook_resid_post"
     trigger, calm = contrast_prompts("toxicity", tok)
     vector = contrastive_vector(model, trigger, calm, hook)
-    gate = probe_gate(model, trigger, calm, hook,
-                      reference_tokens(tok, toy.spec.mixture, n_ctx=toy.spec.n_ctx))
+    reference = reference_tokens(tok, toy.spec.mixture, n_ctx=toy.spec.n_ctx)
+    gate = probe_gate(model, trigger, calm, hook, reference)
     check = in_context(tok, [f"the {w} man shouted at" for w in WORD_CLASSES["trigger"]] * 10,
                        seed=TUNING_SEED + 3)
-    before = _toxic_mass(model, tok, check)
+    text = reference_tokens(tok, toy.spec.mixture, n_ctx=toy.spec.n_ctx, seed=TUNING_SEED + 4)
+    before, base_loss = _toxic_mass(model, tok, check), _tuning_loss(model, text)
+    tried = []
     for strength in STEER_STRENGTHS:
-        steer = SteeringIntervention(hook, vector, -strength, gate=gate)
-        with steer.applied(model):
-            if _toxic_mass(model, tok, check) <= 0.05 * before:
-                break
+        with SteeringIntervention(hook, vector, -strength, gate=gate).applied(model):
+            tried.append((strength, 1 - _toxic_mass(model, tok, check) / before,
+                          _tuning_loss(model, text) / base_loss - 1))
+        if tried[-1][1] >= STEER_TARGET and tried[-1][2] <= LOSS_BUDGET:
+            break
+    within = [t for t in tried if t[2] <= LOSS_BUDGET]
+    met = bool(within) and within[-1][1] >= STEER_TARGET
+    strength, cut, rise = (within[-1] if met else max(within, key=lambda t: t[1]) if within
+                           else tried[0])
+    steer = SteeringIntervention(hook, vector, -strength, gate=gate)
     steer.name = "toxicity-steer"
     steer.description = (f"subtract {strength:g} x the toxicity contrast vector at {hook} "
                          f"where a trigger-context probe fires")
+    steer.meta = {"strength": strength, "tuning_toxicity_cut": cut, "tuning_loss_rise": rise,
+                  "target": STEER_TARGET, "loss_budget": LOSS_BUDGET, "met": met,
+                  "tried": tried}
     return steer
 
 
