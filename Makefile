@@ -22,7 +22,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PYTHONDONTWRITEBYTECODE := 1
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: help venv lint test test-unit test-tutorials test-nbmake test-browser docs serve bench tutorials siit-models symbiote-seeds transfer-study toy-models bench-page gpt2-acceptance clean
+.PHONY: help venv lint test test-full test-unit test-tutorials test-nbmake test-browser docs serve bench tutorials siit-models symbiote-seeds transfer-study toy-models bench-page gpt2-acceptance clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -41,6 +41,9 @@ lint: $(STAMP)  ## ruff, workflow checks (actionlint, zizmor), tutorial notebook
 	$(BIN)/actionlint .github/workflows/*.yml
 	$(BIN)/zizmor --offline --quiet .github/workflows
 	$(BIN)/python tools/sync_tutorials.py --check
+
+test-full: $(STAMP)  ## every tutorial on the full profile, on the CPU, with the shipped MNIST subset (long; not part of make test)
+	$(BIN)/python tools/test_full.py
 
 test-unit: $(STAMP)  ## unit and integration tests
 	$(BIN)/pytest -n 2 tests/
