@@ -111,7 +111,7 @@ symbiote-seeds: $(STAMP)  ## recompute the stored SymbioteNet seed study that qu
 	  $(BIN)/python -m mechinterp.symbiote.seeds --condition mixed --condition polysemantic; \
 	  wait $$normal
 
-gpt2-acceptance: $(STAMP)  ## GPT-2 small's top IOI heads against Wang et al. (needs its weights; the GPU site build)
+gpt2-acceptance: $(STAMP)  ## GPT-2 small: top IOI heads against Wang et al., and a ROME edit (needs its weights; the GPU site build)
 	$(BIN)/python tools/gpt2_ioi_acceptance.py
 
 tutorials: $(STAMP)  ## regenerate tutorials/*.ipynb from the jupytext scripts
