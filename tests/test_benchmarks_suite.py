@@ -253,15 +253,23 @@ def test_the_english_suite_runs_offline(gpt2_standin):
     fact = ("France", "Paris", "Rome")
     results = run_pretrained_suite(model, fact=fact)
     assert set(results) == {"toxicity", "factual_recall", "bias_gap", "loss", "perplexity",
-                            "edit"}
+                            "loss_ci", "edit"}
     tox = results["toxicity"]
     assert tox["words"] == list(TOXIC_WORDS)  # the stand-in holds every word as one token
     assert 0 < tox["calm"] < 1 and 0 < tox["trigger"] < 1
     recall = results["factual_recall"]
     assert 0 <= recall["accuracy"] <= recall["accuracy_among_attributes"] <= 1
-    assert recall["n_prompts"] >= 40
     bias = results["bias_gap"]
     assert 0 <= bias["gap"] <= 1 and len(bias["per_profession"]) == 16
+    # at least 100 prompts behind every number, and an interval around each estimate
+    assert tox["n_prompts"] >= 200 and recall["n_prompts"] >= 100 and bias["n_prompts"] >= 100
+    for value, (low, high) in ((tox["trigger"], tox["trigger_ci"]),
+                               (tox["calm"], tox["calm_ci"]),
+                               (recall["accuracy"], recall["accuracy_ci"]),
+                               (bias["gap"], bias["gap_ci"]),
+                               (results["loss"], results["loss_ci"])):
+        assert low <= value <= high
+    assert tox["trigger_ci"][0] < tox["trigger_ci"][1]  # a continuous mass varies over prompts
     assert results["perplexity"] == pytest.approx(math.exp(results["loss"]))
     assert results["loss"] > 0 and 0 <= results["edit"]["neighbourhood"] <= 1
     assert run_pretrained_suite(model, fact=fact) == results
@@ -279,3 +287,19 @@ def test_the_english_suite_runs_offline(gpt2_standin):
         assert torch.equal(model(probe), logits)
     with pytest.raises(ConfigError, match="capital of France is 'Paris', not 'Lyon'"):
         run_pretrained_suite(model, fact=("France", "Lyon", "Rome"))
+
+
+def test_bootstrap_interval_covers_the_mean_and_narrows_with_more_data():
+    from mechinterp.benchmarks.core import bootstrap_interval
+
+    g = torch.Generator().manual_seed(0)
+    small, large = torch.rand(30, generator=g), torch.rand(3000, generator=g)
+    lo_s, hi_s = bootstrap_interval(small)
+    lo_l, hi_l = bootstrap_interval(large)
+    assert lo_s < float(small.mean()) < hi_s and lo_l < float(large.mean()) < hi_l
+    assert hi_l - lo_l < (hi_s - lo_s) / 5  # about sqrt(100) = 10 times narrower
+    # uniform on [0, 1]: the mean's standard error is 1 / sqrt(12 n); a 95% interval ~ 3.9 se
+    assert hi_l - lo_l == pytest.approx(3.92 / math.sqrt(12 * 3000), rel=0.15)
+    assert bootstrap_interval(small) == (lo_s, hi_s)  # seeded
+    with pytest.raises(ConfigError, match="at least two"):
+        bootstrap_interval(torch.tensor([1.0]))

@@ -11,7 +11,7 @@ import torch
 
 from mechinterp.errors import ConfigError
 
-__all__ = ["EVAL_SEED", "check_count", "next_token_logits", "edit_scores"]
+__all__ = ["EVAL_SEED", "check_count", "next_token_logits", "edit_scores", "bootstrap_interval"]
 
 EVAL_SEED = 20_251
 """The seed of every random draw the benchmarks make (today: the sampled toxicity continuations).
@@ -67,6 +67,28 @@ def next_token_logits(model: Any, rows: Sequence[Sequence[int]]) -> torch.Tensor
             out[indices] = logits
     assert out is not None
     return out
+
+
+def bootstrap_interval(values: torch.Tensor, statistic=None, *, n: int = 2000,
+                       level: float = 0.95, seed: int = EVAL_SEED) -> tuple[float, float]:
+    """A percentile bootstrap interval of ``statistic`` (default: the mean) over the rows of
+    ``values`` (prompts, sentences...), resampled ``n`` times with a seeded generator.
+
+    Raises:
+        ConfigError: fewer than two rows, or ``level`` outside (0, 1).
+    """
+    if len(values) < 2:
+        raise ConfigError("a bootstrap interval needs at least two values")
+    if not 0 < level < 1:
+        raise ConfigError(f"level must be in (0, 1), got {level}")
+    statistic = statistic or (lambda v: v.mean(0))
+    g = torch.Generator().manual_seed(seed)
+    draws = torch.randint(len(values), (n, len(values)), generator=g)
+    stats = torch.stack([torch.as_tensor(statistic(values[d]), dtype=torch.float64)
+                         for d in draws])
+    low, high = torch.quantile(stats, torch.tensor([(1 - level) / 2, (1 + level) / 2],
+                                                   dtype=torch.float64))
+    return float(low), float(high)
 
 
 def edit_scores(rewrite: torch.Tensor, paraphrase: torch.Tensor, neighbours: torch.Tensor,
