@@ -37,6 +37,7 @@ from mechinterp.benchmarks import factual_recall, toxicity_rate
 from mechinterp.interventions import HeadAblation, get_intervention, mean_activation
 from mechinterp.interventions.ready import neuron_clamp
 from mechinterp.interventions.tuning import reference_tokens
+from mechinterp.reporting import show_markdown
 from mechinterp.toyworld import heldout_loss, load_toy_model
 
 started = time.perf_counter()
@@ -95,11 +96,25 @@ print(f"mean recall over heads: zero ablation {grids['zero'].mean():.3f}, mean a
 # %% [markdown]
 # The two nulls ask different questions. Mean ablation removes what the head says about *this*
 # prompt and keeps its average contribution; zero ablation also removes the average, a value
-# the head never leaves in training. They need not agree on how much a head matters: here one
-# layer-0 head is needed by both (it moves the subject's identity forward), and the mean is,
-# for it, the harsher null, because its average output carries one subject's signal into every
-# prompt. Reporting both, as Zhang & Nanda (2024) advise for patching, guards against reading
-# an artefact of the null as a mechanism.
+# the head never leaves in training. They need not agree on how much a head matters, so both
+# are reported, as Zhang & Nanda (2024) advise for patching: it guards against reading an
+# artefact of the null as a mechanism.
+
+# %%
+needed = {mode: [(divmod(i, n_heads), float(v)) for i, v in enumerate(grid.flatten())
+                 if v < 0.8] for mode, grid in grids.items()}
+if needed["mean"] or needed["zero"]:
+    text = "; ".join(f"{mode} ablation: " + (", ".join(f"L{lh[0]}.H{lh[1]} ({v:.2f})"
+                                                       for lh, v in found) or "none")
+                     for mode, found in needed.items())
+    show_markdown(f"Heads without which recall falls below 0.8 on this model: {text}. The "
+                  f"harsher null for the most needed head is "
+                  f"{'mean' if grids['mean'].min() < grids['zero'].min() else 'zero'} "
+                  f"ablation.")
+else:
+    show_markdown(f"On this model no head is needed on its own: removed alone, any head leaves "
+                  f"recall at {min(grids['mean'].min(), grids['zero'].min()):.2f} or more "
+                  f"under either null, so the fact is stored redundantly across heads.")
 
 # %% [markdown]
 # ## How many neurons carry the toxicity?
@@ -150,22 +165,26 @@ for name, r in rows.items():
           f"{r['recall']:.3f}, loss {base['loss']:.3f} -> {r['loss']:.3f}")
 
 # %% [markdown]
-# None of the removal methods reaches the 90% cut that subtracting the same direction does on
-# the [steering page](../interventions_1_steering/). Projecting a direction out removes only
-# what a context has *along* it (here about a third of the toxic share; the SAE feature about
-# three fifths); steering moves trigger contexts past the calm ones. Removal is the more
-# conservative tool: recall and loss barely move.
+# Projecting a direction out removes only what a context has *along* it; steering (the
+# [steering page](../interventions_1_steering/)) moves trigger contexts past the calm ones.
+
+# %%
+show_markdown("; ".join(
+    f"`{name}` changes the toxic share by {r['toxicity'] / base['toxicity'] - 1:+.0%} with "
+    f"recall {r['recall']:.2f} and the loss {r['loss'] / base['loss'] - 1:+.1%}"
+    for name, r in rows.items()) + ". " + (
+    "None of them reaches a 90% cut." if all(r["toxicity"] > 0.1 * base["toxicity"]
+                                            for r in rows.values())
+    else "At least one reaches a 90% cut."))
 
 # %% [markdown]
 # ## Checks and record
 
 # %%
-assert grids["mean"].min() < 0.8  # some head matters for recall
-assert (grids["zero"] < 0.8).any() and critical[0] == 0  # both nulls find a layer-0 head
 assert clamp_curve[-1][1] < clamp_curve[0][1]  # more neurons clamped, less toxicity
-for r in rows.values():
-    assert r["toxicity"] < base["toxicity"] and r["recall"] >= 0.95
-    assert r["loss"] <= 1.05 * base["loss"]
+assert grids["mean"].min() == grids["mean"][critical].item()  # the head named above
+for name in ("toxicity-ablate", "toxicity-sae-clamp"):  # removing one direction is gentle
+    assert rows[name]["recall"] >= 0.95 and rows[name]["loss"] <= 1.05 * base["loss"]
 record = mi.write_result(
     "interventions-ablation",
     {"base": base, "head_recall_zero": grids["zero"].tolist(),
