@@ -138,10 +138,11 @@ plt.show()
 # %% [markdown]
 # The curve climbs from the embeddings to the stream after layer 1's attention, as block 0
 # and then that attention bring in the context the neurons depend on. The neurons' own
-# pre-activations add nothing to it: they are a linear map of the same stream, normalised,
-# and no linear map can bend the way the GELU does. Only after the MLP has written the
-# neurons into the stream does the probe read them almost exactly; probing the activations
-# themselves is exact (r = 1, the check that the probe works).
+# pre-activations are a linear map of the same stream after its layer norm (the norm's
+# per-position scale is the only non-linear step between them), and no linear map can bend
+# the way the GELU does. Only after the MLP has written the neurons into the stream does the
+# probe read them almost exactly; probing the activations themselves is exact (r = 1, the
+# check that the probe works).
 #
 # That last jump is a leak, not a better reading: the probe there recovers what the neurons
 # have already written. The self-report pages therefore read `blocks.1.hook_resid_mid`, the
@@ -155,6 +156,10 @@ r_after = probes[f"blocks.{prep.layer}.hook_resid_post"].scores["pearson_r"]
 r_mid = probes[prep.read_hook].scores["pearson_r"]
 r_pre = probes[f"blocks.{prep.layer}.mlp.hook_pre"].scores["pearson_r"]
 r_rising = [probes[hook].scores["pearson_r"] for hook, _ in points[:3]]
+show_markdown(f"Read at the pre-activations the probe reaches r = {r_pre:.4f}, against "
+              f"{r_mid:.4f} on the stream they are computed from "
+              f"(a difference of {r_pre - r_mid:+.4f}); after the write, "
+              f"{r_after:.4f}.")
 assert prep.read_hook == f"blocks.{prep.layer}.hook_resid_mid"
 assert shared == 0
 assert set(data.train_ids.tolist()).isdisjoint(data.test_ids.tolist())
@@ -162,7 +167,7 @@ assert len(examples["target"]) == len(test_tokens) * (data.tokens.shape[1] - 1)
 assert baselines["mean"].scores["pearson_r"] == 0.0 and abs(baselines["mean"].scores["r2"]) < 0.01
 assert probes[f"blocks.{prep.layer}.mlp.hook_post"].scores["pearson_r"] > 0.999
 assert r_rising == sorted(r_rising), r_rising  # embeddings < block 0 < layer 1's attention
-assert r_pre <= r_mid + 0.005  # the pre-activations add nothing to the stream they come from
+assert r_pre < r_after - 0.02  # before the GELU and the write, the probe stays well short
 assert r_after > r_mid + 0.02, (r_after, r_mid)  # the neurons' write lifts the probe
 assert r_after > baselines["token lookup"].scores["pearson_r"]
 record = mi.write_result(
