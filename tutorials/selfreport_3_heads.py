@@ -118,6 +118,8 @@ train_r = {h: trainer.evaluate("train")["pearson_r"] for h, (trainer, _) in fitt
 best = max(train_r, key=train_r.get)
 best_r = scores[best]["pearson_r"]
 probe_r = baselines["linear probe"].scores["pearson_r"]
+frozen_cls_r = frozen["classification"]["pearson_r"]
+frozen_share = (frozen_cls_r - probe_r) / (best_r - probe_r)  # of the margin over the probe
 nonlinear_r = baselines["nonlinear probe"].scores["pearson_r"]
 lm_rise = {h: s["lm_loss"] - s["lm_loss_before"] for h, s in scores.items()}
 print(f"best head at {read} (chosen on the training documents: "
@@ -131,10 +133,14 @@ show_markdown(
     f"linear probe read at the same point: regression {scores['regression']['pearson_r']:.3f}, "
     f"classification {scores['classification']['pearson_r']:.3f} and token "
     f"{scores['token']['pearson_r']:.3f}, against {probe_r:.3f}. The best is the **{best}** "
-    f"head, {best_r - probe_r:+.3f} over the probe. But the frozen-model rows say that most of "
-    f"this margin needs no fine-tuning: the classification head on the *unchanged* model "
-    f"reaches {frozen['classification']['pearson_r']:.3f}, level with the best self-report. "
-    f"Only the regression head needs the model to change: frozen it is a probe again "
+    f"head, {best_r - probe_r:+.3f} over the probe. But the frozen-model rows say that "
+    + ("all" if frozen_share >= 1 else f"{frozen_share:.0%}")
+    + " of this margin needs no fine-tuning: the classification head on the *unchanged* model "
+    f"reaches {frozen_cls_r:.3f}, "
+    + ("level with the best self-report. " if best_r - frozen_cls_r <= 0.01 else
+       f"{best_r - frozen_cls_r:.3f} short of the best self-report, which is all that "
+       "fine-tuning the model buys on top of the frozen bins here. ")
+    + "Only the regression head needs the model to change: frozen it is a probe again "
     f"({frozen['regression']['pearson_r']:.3f}), and with the last block free it climbs to "
     f"{scores['regression']['pearson_r']:.3f}. And a small nonlinear probe on the unchanged "
     f"stream (a layer norm, 64 GELU units, a linear readout) reaches {nonlinear_r:.4f}, above "
@@ -147,11 +153,11 @@ show_markdown(
 # activation bins is a nonlinear readout: it can follow the GELU where a linear probe cannot.
 # The regression head, linear like the probe, gets its gain from fine-tuning instead: the
 # only trainable part before the read point is layer 1's attention (with its layer norm), and
-# retraining it makes the neurons more linearly readable there; even so the head ends up no
-# better than the classification head on the frozen model. A self-report
-# that beats a linear probe has therefore shown something about the model only when it also
-# beats *the same head on the frozen model*; here the head that needs no change to the model
-# is as good as any.
+# retraining it makes the neurons more linearly readable there. A self-report that beats a
+# linear probe has therefore shown something about the model only when it also beats *the
+# same head on the frozen model*, and the frozen classification head is the bar every
+# fine-tuned head has to clear; the paragraph above says by how much they clear it on the
+# model this page was built with (on the quick profile's model, not at all).
 #
 # The nonlinear probe shows why nothing can do much better here, and why the read point
 # still gives a lot away. Just before the MLP, each neuron is exactly a layer norm, a linear
@@ -329,14 +335,13 @@ cls_self, cls_frozen = scores["classification"]["pearson_r"], frozen["classifica
 reg_self, reg_frozen = scores["regression"]["pearson_r"], frozen["regression"]["pearson_r"]
 # at the read point that does not leak
 assert all(s["pearson_r"] > probe_r + 0.02 for s in scores.values()), (scores, probe_r)
-assert cls_frozen > probe_r + 0.03 and cls_frozen >= best_r - 0.01
+assert cls_frozen > probe_r + 0.03 and frozen_share > 0.5  # "most of this margin"
 assert reg_self > reg_frozen + 0.02
 assert reg_frozen <= probe_r + 0.005  # a frozen linear head is a probe
 assert nonlinear_r > max(s["pearson_r"] for s in scores.values()) + 0.01  # it recomputes them
 assert train_r[best] == max(train_r.values())
-assert reg_self < cls_frozen + 0.005  # fine-tuned linear head: no better than the frozen bins
 assert abs(scores["token"]["pearson_r"] - cls_self) < 0.015
-assert all(lm_rise["token"] > 2 * v for h, v in lm_rise.items() if h != "token")
+assert all(lm_rise["token"] > 1.5 * v for h, v in lm_rise.items() if h != "token")  # dearest
 assert all(s["pearson_r"] > baselines["token lookup"].scores["pearson_r"] for s in scores.values())
 assert all(abs(s["drift"]) < 0.01 for s in scores.values())  # the anchor held the neurons
 assert probe_error[fires].mean() > 1.5 * probe_error[~fires].mean()
