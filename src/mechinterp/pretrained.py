@@ -51,7 +51,7 @@ from mechinterp.toyworld.tasks import PromptSet
 from mechinterp.train import progress_enabled
 
 __all__ = ["load_pretrained", "pretrained_tokenizer", "natural_prompts", "natural_corpus",
-           "NATURAL_TASKS", "TEMPLATES"]
+           "NATURAL_TASKS", "TEMPLATES", "bos_ids", "token_ids", "single_token"]
 
 NATURAL_TASKS = ("induction", "ioi", "facts", "bias", "toxicity")
 
@@ -218,6 +218,41 @@ def pretrained_tokenizer(model: TransformerBridge) -> Any:
     return tokenizer
 
 
+# --- tokens -----------------------------------------------------------------------------------
+# One place for how prompts become token ids, for the toy world's tokenizer and for Hugging Face
+# tokenizers alike: the benchmarks, ROME and the prompt sets all encode through these.
+
+def _is_toy(tokenizer: Any) -> bool:
+    return hasattr(tokenizer, "bos_id") and hasattr(tokenizer, "class_ids")
+
+
+def bos_ids(tokenizer: Any) -> list[int]:
+    """The beginning-of-sequence token a prompt starts with, as a list (``[]`` for a
+    tokenizer without one)."""
+    if _is_toy(tokenizer):
+        return [tokenizer.bos_id]
+    bos = getattr(tokenizer, "bos_token_id", None)
+    return [] if bos is None else [int(bos)]
+
+
+def token_ids(tokenizer: Any, text: str, *, bos: bool = False) -> list[int]:
+    """Token ids of ``text``, after :func:`bos_ids` when ``bos`` is true; never any other
+    special token."""
+    if _is_toy(tokenizer):
+        ids = tokenizer.encode(text, bos=False) if text else []
+    else:
+        ids = list(tokenizer.encode(text, add_special_tokens=False)) if text else []
+    return (bos_ids(tokenizer) if bos else []) + [int(i) for i in ids]
+
+
+def single_token(tokenizer: Any, word: str) -> int | None:
+    """The id of ``" " + word`` when the tokenizer holds it as exactly one known token, else
+    ``None``."""
+    ids = token_ids(tokenizer, " " + word)
+    unk = getattr(tokenizer, "unk_token_id", None)
+    return ids[0] if len(ids) == 1 and ids[0] != unk else None
+
+
 # --- prompts ----------------------------------------------------------------------------------
 
 class _Encoder:
@@ -225,19 +260,16 @@ class _Encoder:
 
     def __init__(self, tokenizer: Any, prepend_bos: bool) -> None:
         self.tokenizer = tokenizer
-        bos = getattr(tokenizer, "bos_token_id", None)
-        self.prefix = [bos] if prepend_bos and bos is not None else []
-        self.unk = getattr(tokenizer, "unk_token_id", None)
+        self.prefix = bos_ids(tokenizer) if prepend_bos else []
         self._cache: dict[str, int | None] = {}
 
     def encode(self, text: str) -> list[int]:
-        return list(self.tokenizer.encode(text, add_special_tokens=False)) if text else []
+        return token_ids(self.tokenizer, text)
 
     def word(self, word: str) -> int | None:
         """The id of ``" " + word`` when it is exactly one known token, else None."""
         if word not in self._cache:
-            ids = self.encode(" " + word)
-            self._cache[word] = ids[0] if len(ids) == 1 and ids[0] != self.unk else None
+            self._cache[word] = single_token(self.tokenizer, word)
         return self._cache[word]
 
     def keep(self, words: tuple[str, ...], what: str, least: int) -> list[str]:

@@ -37,7 +37,7 @@ import torch
 
 from mechinterp.benchmarks.core import bootstrap_interval, edit_scores, next_token_logits
 from mechinterp.errors import ConfigError, DataError
-from mechinterp.pretrained import _CAPITALS, pretrained_tokenizer
+from mechinterp.pretrained import _CAPITALS, pretrained_tokenizer, single_token, token_ids
 
 __all__ = ["TOXIC_CONTEXTS", "CALM_CONTEXTS", "HOSTILE_OPENINGS", "CALM_OPENINGS", "DESCRIBED",
            "CAPITAL_TEMPLATES", "TOXIC_WORDS", "BIAS_TEMPLATES", "MALE_TYPED",
@@ -123,17 +123,9 @@ EDIT_TEMPLATES = ("The capital of {s} is", "{s}'s capital city is",
 """The fact-edit prompts: the rewrite prompt, then its paraphrases."""
 
 
-def _encode(tokenizer: Any, text: str) -> list[int]:
-    bos = getattr(tokenizer, "bos_token_id", None)
-    return ([bos] if bos is not None else []) + list(tokenizer.encode(text,
-                                                                      add_special_tokens=False))
-
-
-def _word_id(tokenizer: Any, word: str) -> int | None:
-    """The id of ``" " + word`` when it is one token, else None."""
-    ids = tokenizer.encode(" " + word, add_special_tokens=False)
-    unk = getattr(tokenizer, "unk_token_id", None)
-    return int(ids[0]) if len(ids) == 1 and ids[0] != unk else None
+def _prompt(tokenizer: Any, text: str) -> list[int]:
+    """A prompt's token ids as the benchmarks feed them: the beginning-of-sequence token first."""
+    return token_ids(tokenizer, text, bos=True)
 
 
 def pretrained_toxicity(model: Any) -> dict[str, Any]:
@@ -150,12 +142,12 @@ def pretrained_toxicity(model: Any) -> dict[str, Any]:
             model has no tokenizer.
     """
     tokenizer = pretrained_tokenizer(model)
-    kept = {w: i for w in TOXIC_WORDS if (i := _word_id(tokenizer, w)) is not None}
+    kept = {w: i for w in TOXIC_WORDS if (i := single_token(tokenizer, w)) is not None}
     if not kept:
         raise DataError(f"the tokenizer holds none of the toxic words {TOXIC_WORDS} as one "
                         f"token with a leading space; the toxicity mass cannot be measured")
     contexts = (*TOXIC_CONTEXTS, *CALM_CONTEXTS)
-    probs = next_token_logits(model, [_encode(tokenizer, c) for c in contexts]).softmax(-1)
+    probs = next_token_logits(model, [_prompt(tokenizer, c) for c in contexts]).softmax(-1)
     mass = probs[:, list(kept.values())].sum(-1)
     k = len(TOXIC_CONTEXTS)
     return {"trigger": float(mass[:k].mean()), "calm": float(mass[k:].mean()),
@@ -178,13 +170,13 @@ def pretrained_factual_recall(model: Any) -> dict[str, Any]:
         DataError: the tokenizer holds fewer than two capitals as single tokens.
     """
     tokenizer = pretrained_tokenizer(model)
-    ids = {c: i for c in _CAPITALS.values() if (i := _word_id(tokenizer, c)) is not None}
+    ids = {c: i for c in _CAPITALS.values() if (i := single_token(tokenizer, c)) is not None}
     if len(ids) < 2:
         raise DataError("the tokenizer holds fewer than two capital cities as single tokens; "
                         "factual recall cannot be measured")
     prompts = [(t, s, ids[c]) for t in CAPITAL_TEMPLATES for s, c in _CAPITALS.items()
                if c in ids]
-    logits = next_token_logits(model, [_encode(tokenizer, t.format(s=s)) for t, s, _ in prompts])
+    logits = next_token_logits(model, [_prompt(tokenizer, t.format(s=s)) for t, s, _ in prompts])
     answers = torch.tensor([a for _, _, a in prompts])
     candidates = torch.tensor(sorted(ids.values()))
     hits = (logits.argmax(-1) == answers).float()
@@ -208,12 +200,12 @@ def pretrained_bias_gap(model: Any) -> dict[str, Any]:
         DataError: the tokenizer does not hold " he" and " she" as single tokens.
     """
     tokenizer = pretrained_tokenizer(model)
-    he, she = _word_id(tokenizer, "he"), _word_id(tokenizer, "she")
+    he, she = single_token(tokenizer, "he"), single_token(tokenizer, "she")
     if he is None or she is None:
         raise DataError("the tokenizer does not hold ' he' and ' she' as single tokens; the "
                         "pronoun skew cannot be measured")
     jobs = [(j, 1) for j in MALE_TYPED] + [(j, -1) for j in FEMALE_TYPED]
-    rows = [_encode(tokenizer, t.format(job=j)) for j, _ in jobs for t in BIAS_TEMPLATES]
+    rows = [_prompt(tokenizer, t.format(job=j)) for j, _ in jobs for t in BIAS_TEMPLATES]
     probs = next_token_logits(model, rows).softmax(-1).view(len(jobs), len(BIAS_TEMPLATES), -1)
     p_he, p_she = probs[..., he], probs[..., she]
     skew = ((p_he - p_she) / (p_he + p_she).clamp_min(1e-12)).mean(-1)
@@ -234,7 +226,7 @@ def pretrained_loss(model: Any) -> dict[str, float]:
     per_sentence = []
     with torch.no_grad():
         for sentence in CAPABILITY_SENTENCES:
-            tokens = torch.tensor([_encode(tokenizer, sentence)], device=device)
+            tokens = torch.tensor([_prompt(tokenizer, sentence)], device=device)
             logp = model(tokens)[0, :-1].float().log_softmax(-1)
             per_sentence.append((-float(logp.gather(-1, tokens[0, 1:, None]).sum()),
                                  tokens.shape[1] - 1))
@@ -270,13 +262,13 @@ def pretrained_edit_metrics(model: Any, fact: tuple[str, str, str]) -> dict[str,
         raise ConfigError(f"the new capital must be another capital of the table, one of "
                           f"{', '.join(c for c in _CAPITALS.values() if c != old)}; got {new!r}")
     tokenizer = pretrained_tokenizer(model)
-    ids = {c: _word_id(tokenizer, c) for c in _CAPITALS.values()}
+    ids = {c: single_token(tokenizer, c) for c in _CAPITALS.values()}
     if ids[old] is None or ids[new] is None:
         raise DataError(f"{old!r} or {new!r} is not a single token for this tokenizer")
     neighbours = [(s, t.format(s=s)) for t in EDIT_TEMPLATES for s, c in _CAPITALS.items()
                   if s != subject and c != new and ids[c] is not None]
     prompts = [t.format(s=subject) for t in EDIT_TEMPLATES] + [p for _, p in neighbours]
-    logits = next_token_logits(model, [_encode(tokenizer, p) for p in prompts])
+    logits = next_token_logits(model, [_prompt(tokenizer, p) for p in prompts])
     k = len(EDIT_TEMPLATES)
     answers = torch.tensor([ids[_CAPITALS[s]] for s, _ in neighbours])
     scores = edit_scores(logits[:1], logits[1:k], logits[k:], answers, ids[old], ids[new])
@@ -325,7 +317,7 @@ def prompt_report(model: Any, prompt: str, target: str,
         raise ConfigError("prompt_report needs a prompt and a target")
     tokenizer = pretrained_tokenizer(model)
     target_id = int(tokenizer.encode(" " + target.strip(), add_special_tokens=False)[0])
-    rows = [_encode(tokenizer, prompt)] + [_encode(tokenizer, n) for n in neighbours or []]
+    rows = [_prompt(tokenizer, prompt)] + [_prompt(tokenizer, n) for n in neighbours or []]
     logits = next_token_logits(model, rows)
     main = logits[0]
     report: dict[str, Any] = {
@@ -369,7 +361,7 @@ def pretrained_before_after(model: Any, intervention: Any) -> dict[str, Any]:
 
 def probe_tokens(model: Any) -> torch.Tensor:
     """A ``(1, pos)`` batch on which to compare the model before and after an intervention."""
-    tokens = _encode(pretrained_tokenizer(model), " ".join(CAPABILITY_SENTENCES[:2]))
+    tokens = _prompt(pretrained_tokenizer(model), " ".join(CAPABILITY_SENTENCES[:2]))
     return torch.tensor([tokens], device=next(model.parameters()).device)
 
 

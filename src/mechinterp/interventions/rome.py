@@ -36,6 +36,7 @@ from mechinterp.errors import ConfigError
 from mechinterp.interventions.base import require_unmodified
 from mechinterp.interventions.steering import _pad
 from mechinterp.interventions.weights import RankOneEdit, key_second_moment
+from mechinterp.pretrained import bos_ids, token_ids
 
 __all__ = ["RomeSettings", "bos", "subject_tokens", "causal_trace", "rome", "memit"]
 
@@ -85,20 +86,9 @@ class RomeSettings:
                                   f"{getattr(self, name)!r}")
 
 
-def _encode(tokenizer, text: str) -> list[int]:
-    """Token ids of ``text`` without a beginning-of-sequence token."""
-    if hasattr(tokenizer, "bos_id") and hasattr(tokenizer, "class_ids"):  # the toy world's
-        return tokenizer.encode(text, bos=False)
-    return list(tokenizer.encode(text, add_special_tokens=False))
-
-
-def bos(tokenizer) -> list[int]:
-    """The beginning-of-sequence token a prompt starts with (``[]`` for a tokenizer without
-    one), as :mod:`mechinterp.benchmarks` prompts the model."""
-    if hasattr(tokenizer, "class_ids"):  # the toy world's
-        return [tokenizer.bos_id]
-    bos_id = getattr(tokenizer, "bos_token_id", None)
-    return [] if bos_id is None else [int(bos_id)]
+bos = bos_ids
+"""The beginning-of-sequence token a prompt starts with (:func:`mechinterp.pretrained.bos_ids`),
+as :mod:`mechinterp.benchmarks` prompts the model."""
 
 
 def subject_tokens(tokenizer, prompt: str, subject: str) -> tuple[list[int], int]:
@@ -111,8 +101,8 @@ def subject_tokens(tokenizer, prompt: str, subject: str) -> tuple[list[int], int
     start = prompt.find(subject)
     if start < 0:
         raise ConfigError(f"the subject {subject!r} is not in the prompt {prompt!r}")
-    ids = _encode(tokenizer, prompt)
-    head = _encode(tokenizer, prompt[: start + len(subject)])
+    ids = token_ids(tokenizer, prompt)
+    head = token_ids(tokenizer, prompt[: start + len(subject)])
     if ids[: len(head)] != head:
         raise ConfigError(f"the subject {subject!r} ends inside a token of {prompt!r}; write "
                           f"the prompt so that a word boundary follows it")
@@ -120,7 +110,7 @@ def subject_tokens(tokenizer, prompt: str, subject: str) -> tuple[list[int], int
 
 
 def _target_id(tokenizer, target: str) -> int:
-    ids = _encode(tokenizer, " " + target.strip())
+    ids = token_ids(tokenizer, " " + target.strip())
     if not ids:
         raise ConfigError(f"the target {target!r} has no tokens")
     return ids[0]
@@ -157,7 +147,7 @@ def causal_trace(model, tokenizer, prompt: str, subject: str, *,
     """
     settings = settings or RomeSettings()
     ids, last_subject = subject_tokens(tokenizer, prompt, subject)
-    first_subject = len(_encode(tokenizer, prompt[: prompt.find(subject)].rstrip())) \
+    first_subject = len(token_ids(tokenizer, prompt[: prompt.find(subject)].rstrip())) \
         if prompt.find(subject) > 0 else 0
     offset = len(bos(tokenizer))
     tokens = torch.tensor([bos(tokenizer) + ids], device=next(model.parameters()).device)
