@@ -308,3 +308,15 @@ def test_fitting_refuses_a_modified_model(toy, ready):
     with ready["bias-ablate"].applied(toy.model), pytest.raises(ConfigError,
                                                                  match="remove those first"):
         get_intervention("toxicity-steer", toy)
+
+
+def test_meta_is_declared_per_instance_and_copied_on_assignment():
+    a = SteeringIntervention(RESID, torch.ones(4))
+    b = SteeringIntervention(RESID, torch.ones(4))
+    assert a.meta == {} and b.meta == {}
+    a.meta["strength"] = 2.0
+    assert b.meta == {}  # not one dict shared by the class
+    found = {"missed": True}
+    b.meta = found
+    found["missed"] = False
+    assert b.meta == {"missed": True}

@@ -71,12 +71,22 @@ class Intervention:
         kind: one of :data:`KINDS`.
         description: one line for listings.
         fact: ``(subject, old attribute, new attribute)`` for a fact edit, else ``None``.
+        meta: what building the intervention found (the strength a tuning rule chose and
+            whether it met its target, ROME's key and value...); empty unless set.
     """
 
     name: str = "intervention"
     kind: str = ""
     description: str = ""
     fact: tuple[str, str, str] | None = None
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        return self.__dict__.setdefault("_meta", {})
+
+    @meta.setter
+    def meta(self, value: dict[str, Any]) -> None:
+        self.__dict__["_meta"] = dict(value)
 
     @property
     def _states(self) -> WeakKeyDictionary[torch.nn.Module, Any]:
