@@ -106,10 +106,10 @@ transfer-study: $(STAMP)  ## rerun every transfer page with every seed computed 
 	    MECHINTERP_PROGRESS=0 MPLBACKEND=Agg xargs -P 2 -I{} ../$(BIN)/python {} > /dev/null
 	$(BIN)/python -m mechinterp.transfer.study --from-cache .cache/transfer-study
 
-symbiote-seeds: $(STAMP)  ## recompute the stored SymbioteNet seed study that quick builds read (about 55 minutes: 80 of one CPU core, in two processes)
-	$(BIN)/python -m mechinterp.symbiote.seeds --condition normal & normal=$$!; \
-	  $(BIN)/python -m mechinterp.symbiote.seeds --condition mixed --condition polysemantic; \
-	  wait $$normal
+symbiote-seeds: $(STAMP)  ## recompute the stored SymbioteNet seed study that quick builds read (about 55 minutes: 105 of one CPU core, in two processes)
+	$(BIN)/python -m mechinterp.symbiote.seeds --condition normal --condition polysemantic & first=$$!; \
+	  $(BIN)/python -m mechinterp.symbiote.seeds --condition mixed --condition narrow; \
+	  wait $$first
 
 gpt2-acceptance: $(STAMP)  ## GPT-2 small: top IOI heads against Wang et al., and a ROME edit (needs its weights; the GPU site build)
 	$(BIN)/python tools/gpt2_ioi_acceptance.py

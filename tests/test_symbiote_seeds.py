@@ -25,7 +25,8 @@ def _row(seed: int, rate: float, drop: float, best: str = "selective_zero") -> d
                  f"{units_key}_fraction": (3 + k) / 20} for k in (0, 1)]
 
     return {"condition": "normal", "seed": seed, "primary_test_accuracy": 0.95 + seed / 100,
-            "polysemanticity": 0.8, "best_ablation_at_budget": best,
+            "polysemanticity": 4.5, "class_entropy": 0.8,
+            "best_ablation_at_budget": best,
             "parameters": {"symbiote": 10, "conditional_symbiote": 20},
             "rows": {"symbiote": rows(rate, drop, "units_touched"),
                      "selective_zero": rows(0.0, 0.4 + seed / 10, "units"),
@@ -73,7 +74,7 @@ def test_stored_study_is_used_and_seed_zero_is_checked(fake_study):
     rows = seed_rows("normal", data, log=False)
     assert sorted(rows) == list(SEEDS) and calls == [0]  # only the verified seed is computed
     assert rows[3]["primary_test_accuracy"] == pytest.approx(0.98)
-    assert rows[0]["stored_gap"] == {"share": 0.0, "units": 0.0}
+    assert rows[0]["stored_gap"] == {"share": 0.0, "units": 0.0, "classes": 0.0}
     calls.clear()
     seed_rows("normal", data, verify=(), log=False)
     assert calls == []
@@ -87,9 +88,16 @@ def test_a_stale_study_fails_with_what_to_do(fake_study, monkeypatch):
     study["seeds"]["0"]["rows"]["symbiote"][0]["target_output_rate"] += 0.004
     study["seeds"]["0"]["rows"]["symbiote"][1]["units_touched"] += 2
     study["seeds"]["0"]["rows"]["symbiote"][1]["units_touched_fraction"] += 2 / 20
+    study["seeds"]["0"]["polysemanticity"] += 0.04
     path.write_text(json.dumps(study))
     gap = seed_rows("normal", data, seeds=(0,), log=False)[0]["stored_gap"]
-    assert gap == pytest.approx({"share": 0.002, "units": 1.0})
+    assert gap == pytest.approx({"share": 0.002, "units": 1.0, "classes": 0.04})
+    # A's polysemanticity is compared too (a twentieth of a class)
+    study["seeds"]["0"]["polysemanticity"] += 0.02
+    path.write_text(json.dumps(study))
+    with pytest.raises(StaleStudyError, match="polysemanticity"):
+        seed_rows("normal", data, seeds=(0,), log=False)
+    study["seeds"]["0"]["polysemanticity"] -= 0.06
     # the ablation a seed chose must be the same choice
     study["seeds"]["0"]["best_ablation_at_budget"] = "attribution_mean"
     path.write_text(json.dumps(study))
@@ -130,7 +138,7 @@ def test_training_depth_checks_the_symbiotes_and_keeps_the_stored_baselines(fake
     rows = seed_rows("normal", data, depth="training", log=False)
     assert retrained == [0] and calls == []
     assert rows[0]["rows"]["selective_zero"][0]["target_output_rate"] == pytest.approx(0.3)
-    assert rows[0]["stored_gap"] == {"share": 0.0, "units": 0.0}
+    assert rows[0]["stored_gap"] == {"share": 0.0, "units": 0.0, "classes": 0.0}
     # the symbiotes are: a stored symbiote row that the retrained B does not reproduce fails
     study["seeds"]["0"]["rows"]["conditional_symbiote"] = [
         {**r, "nontarget_accuracy_drop": 0.05} for r in study["seeds"]["0"]["rows"]["symbiote"]]

@@ -27,11 +27,16 @@
 # reading a network one unit at a time.
 #
 # What does it do to an instrument that acts on units? To find out, the same symbiote is
-# trained on a deliberately narrow primary: 4 and 8 convolution channels and a bottleneck of
-# 8 hidden units, 20 units in all, against the normal CNN's 152. The narrow network is also
-# less accurate, so a control sits beside it: the normal CNN read in a random orthonormal
-# basis at every layer. It computes exactly the same function, at exactly the same accuracy,
-# but every unit the symbiote can touch is a mixture of the original units.
+# trained on three other primaries. The **polysemantic** one is the normal CNN, same
+# architecture, data and training budget, trained with a penalty on its hidden units' class
+# selectivity (the regulariser Leavitt and Morcos, 2021, used to ask whether networks need
+# class-selective units), at a strength chosen on held-out training images so that accuracy
+# stays within half a point. It is polysemantic by construction and matched in accuracy. The
+# **mixed** one is the normal CNN read in a random orthonormal basis at every layer: exactly
+# the same function, but every unit the symbiote can touch is a mixture of the original
+# units. The **narrow** one has 4 and 8 convolution channels and a bottleneck of 8 hidden
+# units, 20 units in all against 152: short of room, as in superposition, but also less
+# accurate.
 
 # %% tags=["hide-input"]
 import matplotlib.pyplot as plt
@@ -45,57 +50,58 @@ from mechinterp.symbiote import symbiote_for
 record = require_result("symbiote-polysemantic", "symbiosis_polysemantic")
 m = record["metrics"]
 data = mi.load_digits()
-symbiotes = {c: symbiote_for(c, data, seed=0) for c in ("normal", "polysemantic", "mixed")}
+symbiotes = {c: symbiote_for(c, data, seed=0)
+             for c in ("normal", "polysemantic", "mixed", "narrow")}
 units = {c: t.symbiote.n_units for c, t in symbiotes.items()}
 
 # %% [markdown]
 # ## Measuring how shared the units are
 #
-# The obvious measure is per unit: how evenly a unit's mean activation spreads over the ten
-# digits (an entropy, 0 for a unit that answers to one digit, 1 for one that answers to all
-# alike). It barely separates the three networks, because even in the wide CNN a ReLU unit
-# responds to strokes that many digits share, and a random mixture of units in a layer
-# where the digits form separate clusters still points at a few of them. So this essay has
-# no primary that is both as accurate as the normal one and clearly more polysemantic by a
-# per-unit measure: the mixed basis matches the accuracy but barely moves the measure. The
-# bottleneck's effect shows up at the level of the layer: how many digits are *not* the
-# strongest response of any unit (they have no unit of their own), and how similar the two
-# most alike digits' activation patterns are.
+# Per unit, the measure is how many digits a unit answers to: the digits whose mean
+# activation on it is at least half way from its weakest digit to its strongest (1 for a unit
+# tuned to one digit, 10 for one that answers to all alike); a class entropy of the same
+# means is reported beside it. Per layer, two more: how many digits are *not* the strongest
+# response of any unit (they have no unit of their own), and how similar the two most alike
+# digits' activation patterns are.
 
 # %% tags=["hide-input"]
 layers = ["conv1.hook_post", "conv2.hook_post", "fc1.hook_post"]
 rows = []
+names = {"normal": "wide CNN", "polysemantic": "polysemantic", "mixed": "mixed basis",
+         "narrow": "narrow CNN"}
 for layer in layers:
     rows.append({"layer (seed 0)": layer.split(".")[0],
-                 "entropy, normal": m[f"mean_entropy.normal.{layer}"],
-                 "entropy, mixed": m[f"mean_entropy.mixed.{layer}"],
-                 "entropy, narrow": m[f"mean_entropy.polysemantic.{layer}"],
-                 "digits without a unit, normal":
-                     m[f"sharing.normal.{layer}.classes_without_own_unit"],
-                 "digits without a unit, narrow":
-                     m[f"sharing.polysemantic.{layer}.classes_without_own_unit"],
-                 "closest digit pair, normal": m[f"sharing.normal.{layer}.max_class_cosine"],
-                 "closest digit pair, narrow":
-                     m[f"sharing.polysemantic.{layer}.max_class_cosine"]})
+                 **{f"digits per unit, {names[c]}": m[f"mean_count.{c}.{layer}"] for c in names},
+                 **{f"digits without a unit, {names[c]}":
+                    m[f"sharing.{c}.{layer}.classes_without_own_unit"]
+                    for c in ("normal", "polysemantic", "narrow")},
+                 **{f"closest digit pair, {names[c]}": m[f"sharing.{c}.{layer}.max_class_cosine"]
+                    for c in ("normal", "polysemantic", "narrow")}})
 show_markdown(markdown_table(rows, list(rows[0]), {
-    "entropy, normal": ".3f", "entropy, mixed": ".3f", "entropy, narrow": ".3f",
-    "digits without a unit, normal": ".0f", "digits without a unit, narrow": ".0f",
-    "closest digit pair, normal": ".2f", "closest digit pair, narrow": ".2f"}))
+    k: ".1f" if k.startswith("digits per") else ".0f" if k.startswith("digits without")
+    else ".2f" for k in rows[0] if k != "layer (seed 0)"}))
 fc = "fc1.hook_post"
 show_markdown(
-    f"In the hidden layer that feeds the output, "
-    f"{m[f'sharing.normal.{fc}.classes_without_own_unit']:.0f} digit of the wide CNN lacks a "
-    f"unit of its own, against {m[f'sharing.polysemantic.{fc}.classes_without_own_unit']:.0f} "
-    f"in the bottleneck, and the closest pair of digits moves from cosine "
-    f"{m[f'sharing.normal.{fc}.max_class_cosine']:.2f} to "
-    f"{m[f'sharing.polysemantic.{fc}.max_class_cosine']:.2f} (seed 0). The narrow network "
-    f"classifies {mean_std(m, 'primary_test_accuracy.polysemantic', '.1%')} of test digits "
-    f"correctly over five seeds (wide: {mean_std(m, 'primary_test_accuracy.normal', '.1%')}; "
-    f"narrow, seed by seed: "
-    + ", ".join(f"{a:.1%}" for a in m["primary_test_accuracy_per_seed.polysemantic"])
-    + "). Where it trains well it has not failed to learn the digits, it has learned them as "
-    "overlapping patterns over shared units; with so few units some seeds train badly, and "
-    "the spread of every narrow-CNN number below carries that.")
+    f"Over five seeds the polysemantic primary's units answer to "
+    f"{mean_std(m, 'polysemanticity.polysemantic', '.2f')} digits on average against the wide "
+    f"CNN's {mean_std(m, 'polysemanticity.normal', '.2f')} (class entropy "
+    f"{mean_std(m, 'class_entropy.polysemantic', '.3f')} against "
+    f"{mean_std(m, 'class_entropy.normal', '.3f')}), at a test accuracy of "
+    f"{mean_std(m, 'primary_test_accuracy.polysemantic', '.1%')} against "
+    f"{mean_std(m, 'primary_test_accuracy.normal', '.1%')}. Yet its digits keep units of their "
+    f"own and stay apart: in the hidden layer that feeds the output "
+    f"{m[f'sharing.polysemantic.{fc}.classes_without_own_unit']:.0f} digits lack a unit of "
+    f"their own (wide: {m[f'sharing.normal.{fc}.classes_without_own_unit']:.0f}) and the "
+    f"closest pair sits at cosine {m[f'sharing.polysemantic.{fc}.max_class_cosine']:.2f} "
+    f"(wide: {m[f'sharing.normal.{fc}.max_class_cosine']:.2f}). The bottleneck is another "
+    f"matter: {m[f'sharing.narrow.{fc}.classes_without_own_unit']:.0f} digits without a unit, "
+    f"the closest pair at {m[f'sharing.narrow.{fc}.max_class_cosine']:.2f} (seed 0), and an "
+    f"accuracy of {mean_std(m, 'primary_test_accuracy.narrow', '.1%')} (seed by seed: "
+    + ", ".join(f"{a:.1%}" for a in m["primary_test_accuracy_per_seed.narrow"])
+    + "). Where it trains well the narrow network has learned the digits as overlapping "
+    "patterns over shared units; with so few units some seeds train badly, and the spread of "
+    "every narrow-CNN number below carries that. Polysemantic units and a crowded layer are "
+    "two different things, and the two primaries pull them apart.")
 
 # %% [markdown]
 # ## The same instrument, a different price
@@ -104,8 +110,8 @@ show_markdown(
 # the symbiote's unit budget; the best ablation is chosen on the training images.
 
 # %% tags=["hide-input"]
-conditions = [("normal", "wide CNN"), ("mixed", "wide CNN, mixed basis"),
-              ("polysemantic", "narrow CNN")]
+conditions = [("normal", "wide CNN"), ("polysemantic", "wide CNN, unselective units"),
+              ("mixed", "wide CNN, mixed basis"), ("narrow", "narrow CNN")]
 
 
 def row_of(label: str, key: str, fraction: str) -> dict:
@@ -120,13 +126,14 @@ def row_of(label: str, key: str, fraction: str) -> dict:
 
 rows = [row_of(f"{label} ({units[c]} units)", c, "units_touched_fraction")
         for c, label in conditions]
-choices = m["best_ablation_choices.polysemantic"]
-for key, label in (("best_ablation", "best ablation (chosen per seed on the training images: "
-                    + ", ".join(f"{k.replace('_', ' ')} {n}" for k, n in choices.items()) + ")"),
-                   ("trained_gates_attribution_units", "gates trained on attribution units"),
-                   ("trained_gates_symbiote_units", "gates trained on the symbiote's units")):
-    rows.append(row_of(f"narrow CNN, {label}", f"baseline.polysemantic.{key}",
-                       "units_fraction"))
+for c, primary in (("polysemantic", "unselective units"), ("narrow", "narrow CNN")):
+    choices = m[f"best_ablation_choices.{c}"]
+    for key, label in (("best_ablation", "best ablation (chosen per seed on the training "
+                        "images: " + ", ".join(f"{k.replace('_', ' ')} {n}"
+                                               for k, n in choices.items()) + ")"),
+                       ("trained_gates_attribution_units", "gates trained on attribution units"),
+                       ("trained_gates_symbiote_units", "gates trained on the symbiote's units")):
+        rows.append(row_of(f"{primary}, {label}", f"baseline.{c}.{key}", "units_fraction"))
 rows[0]["primary"] += f" (mean ± std over {len(record['seeds'])} seeds)"
 show_markdown(markdown_table(rows, list(rows[0])))
 best_at_budget = "best_ablation"
@@ -139,10 +146,10 @@ per_digit = {c: [{"nontarget_accuracy_drop": drop, "units_touched_fraction": use
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
 digits = np.arange(10)
 for i, (c, label) in enumerate(conditions):
-    axes[0].bar(digits + (i - 1) * 0.27, [r["nontarget_accuracy_drop"] for r in per_digit[c]],
-                0.27, label=label)
-    axes[1].bar(digits + (i - 1) * 0.27, [r["units_touched_fraction"] for r in per_digit[c]],
-                0.27, label=label)
+    axes[0].bar(digits + (i - 1.5) * 0.2, [r["nontarget_accuracy_drop"] for r in per_digit[c]],
+                0.2, label=label)
+    axes[1].bar(digits + (i - 1.5) * 0.2, [r["units_touched_fraction"] for r in per_digit[c]],
+                0.2, label=label)
 axes[0].set_ylabel("other digits' accuracy lost")
 axes[1].set_ylabel("share of A's units touched")
 for ax, title in zip(axes, ("The collateral cost of silencing each digit (mean over seeds)",
@@ -154,31 +161,41 @@ for ax, title in zip(axes, ("The collateral cost of silencing each digit (mean o
     ax.legend(fontsize=8)
 fig.tight_layout()
 plt.show()
-costly = max(range(10), key=lambda d: per_digit["polysemantic"][d]["nontarget_accuracy_drop"])
-cheap = min(range(10), key=lambda d: per_digit["polysemantic"][d]["nontarget_accuracy_drop"])
+costly = max(range(10), key=lambda d: per_digit["narrow"][d]["nontarget_accuracy_drop"])
+cheap = min(range(10), key=lambda d: per_digit["narrow"][d]["nontarget_accuracy_drop"])
 show_markdown(
     f"Averaged over the seeds, on the narrow CNN silencing {costly} costs the other digits "
-    f"{per_digit['polysemantic'][costly]['nontarget_accuracy_drop']:.1%} of their accuracy; "
-    f"silencing {cheap} costs {per_digit['polysemantic'][cheap]['nontarget_accuracy_drop']:.1%}. "
+    f"{per_digit['narrow'][costly]['nontarget_accuracy_drop']:.1%} of their accuracy; "
+    f"silencing {cheap} costs {per_digit['narrow'][cheap]['nontarget_accuracy_drop']:.1%}. "
     f"On the wide CNN no digit costs more than "
-    f"{max(r['nontarget_accuracy_drop'] for r in per_digit['normal']):.1%}.")
+    f"{max(r['nontarget_accuracy_drop'] for r in per_digit['normal']):.1%}, and on the "
+    f"polysemantic one no more than "
+    f"{max(r['nontarget_accuracy_drop'] for r in per_digit['polysemantic']):.1%}, but there "
+    f"the symbiote touches {m['polysemantic.units_touched_fraction']:.0%} of the units "
+    f"against the wide CNN's {m['normal.units_touched_fraction']:.0%}.")
 
 # %% [markdown]
-# Mixing the wide network's units changes little: B silences each digit about as cheaply as
-# before, because it can still find a gate pattern in the new basis. The symbiote still does
-# its job on the narrow network too: the silenced digit almost never comes out. The
-# ablations, which worked badly on the wide network, now fail outright. But the symbiote pays
-# for its success. With every unit shared, there is no gate that dims one digit alone, so B
-# has to change most of the network and accept damage to the digits that share the units it
-# dims.
+# Polysemantic units alone do not defeat the symbiote. On the primary whose units each
+# answer to more digits, at the same accuracy, B silences each digit as cheaply as on the
+# wide CNN; what it pays instead is reach: each digit is spread over more units, each a
+# little, and B has to gate more of them. Mixing the wide network's units changes even less:
+# B finds a gate pattern in the new basis. The narrow network is different. The symbiote
+# still does its job there (the silenced digit almost never comes out), and the ablations,
+# which worked badly on the wide network, fail outright; but with every unit shared and the
+# digits' patterns crowded together, there is no gate that dims one digit alone, so B has to
+# change most of the network and accept damage to the digits that share the units it dims.
 #
-# That price is the finding. **How cheaply a symbiote can remove an output is a behavioural
-# measure of how disentangled the network's representation of that output is.** It needs no
-# definition of a feature, no dictionary and no human labelling: train the instrument, read
-# off the collateral damage and the share of units it had to touch. It also comes per output,
-# so it says *which* digits are costly to separate from the rest. It is an upper bound on
-# the cost of removing an output with gates: a better search could only find a cheaper
-# edit, so the measure can overstate how entangled an output is, never understate it.
+# That price is the finding, and the polysemantic primary sharpens it. **How cheaply a
+# symbiote can remove an output is a behavioural measure of how entangled the network's
+# representation of that output is with the others**, and it has two readings: the share of
+# units the symbiote had to touch says how *spread* an output is, the collateral damage says
+# how *entangled* it is. Units that answer to many digits raise the first and not the
+# second; a layer short of room raises both. It needs no definition of a feature, no
+# dictionary and no human labelling: train the instrument, read off the two numbers. It also
+# comes per output, so it says *which* digits are costly to separate from the rest. It is an
+# upper bound on the cost of removing an output with gates: a better search could only find
+# a cheaper edit, so the measure can overstate how entangled an output is, never understate
+# it.
 #
 # ## A symbiote that reads the network
 #
@@ -199,7 +216,8 @@ show_markdown(markdown_table(rows, list(rows[0]), {
     "fixed B: parameters": ",d", "conditional B: parameters": ",d"}))
 
 # %% [markdown]
-# On the narrow network reading A removes the collateral damage. It does so by
+# On the narrow network reading A removes the collateral damage; where the fixed symbiote
+# was already cheap, reading A adds nothing. It does so by
 # recognising the digit, which makes the conditional symbiote a classifier of its own; its
 # reader has more parameters than the narrow primary. It is a more capable instrument, and a
 # less readable one: its gates change per image, so they no longer fold into one weight edit
@@ -211,24 +229,29 @@ show_markdown(markdown_table(rows, list(rows[0]), {
 
 # %% tags=["hide-input"]
 show_markdown(provenance_note(record))
-assert (units["normal"], units["polysemantic"], units["mixed"]) == (152, 20, 152)  # as stated
+assert [units[c] for c in ("normal", "polysemantic", "mixed", "narrow")] == [152, 152, 152, 20]
 assert abs(m["primary_test_accuracy.mixed"] - m["primary_test_accuracy.normal"]) <= 0.01
-assert all(abs(m[f"polysemanticity.{c}"] - m["polysemanticity.normal"]) < 0.1
-           for c in ("mixed", "polysemantic"))  # "barely separates the three networks"
-assert m["mixed.nontarget_accuracy_drop"] < 0.015  # "changes little"
-assert (m["conditional.polysemantic.nontarget_accuracy_drop"]
-        < 0.5 * m["polysemantic.nontarget_accuracy_drop"])
-assert m["parameters.conditional_symbiote.polysemantic"] - m["parameters.symbiote.polysemantic"] \
-    > symbiotes["polysemantic"].primary.model.n_parameters()  # the reader outweighs A
-assert (m[f"sharing.polysemantic.{fc}.classes_without_own_unit"]
-        > m[f"sharing.normal.{fc}.classes_without_own_unit"])
-assert (m[f"sharing.polysemantic.{fc}.max_class_cosine"]
-        > m[f"sharing.normal.{fc}.max_class_cosine"])
-assert abs(m[f"mean_entropy.polysemantic.{fc}"] - m[f"mean_entropy.normal.{fc}"]) < 0.1
-assert m["polysemantic.target_output_rate"] < 0.02
-assert m["polysemantic.nontarget_accuracy_drop"] > 5 * m["normal.nontarget_accuracy_drop"]
+# the polysemantic primary: close in accuracy, clearly more polysemantic, digits still apart
+assert m["primary_test_accuracy.normal"] - m["primary_test_accuracy.polysemantic"] < 0.03
+assert m["polysemanticity.polysemantic"] > m["polysemanticity.normal"] + 0.5
+assert m["class_entropy.polysemantic"] > m["class_entropy.normal"]
+assert (m[f"sharing.narrow.{fc}.classes_without_own_unit"]
+        > m[f"sharing.polysemantic.{fc}.classes_without_own_unit"])
+assert (m[f"sharing.narrow.{fc}.max_class_cosine"]
+        > max(m[f"sharing.{c}.{fc}.max_class_cosine"] for c in ("normal", "polysemantic")))
+# "as cheaply as on the wide CNN" (within half a point), "has to gate more of them"
+assert (m["polysemantic.nontarget_accuracy_drop"]
+        < m["normal.nontarget_accuracy_drop"] + 0.005)
 assert m["polysemantic.units_touched_fraction"] > m["normal.units_touched_fraction"]
-assert (m[f"baseline.polysemantic.{best_at_budget}.nontarget_accuracy_drop"]
-        > 3 * m["polysemantic.nontarget_accuracy_drop"])
-assert (per_digit["polysemantic"][costly]["nontarget_accuracy_drop"]
+assert m["mixed.nontarget_accuracy_drop"] < 0.015  # "changes even less"
+assert (m["conditional.narrow.nontarget_accuracy_drop"]
+        < 0.5 * m["narrow.nontarget_accuracy_drop"])
+assert m["parameters.conditional_symbiote.narrow"] - m["parameters.symbiote.narrow"] \
+    > symbiotes["narrow"].primary.model.n_parameters()  # the reader outweighs A
+assert m["narrow.target_output_rate"] < 0.02
+assert m["narrow.nontarget_accuracy_drop"] > 5 * m["normal.nontarget_accuracy_drop"]
+assert m["narrow.units_touched_fraction"] > m["normal.units_touched_fraction"]
+assert (m[f"baseline.narrow.{best_at_budget}.nontarget_accuracy_drop"]
+        > 3 * m["narrow.nontarget_accuracy_drop"])
+assert (per_digit["narrow"][costly]["nontarget_accuracy_drop"]
         > max(r["nontarget_accuracy_drop"] for r in per_digit["normal"]))

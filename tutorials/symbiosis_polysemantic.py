@@ -15,21 +15,28 @@
 #
 # In the [normal condition](../symbiosis_normal/) the primary CNN has 152 hidden units for ten
 # digits, and a symbiote can silence any one digit while costing the others under a point of
-# accuracy. Does that survive a primary whose units each have to serve several digits? Two
-# primaries ask it in two different ways, and they must be kept apart:
+# accuracy. Does that survive a primary whose units each answer to several digits? Three
+# other primaries ask it in three different ways, and they must be kept apart:
 #
-# * **polysemantic**: a CNN with too few units (`cnn-poly`: 4 and 8 convolution channels and
-#   a bottleneck of 8 hidden units, 20 in all). Elhage et al. ("Toy Models of Superposition",
-#   2022) showed that networks short of units pack several features into each. It is the
-#   analogue of superposition, but it is confounded with accuracy: over five seeds the
-#   narrow CNN is about twenty points worse than the normal one on average, and fragile, its
-#   accuracy varying by tens of points from seed to seed (the table below gives every seed's).
+# * **polysemantic**: the normal CNN (same architecture, data, optimiser and epochs) trained
+#   with one extra loss term: a penalty on its hidden units' *class selectivity*, the index
+#   Leavitt and Morcos (2021) used to show that networks need few class-selective units. The
+#   penalty's weight was chosen on validation images carved from the training split, by a
+#   rule fixed before the run: the strongest of five weights (0, 0.1, 0.3, 1, 3) whose mean
+#   validation accuracy over three seeds stays within half a point of the unpenalised
+#   network's (`tools/choose_selectivity_penalty.py`; chosen: 0.3). So it is polysemantic by
+#   a measured means, at matched accuracy, and nothing else about the network changes.
 # * **mixed**: the normal CNN itself, same weights, read in a random orthonormal basis at
 #   every hidden layer (`mix_basis`). Each unit the symbiote and the baselines can act on is
 #   a mixture of all of that layer's units, yet the network computes exactly the same
-#   function, so the accuracy matches image for image. It is the control at matched
-#   accuracy: it changes the units and nothing else. It is not superposition, since the
-#   layer keeps as many directions as units.
+#   function, so the accuracy matches image for image. It changes the units and nothing
+#   else. It is not superposition, since the layer keeps as many directions as units.
+# * **narrow**: a CNN with too few units (`cnn-poly`: 4 and 8 convolution channels and a
+#   bottleneck of 8 hidden units, 20 in all). Elhage et al. ("Toy Models of Superposition",
+#   2022) showed that networks short of units pack several features into each. It is the
+#   analogue of superposition, but it is confounded with accuracy: over five seeds the
+#   narrow CNN is about twenty points worse than the normal one on average, and fragile (the
+#   table below gives every seed's accuracy).
 #
 # We measure how polysemantic each primary is, train the same symbiote on each, put every
 # baseline beside it at its budget, and then try a symbiote that reads A.
@@ -44,12 +51,19 @@ import torch
 
 import mechinterp as mi
 from mechinterp.reporting import markdown_table, mean_std, show_markdown
-from mechinterp.symbiote import class_sharing, gate_variation, symbiote_for, unit_class_entropy
+from mechinterp.symbiote import (
+    class_sharing,
+    gate_variation,
+    symbiote_for,
+    unit_class_count,
+    unit_class_entropy,
+)
+from mechinterp.symbiote.experiment import SELECTIVITY_PENALTY
 from mechinterp.symbiote.seeds import SEEDS, per_digit_over_seeds, seed_rows, seed_summary
 
 started = time.perf_counter()
 data = mi.load_digits()
-conditions = ("normal", "mixed", "polysemantic")
+conditions = ("normal", "polysemantic", "mixed", "narrow")
 fixed = {c: symbiote_for(c, data, seed=0) for c in conditions}
 accuracy = {c: t.primary.test_accuracy for c, t in fixed.items()}
 # the mixed basis computes the normal primary's function; measure its accuracy, do not assume it
@@ -58,61 +72,75 @@ with torch.no_grad():
                                 == data.test_labels).float().mean().item()
 for name, trained in fixed.items():
     model = trained.primary.model
-    print(f"{name:13s} primary {trained.primary.arch:10s} {model.n_parameters():7,d} parameters, "
+    print(f"{name:13s} primary {trained.primary.arch:16s} {model.n_parameters():7,d} parameters, "
           f"{sum(model.unit_counts().values()):4d} hidden units, test accuracy {accuracy[name]:.4f}")
+print(f"selectivity penalty of the polysemantic primary: {SELECTIVITY_PENALTY}")
 
 # %% [markdown]
 # ## Measuring polysemanticity
 #
-# For each unit take its mean activation on the training images of each digit, subtract the
-# smallest of these ten means, and normalise what is left into a distribution over digits.
-# Its entropy, divided by log 10, is near 0 for a unit that answers to one digit and near 1
-# for a unit whose answer is spread over all of them (subtracting the minimum lets the
-# measure read units that take negative values, as mixed ones do). It is a coarse proxy: a
-# unit can answer to several digits through one shared feature, such as a vertical stroke.
-# The histograms and layer tables are for seed 0's primaries; the mean over all units is
-# given for every seed further down.
+# For each unit take its mean activation on the training images of each digit and measure
+# every digit's mean from the smallest of the ten. The unit *answers to* a digit when that
+# digit's mean is at least half way from the weakest digit to the strongest; a unit tuned to
+# one digit answers to 1, a unit that answers to every digit alike to 10
+# (`unit_class_count`). Measuring from the weakest digit lets the count read units that take
+# negative values, as mixed ones do. The second measure spreads the same means into a
+# distribution over digits and takes its entropy, divided by log 10 (`unit_class_entropy`:
+# 0 for one digit, 1 for all alike). Both are coarse proxies: a unit can answer to several
+# digits through one shared feature, such as a vertical stroke. The histograms and layer
+# tables are for seed 0's primaries; the mean over all units is given for every seed further
+# down. The penalty acts on the hidden linear layer (`fc1`) only, so that is where the
+# polysemantic primary should differ.
 
 # %%
+counts = {name: unit_class_count(t.primary.model, data) for name, t in fixed.items()}
 entropies = {name: unit_class_entropy(t.primary.model, data) for name, t in fixed.items()}
-layers = list(entropies["normal"])
-colors = {"normal": "tab:blue", "mixed": "tab:orange", "polysemantic": "tab:green"}
+layers = list(counts["normal"])
+colors = {"normal": "tab:blue", "polysemantic": "tab:red", "mixed": "tab:orange",
+          "narrow": "tab:green"}
 fig, axes = plt.subplots(1, len(layers), figsize=(11, 3), sharey=False)
 for ax, layer in zip(axes, layers, strict=True):
     for name in conditions:
-        values = entropies[name][layer]
+        values = counts[name][layer]
         values = values[~torch.isnan(values)].numpy()
-        ax.hist(values, bins=np.linspace(0, 1, 21), alpha=0.5, color=colors[name], density=True,
-                label=f"{name} ({len(values)} units)")
+        ax.hist(values, bins=np.arange(0.5, 11.5), alpha=0.45, color=colors[name],
+                density=True, label=f"{name} ({len(values)} units)")
     ax.set_title(layer)
-    ax.set_xlabel("class entropy (0 = one digit, 1 = all)")
-axes[0].set_ylabel("density")
+    ax.set_xlabel("digits a unit answers to")
+    ax.set_xticks(range(1, 11))
+axes[0].set_ylabel("share of units")
 axes[-1].legend(fontsize=8)
-fig.suptitle("How many digits does each unit answer to?")
+fig.suptitle("How many digits does each unit answer to? (seed 0)")
 fig.tight_layout()
 plt.show()
 
+mean_count = {name: {layer: float(np.nanmean(v.numpy())) for layer, v in e.items()}
+              for name, e in counts.items()}
 mean_entropy = {name: {layer: float(np.nanmean(v.numpy())) for layer, v in e.items()}
                 for name, e in entropies.items()}
-polysemanticity = {name: float(np.nanmean(torch.cat(list(e.values())).numpy()))
-                   for name, e in entropies.items()}
 show_markdown(markdown_table(
-    [{"layer": layer, **{c: mean_entropy[c][layer] for c in conditions}} for layer in layers]
-    + [{"layer": "all units", **polysemanticity}],
-    ["layer", *conditions], dict.fromkeys(conditions, ".3f")))
+    [{"layer": layer, **{f"count.{c}": mean_count[c][layer] for c in conditions},
+      **{f"entropy.{c}": mean_entropy[c][layer] for c in conditions}} for layer in layers],
+    {"layer": "layer (seed 0)"} | {f"count.{c}": f"digits per unit, {c}" for c in conditions}
+    | {f"entropy.{c}": f"class entropy, {c}" for c in conditions},
+    {f"count.{c}": ".2f" for c in conditions} | {f"entropy.{c}": ".3f" for c in conditions}))
+
+# %%
+fc = layers[-1]
+show_markdown(
+    f"The penalty does its work in the layer it acts on: seed 0's polysemantic primary has "
+    f"hidden units (`{fc}`) that answer to {mean_count['polysemantic'][fc]:.1f} digits on "
+    f"average, against {mean_count['normal'][fc]:.1f} in the normal CNN, while the convolution "
+    f"channels, which the penalty does not touch, count alike "
+    f"({mean_count['polysemantic'][layers[0]]:.1f} and {mean_count['normal'][layers[0]]:.1f} "
+    f"in `{layers[0]}`). The class entropy moves the same way but over a narrower range "
+    f"({mean_entropy['normal'][fc]:.3f} to {mean_entropy['polysemantic'][fc]:.3f}): it is "
+    f"pulled up by the small answers every unit gives to every digit. Reading the normal CNN "
+    f"in a mixed basis raises the count a little ({mean_count['mixed'][fc]:.1f}); the narrow "
+    f"CNN's eight hidden units answer to {mean_count['narrow'][fc]:.1f} digits each.")
 
 # %% [markdown]
-# Neither primary is clearly more polysemantic than the normal one by this per-unit measure.
-# Even the normal CNN's units answer to most digits (its convolution channels respond to
-# strokes that every digit uses, and its hidden units to several digits each), so the scale
-# has little room left at the top. Mixing the units raises the hidden layer's score only a
-# little: a random direction in a layer where the digits form well separated clusters still
-# points at a few of them. The narrow CNN's units score like the normal CNN's. A fair test
-# needs a primary at matched accuracy that a per-unit measure calls clearly more
-# polysemantic; the mixed basis matches the accuracy exactly, but the measure barely moves,
-# so that primary is still missing.
-#
-# What the bottleneck does change is whether each digit still has units *of its own*. Two
+# What a bottleneck changes is whether each digit still has units *of its own*. Two
 # layer-level measures show it: how many digits are not the strongest response of any unit,
 # and how close the two most similar digits' mean activation patterns are (cosine
 # similarity).
@@ -130,9 +158,12 @@ show_markdown(markdown_table(
 
 # %% [markdown]
 # A rotation leaves the digits' activation patterns exactly as far apart as before (cosines
-# do not depend on the basis), while in the bottleneck several digits have no unit of their
-# own and the patterns crowd together. The narrow primary is the one whose digits share
-# units.
+# do not depend on the basis). The selectivity penalty does not crowd them either: units
+# that each answer to more digits can still, together, tell the digits apart, and every
+# digit keeps a hidden unit that answers to it most. Only in the bottleneck do several
+# digits lose their own units and their patterns come close. So the two polysemantic
+# primaries differ in kind: one has units that are individually unselective in a layer
+# with room to spare, the other has too little room.
 #
 # ## The fixed symbiote and every baseline, per condition
 #
@@ -141,13 +172,13 @@ show_markdown(markdown_table(
 # baselines at that budget, the best ablation chosen on the training images, for five seeds
 # of A and B (seed `s` trains the primary, both symbiotes and the trained gates). On the quick
 # profile seeds 1 to 4 come from the stored seed study. The normal page recomputes seed 0's
-# whole row and checks it against the study; here, for the other two conditions, seed 0's
+# whole row and checks it against the study; here, for the other three conditions, seed 0's
 # primary and both symbiotes are retrained and evaluated on the units the study counted for
 # them, and must match it too (the baselines' code is the same for every condition, so the
 # normal page's full check covers it).
 
 # %%
-# five seeds of A and B per condition, seed 0 of mixed and polysemantic checked at depth
+# five seeds of A and B per condition, seed 0 of every condition but normal checked at depth
 # "training" (A and both symbiotes recomputed, the stored baselines kept)
 studies = {c: seed_rows(c, data, verify=() if c == "normal" else (0,), depth="training")
            for c in conditions}
@@ -176,14 +207,15 @@ parameters = {kind: {c: studies[c][0]["parameters"][kind] for c in conditions}
               for kind in ("symbiote", "conditional_symbiote")}
 show_markdown(markdown_table(
     [{"condition": c, "accuracy": mean_std(summary[c]["primary"], "test_accuracy", ".3f"),
-      "polysemanticity": mean_std(summary[c]["primary"], "polysemanticity", ".3f"),
+      "polysemanticity": mean_std(summary[c]["primary"], "polysemanticity", ".2f"),
+      "class_entropy": mean_std(summary[c]["primary"], "class_entropy", ".3f"),
       **{f"{kind}.{k}": mean_std(summary[c][kind], k, f) for kind in parameters
          for k, f in (("target_output_rate", ".2%"), ("nontarget_accuracy_drop", "+.2%"),
                       ("units", ".1f"))},
       "fixed_params": parameters["symbiote"][c],
       "conditional_params": parameters["conditional_symbiote"][c]} for c in conditions],
     {"condition": "condition (mean ± std over 5 seeds)", "accuracy": "A's test accuracy",
-     "polysemanticity": "mean class entropy",
+     "polysemanticity": "digits per unit", "class_entropy": "class entropy",
      "symbiote.target_output_rate": "fixed B: rate", "symbiote.nontarget_accuracy_drop":
      "fixed B: drop", "symbiote.units": "fixed B: units", "fixed_params": "fixed B: params",
      "conditional_symbiote.target_output_rate": "conditional B: rate",
@@ -195,12 +227,57 @@ print("A's test accuracy per seed:",
       {c: [round(row["primary_test_accuracy"], 3) for row in studies[c].values()]
        for c in conditions})
 
+# %%
+poly_seeds = [row["polysemanticity"] for row in studies["polysemantic"].values()]
+normal_seeds = [row["polysemanticity"] for row in studies["normal"].values()]
+gaps = [b["primary_test_accuracy"] - a["primary_test_accuracy"] for a, b in
+        zip(studies["polysemantic"].values(), studies["normal"].values(), strict=True)]
+accuracy_gap = (summary["normal"]["primary"]["test_accuracy"]
+                - summary["polysemantic"]["primary"]["test_accuracy"])
+matched = accuracy_gap <= 0.01
+separated = min(poly_seeds) > max(normal_seeds)
+late = sum(g > 0.01 for g in gaps)  # seeds more than a point below their normal twin
+units_share = {c: summary[c]["symbiote"]["units_touched_fraction"] for c in conditions}
+poly_cheaper = (summary["polysemantic"]["symbiote"]["nontarget_accuracy_drop"]
+                <= summary["normal"]["symbiote"]["nontarget_accuracy_drop"])
+show_markdown(
+    f"**Matched accuracy, more polysemantic.** Over the five seeds the polysemantic primary's "
+    f"test accuracy is {100 * accuracy_gap:.1f} points below the normal CNN's on average "
+    + ("(within the point the comparison asks for" if matched else
+       "(**more than the point the comparison asks for**")
+    + f"; seed by seed {', '.join(f'{100 * g:.1f}' for g in gaps)} points lower"
+    + (f"; {late} of {len(gaps)} seeds {'is' if late == 1 else 'are'} more than a point lower"
+       if late else "")
+    + "), and its units answer to "
+    f"{mean_std(summary['polysemantic']['primary'], 'polysemanticity', '.2f')} digits "
+    f"against {mean_std(summary['normal']['primary'], 'polysemanticity', '.2f')} "
+    + ("(every seed of it above every seed of the normal CNN)." if separated else
+       "(the two ranges overlap over seeds).")
+    + " On it the fixed symbiote silences each digit "
+    + ("at least as cheaply as" if poly_cheaper else "about as cheaply as")
+    + " on the normal CNN (other digits lose "
+    f"{mean_std(summary['polysemantic']['symbiote'], 'nontarget_accuracy_drop', '+.2%')}, "
+    f"against {mean_std(summary['normal']['symbiote'], 'nontarget_accuracy_drop', '+.2%')}), "
+    f"but it needs more of the network: {units_share['polysemantic']:.0%} of the units "
+    f"against {units_share['normal']:.0%}.")
+own_units_gap = {c: summary[c]["trained_gates_symbiote_units"]["nontarget_accuracy_drop"]
+                 - summary[c]["symbiote"]["nontarget_accuracy_drop"]
+                 for c in ("normal", "polysemantic")}
+show_markdown(
+    "So units that answer to many digits do not make one digit expensive to remove; they make "
+    "it *spread out*. Each digit is carried by more units, each a little, and B has to gate "
+    "more of them, but since the layer has room and the digits stay apart, the gates that "
+    "remove one digit need not hurt the others. Gates trained by gradient on B's own units, "
+    "the search without the symbiote, lose "
+    f"{own_units_gap['polysemantic']:+.2%} more than B on this primary, against "
+    f"{own_units_gap['normal']:+.2%} on the normal CNN (the tables below).")
+
 # %% [markdown]
-# Mixing the units does not defeat the fixed symbiote: on the mixed primary it silences each
-# digit about as cheaply as on the normal one, with a similar number of units. A gate per
-# unit in a rotated basis is a different edit from one in the original basis, and B finds
-# another that works, because each digit still has many directions to be reached through.
-# The narrow primary is where a fixed edit fails: with every digit written over the same few
+# Mixing the units does not defeat the fixed symbiote either: on the mixed primary it
+# silences each digit about as cheaply as on the normal one, with a similar number of units.
+# A gate per unit in a rotated basis is a different edit from one in the original basis, and
+# B finds another that works, because each digit still has many directions to be reached
+# through. The narrow primary is where a fixed edit fails: with every digit written over the same few
 # units, any table of gates that removes one digit damages others. The conditional symbiote
 # removes that damage: reading the image, it can dim the shared units on images of the
 # inhibited digit and leave them alone on the others.
@@ -215,7 +292,7 @@ print("A's test accuracy per seed:",
 
 # %%
 labels = {"symbiote": "**fixed symbiote**", "conditional_symbiote": "**conditional symbiote**"}
-for c in ("mixed", "polysemantic"):
+for c in ("polysemantic", "mixed", "narrow"):
     order = ["symbiote", "conditional_symbiote"] + [m for m in summary[c]
                                                     if m not in labels and m != "primary"]
     show_markdown(f"**{c}** (A's test accuracy "
@@ -238,9 +315,9 @@ digits = list(data.classes)
 drops = {(c, kind): per_digit_over_seeds(studies[c], kind, "nontarget_accuracy_drop")[0]
          for c in conditions for kind in ("symbiote", "conditional_symbiote")}
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.2))
-width = 0.27
+width = 0.2
 for i, name in enumerate(conditions):
-    offset = (i - 1) * width
+    offset = (i - 1.5) * width
     for ax, kind, label in ((axes[0], "symbiote", "fixed"),
                             (axes[1], "conditional_symbiote", "conditional")):
         ax.bar(np.array(digits) + offset, [100 * v for v in drops[name, kind]], width,
@@ -261,13 +338,13 @@ plt.show()
 # ## The conditional symbiote's map
 #
 # Where does the conditional symbiote use its freedom? For the digit the fixed symbiote finds
-# costliest on the narrow (polysemantic) primary (mean over seeds), the plot shows, for
+# costliest on the narrow primary (mean over seeds), the plot shows, for
 # seed 0, each unit's gate averaged over the test images of that digit and over the other
 # images, and how much the gate varies from image to image.
 
 # %%
-costliest = max(digits, key=lambda d: drops["polysemantic", "symbiote"][d])
-variation = gate_variation(symbiote_for("polysemantic", data, seed=0, kind="conditional"), data,
+costliest = max(digits, key=lambda d: drops["narrow", "symbiote"][d])
+variation = gate_variation(symbiote_for("narrow", data, seed=0, kind="conditional"), data,
                            costliest)
 fig, axes = plt.subplots(1, len(variation), figsize=(11, 3.2),
                          gridspec_kw={"width_ratios": [len(v["std"]) for v in variation.values()]})
@@ -299,17 +376,27 @@ print("largest gap between a unit's gate on the digit's images and on the others
 
 # %%
 last = layers[-1]
-mixed, narrow = summary["mixed"], summary["polysemantic"]
-poly_over_seeds = {c: summary[c]["primary"]["polysemanticity"] for c in conditions}
-# the matched condition has the same accuracy seed by seed, and the per-unit measure barely
-# separates any of the three (as the text says: the matched-accuracy goal is not met)
+mixed, narrow, poly = summary["mixed"], summary["narrow"], summary["polysemantic"]
+# the mixed basis has the normal CNN's accuracy seed by seed
 assert all(abs(a["primary_test_accuracy"] - b["primary_test_accuracy"]) <= 0.01
            for a, b in zip(studies["mixed"].values(), studies["normal"].values(), strict=True))
-assert all(abs(poly_over_seeds[c] - poly_over_seeds["normal"]) < 0.1 for c in conditions)
-assert abs(mean_entropy["polysemantic"][last] - mean_entropy["normal"][last]) < 0.15
-assert (sharing["polysemantic"][last]["classes_without_own_unit"]
-        > sharing["normal"][last]["classes_without_own_unit"])
-assert sharing["polysemantic"][last]["max_class_cosine"] > sharing["normal"][last]["max_class_cosine"]
+# the penalty makes the hidden layer answer to more digits, and the whole primary measures
+# more polysemantic on average over seeds, by both measures (the text states the accuracy gap
+# and whether every seed separates)
+assert mean_count["polysemantic"][last] > mean_count["normal"][last] + 0.5
+assert poly["primary"]["polysemanticity"] > summary["normal"]["primary"]["polysemanticity"] + 0.5
+assert poly["primary"]["class_entropy"] > summary["normal"]["primary"]["class_entropy"]
+assert accuracy_gap < 0.03  # far from the narrow CNN's twenty points, matched or not
+# the bottleneck, not the penalty, takes digits' own units away and crowds their patterns
+assert all(sharing["narrow"][last]["classes_without_own_unit"]
+           > sharing[c][last]["classes_without_own_unit"] for c in ("normal", "polysemantic"))
+assert sharing["narrow"][last]["max_class_cosine"] > sharing["normal"][last]["max_class_cosine"]
+assert sharing["polysemantic"][last]["max_class_cosine"] < sharing["narrow"][last]["max_class_cosine"]
+# on the polysemantic primary B needs more units but loses no more accuracy (within a point)
+assert poly["symbiote"]["target_output_rate"] <= 0.01, poly["symbiote"]
+assert (poly["symbiote"]["nontarget_accuracy_drop"]
+        <= summary["normal"]["symbiote"]["nontarget_accuracy_drop"] + 0.01)
+assert units_share["polysemantic"] > units_share["normal"]
 # the fixed symbiote copes with mixed units and not with the bottleneck (means over seeds)
 assert mixed["symbiote"]["target_output_rate"] <= 0.01, mixed["symbiote"]
 assert mixed["symbiote"]["nontarget_accuracy_drop"] <= 0.015, mixed["symbiote"]
@@ -321,8 +408,8 @@ assert narrow["conditional_symbiote"]["target_output_rate"] <= 0.02
 assert (narrow["conditional_symbiote"]["nontarget_accuracy_drop"]
         < 0.5 * narrow["symbiote"]["nontarget_accuracy_drop"])
 assert max(split.values()) > 0.1
-# every baseline at the budget, on both conditions, costs more than the fixed symbiote
-for c in ("mixed", "polysemantic"):
+# every baseline at the budget costs more than the fixed symbiote where it works
+for c in ("polysemantic", "mixed"):
     assert all(cost(summary[c]["symbiote"]) < cost(summary[c][m]) for m in summary[c]
                if m not in ("symbiote", "conditional_symbiote", "logit_mask", "primary")), c
 
@@ -334,8 +421,13 @@ record = mi.write_result(
     | {f"baseline.{c}.{m}.{k}": v for c in conditions for m, s in summary[c].items()
        for k, v in s.items() if m not in ("symbiote", "conditional_symbiote", "primary")}
     | {f"mean_entropy.{c}.{layer}": v for c, e in mean_entropy.items() for layer, v in e.items()}
-    | {f"polysemanticity.{c}{tail}": summary[c]["primary"][f"polysemanticity{tail}"]
-       for c in conditions for tail in ("", "_std")}
+    | {f"mean_count.{c}.{layer}": v for c, e in mean_count.items() for layer, v in e.items()}
+    | {f"{measure}.{c}{tail}": summary[c]["primary"][f"{measure}{tail}"]
+       for measure in ("polysemanticity", "class_entropy") for c in conditions
+       for tail in ("", "_std")}
+    | {f"polysemanticity_per_seed.{c}": [row["polysemanticity"] for row in studies[c].values()]
+       for c in conditions}
+    | {"selectivity_penalty": SELECTIVITY_PENALTY}
     | {f"sharing.{c}.{layer}.{k}": v for c, per in sharing.items() for layer, d in per.items()
        for k, v in d.items()}
     | {f"per_digit.{c}.{kind}.{k}": per_digit_over_seeds(studies[c], kind, k)[0]
@@ -352,7 +444,7 @@ record = mi.write_result(
     | {"conditional_gate_gap": max(split.values()), "conditional_map_digit": costliest},
     seeds=list(SEEDS),
     data_source=data.source,
-    title="SymbioteNet, polysemantic and mixed-basis conditions",
+    title="SymbioteNet, polysemantic, mixed-basis and narrow conditions",
     config=fixed["normal"].config.as_dict(),
     started=started,
 )

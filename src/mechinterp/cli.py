@@ -232,11 +232,13 @@ def build_parser() -> argparse.ArgumentParser:
         "symbiote", help="train a symbiote that inhibits one class of a primary CNN and "
         "compare it with baselines")
     symbiote.add_argument("--digit", type=int, required=True, help="the class to inhibit")
-    symbiote.add_argument("--condition", choices=["normal", "polysemantic", "mixed"],
+    symbiote.add_argument("--condition", choices=["normal", "polysemantic", "mixed", "narrow"],
                           default="normal",
-                          help="the primary: the normal CNN, a narrow CNN whose units serve "
-                          "several digits (polysemantic), or the normal CNN read in a random "
-                          "basis (mixed: same function, every unit a mixture)")
+                          help="the primary: the normal CNN; the same CNN trained with a "
+                          "penalty on its units' class selectivity (polysemantic: same "
+                          "accuracy, each unit answers to more digits); the normal CNN read in "
+                          "a random basis (mixed: same function, every unit a mixture); or a "
+                          "narrow CNN whose few units must share digits (narrow: less accurate)")
     symbiote.add_argument("--source", default=None,
                           help="data source: mnist, mnist-5k or a folder of idx files")
     symbiote.add_argument("--symbiote", choices=["fixed", "conditional"], default="fixed",

@@ -42,9 +42,11 @@ def key_results(records: list[dict[str, Any]]) -> list[dict[str, str]]:
     rows = []
     for name, prefix, label, page in (
             ("symbiote-normal", "symbiote.", "normal CNN", "normal"),
-            ("symbiote-polysemantic", "polysemantic.", "narrow (polysemantic) CNN",
+            ("symbiote-polysemantic", "polysemantic.",
+             "polysemantic CNN (same accuracy, units answer to more digits)", "polysemantic"),
+            ("symbiote-polysemantic", "narrow.", "narrow CNN (few units, less accurate)",
              "polysemantic"),
-            ("symbiote-polysemantic", "conditional.polysemantic.",
+            ("symbiote-polysemantic", "conditional.narrow.",
              "narrow CNN with a symbiote that reads A", "polysemantic")):
         m = found.get(name, {})
         if f"{prefix}target_output_rate" in m:
@@ -197,9 +199,9 @@ def _draw_selfreport(ax, report: dict[str, Any]) -> None:
 
 
 def _draw_symbiote(ax, normal: dict[str, Any], poly: dict[str, Any]) -> None:
-    groups = [("normal CNN", normal, "symbiote."), ("mixed basis", poly, "mixed."),
-              ("narrow CNN", poly, "polysemantic."),
-              ("narrow CNN,\nconditional B", poly, "conditional.polysemantic.")]
+    groups = [("normal CNN", normal, "symbiote."), ("polysemantic", poly, "polysemantic."),
+              ("mixed basis", poly, "mixed."), ("narrow CNN", poly, "narrow."),
+              ("narrow CNN,\nconditional B", poly, "conditional.narrow.")]
     groups = [g for g in groups if f"{g[2]}target_output_rate" in g[1]]
     for i, (key, label) in enumerate((("target_output_rate_before", "target rate, A alone"),
                                       ("target_output_rate", "target rate, A with B"),

@@ -95,8 +95,8 @@ def _symbiote(found: dict[str, Record]) -> list[str] | None:
                            TRAINED_ON_ATTRIBUTION),
                           ("gates trained on the symbiote's units", TRAINED_ON_OWN)):
         row = [label]
-        for condition, metrics in (("normal", normal), ("mixed", poly),
-                                   ("polysemantic", poly)):
+        for condition, metrics in (("normal", normal), ("polysemantic", poly),
+                                   ("mixed", poly), ("narrow", poly)):
             prefix = keys(method, condition)
             if prefix is None:
                 row.append("n/a")
@@ -107,7 +107,8 @@ def _symbiote(found: dict[str, Record]) -> list[str] | None:
     seeds = found["symbiote-normal"].get("seeds", [])
     over = f"; mean ± std over {len(seeds)} seeds" if len(seeds) > 1 else ""
     return _table([f"method (mean over the ten digits{over}): target rate / accuracy lost",
-                   "normal CNN", "same CNN, mixed basis", "narrow CNN (polysemantic)"], rows)
+                   "normal CNN", "same CNN, unselective units (polysemantic)",
+                   "same CNN, mixed basis", "narrow CNN"], rows)
 
 
 def _transfer(found: dict[str, Record]) -> list[str] | None:

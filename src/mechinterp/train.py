@@ -22,6 +22,7 @@ from torch import nn
 from tqdm import tqdm
 
 from mechinterp import __version__
+from mechinterp.ablation import per_unit
 from mechinterp.checkpoints import (
     cache_lock,
     checkpoint_key,
@@ -44,6 +45,7 @@ __all__ = [
     "accuracy_by_class",
     "train_classifier",
     "progress_enabled",
+    "selectivity_index",
 ]
 
 
@@ -56,12 +58,18 @@ class TrainConfig:
         batch_size: images per optimiser step.
         lr: Adam learning rate.
         weight_decay: Adam weight decay.
+        selectivity_penalty: weight of the mean class selectivity index of the hidden linear
+            layers' units (:func:`selectivity_index`, per batch) added to the loss: a positive
+            value trains units that answer to many classes instead of one (Leavitt & Morcos,
+            2021, regularise selectivity the same way). 0 (the default) trains on
+            cross-entropy alone.
     """
 
     epochs: int
     batch_size: int
     lr: float
     weight_decay: float = 0.0
+    selectivity_penalty: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size"):
@@ -70,8 +78,10 @@ class TrainConfig:
                 raise ConfigError(f"TrainConfig.{name} must be a positive integer, got {value!r}")
         if not self.lr > 0:
             raise ConfigError(f"TrainConfig.lr must be positive, got {self.lr!r}")
-        if self.weight_decay < 0:
-            raise ConfigError(f"TrainConfig.weight_decay must be >= 0, got {self.weight_decay!r}")
+        for name in ("weight_decay", "selectivity_penalty"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not value >= 0:
+                raise ConfigError(f"TrainConfig.{name} must be a number >= 0, got {value!r}")
 
     @classmethod
     def from_profile(cls, profile: Profile | None = None, **overrides: Any) -> TrainConfig:
@@ -80,6 +90,67 @@ class TrainConfig:
         values = {"epochs": profile.epochs, "batch_size": profile.batch_size, "lr": profile.lr}
         values.update(overrides)
         return cls(**values)
+
+
+def selectivity_index(acts: torch.Tensor, labels: torch.Tensor, eps: float = 1e-6
+                      ) -> torch.Tensor:
+    """Class selectivity index of each unit on a batch (Leavitt & Morcos, 2021), differentiable.
+
+    With ``mu_max`` the largest class-conditional mean activation of a unit over the classes
+    present in ``labels`` and ``mu_rest`` the mean of the other classes' means,
+    ``(mu_max - mu_rest) / (mu_max + mu_rest + eps)``: 0 for a unit that answers every class
+    equally, 1 for one that answers a single class. Meant for non-negative (post-ReLU)
+    activations.
+
+    Args:
+        acts: ``(batch, units, ...)``; spatial axes are averaged.
+        labels: ``(batch,)`` class indices; at least two classes must be present.
+
+    Returns:
+        ``(units,)``.
+
+    Raises:
+        ConfigError: fewer than two classes in ``labels``, or mismatched batch sizes.
+    """
+    acts = per_unit(acts)
+    if acts.shape[0] != labels.shape[0]:
+        raise ConfigError(f"selectivity_index: {acts.shape[0]} activations but "
+                          f"{labels.shape[0]} labels")
+    present = labels.unique()
+    if len(present) < 2:
+        raise ConfigError("selectivity_index needs images of at least two classes in the batch")
+    onehot = (labels[:, None] == present[None, :]).to(acts.dtype)  # (batch, classes)
+    means = (onehot.T @ acts) / onehot.sum(0)[:, None]  # (classes, units)
+    top = means.max(0).values
+    rest = (means.sum(0) - top) / (len(present) - 1)
+    return (top - rest) / (top + rest + eps)
+
+
+
+def _penalised(model: nn.Module, penalty: float):
+    """A loss ``(images, labels) -> (logits, loss)``: cross-entropy, plus ``penalty`` times the
+    mean selectivity index of the hidden linear layers' units when ``penalty`` is positive
+    (and the batch holds two classes or more)."""
+    if not penalty:
+        def plain(images, labels):
+            logits = model(images)
+            return logits, F.cross_entropy(logits, labels)
+        return plain
+    names = [n for n in model.hidden_hooks if n.startswith("fc")]
+    if not names:
+        raise ConfigError(f"selectivity_penalty needs hidden linear layers; "
+                          f"{getattr(model, 'arch', type(model).__name__)} has none")
+
+    def penalised(images, labels):
+        if len(labels.unique()) < 2:  # a last short batch of one class: nothing to compare
+            logits = model(images)
+            return logits, F.cross_entropy(logits, labels)
+        acts: list[torch.Tensor] = []
+        logits = model.run_with_hooks(images, fwd_hooks=[(n, lambda a, hook: acts.append(a))
+                                                         for n in names])
+        selectivity = torch.cat([selectivity_index(a, labels) for a in acts]).mean()
+        return logits, F.cross_entropy(logits, labels) + penalty * selectivity
+    return penalised
 
 
 def progress_enabled() -> bool:
@@ -184,6 +255,7 @@ def fit(
                 start = int(meta["epochs_done"])
     n = len(labels)
     device = images.device
+    loss_of = _penalised(model, config.selectivity_penalty)
     model.train()
     bar = tqdm(range(start, config.epochs), desc=desc, initial=start, total=config.epochs,
                disable=not progress_enabled(), leave=False)
@@ -192,8 +264,7 @@ def fit(
         total_loss, correct = 0.0, 0
         for i in range(0, n, config.batch_size):
             idx = order[i : i + config.batch_size]
-            logits = model(images[idx])
-            loss = F.cross_entropy(logits, labels[idx])
+            logits, loss = loss_of(images[idx], labels[idx])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -50,6 +50,7 @@ from mechinterp.symbiote.metrics import (
     evaluate_inhibition,
     jaccard,
     summarise,
+    unit_class_count,
     unit_class_entropy,
 )
 from mechinterp.symbiote.network import (
@@ -103,6 +104,7 @@ __all__ = [
     "summarise",
     "symbiote_for",
     "train_symbiote",
+    "unit_class_count",
     "unit_class_entropy",
     "weight_diff",
 ]

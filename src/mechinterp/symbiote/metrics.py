@@ -24,12 +24,14 @@ from mechinterp.data import DigitData
 from mechinterp.errors import ConfigError
 from mechinterp.models import HookedClassifier
 from mechinterp.symbiote.network import Symbiote
-from mechinterp.train import predict
+from mechinterp.train import predict, selectivity_index
 
 __all__ = [
     "evaluate_inhibition",
     "changed_units",
     "unit_class_entropy",
+    "unit_class_count",
+    "selectivity_index",
     "class_sharing",
     "jaccard",
     "summarise",
@@ -117,6 +119,28 @@ def unit_class_entropy(model: HookedClassifier, data: DigitData) -> dict[str, to
         entropy = -(p * p.clamp_min(1e-12).log()).sum(0) / math.log(len(data.classes))
         entropy[total[0] <= 1e-9] = float("nan")
         out[name] = entropy.cpu()
+    return out
+
+
+@torch.no_grad()
+def unit_class_count(model: HookedClassifier, data: DigitData) -> dict[str, torch.Tensor]:
+    """How many classes each unit answers to: the number of classes ``c`` whose
+    class-conditional mean ``m_c`` (spatially averaged, training images) is at least half way
+    from the unit's weakest class to its strongest, ``m_c - min(m) >= (max(m) - min(m)) / 2``.
+
+    A unit tuned to one digit counts 1; a unit that answers about equally to every digit counts
+    all of them. Measured against the weakest class, as :func:`unit_class_entropy` is, so units
+    of a mixed basis (negative values) are read the same way. Units with the same mean on
+    every class get ``nan``. This is the per-unit polysemanticity the SymbioteNet pages report
+    (``polysemanticity`` is its mean over all hidden units).
+    """
+    out = {}
+    for name, means in _class_means(model, data).items():
+        above = means - means.min(0, keepdim=True).values
+        top = above.max(0).values
+        count = (above >= top / 2).sum(0).float()
+        count[top <= 1e-9] = float("nan")
+        out[name] = count.cpu()
     return out
 
 

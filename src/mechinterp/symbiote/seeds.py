@@ -8,12 +8,12 @@ the training images, A's accuracy and polysemanticity. :func:`seed_rows` collect
 (over seeds, ``ddof=1``) of each method's mean over the digits.
 
 One seed of one condition costs two to nine minutes of one CPU core (most of it evaluation, not
-training), so fifteen seed-conditions do not fit in a CPU site build. The quick profile's rows
+training), so twenty seed-conditions do not fit in a CPU site build. The quick profile's rows
 for the MNIST subset are therefore stored with the package (``studies/``), written by
-``make symbiote-seeds`` (about 80 minutes of one core, 55 with its two processes), and every
+``make symbiote-seeds`` (about 105 minutes of one core, 55 with its two processes), and every
 build recomputes seed 0 and checks it against the stored row before it uses the others: a
 stored study that no longer matches the code fails the build with a message to rerun it. The
-normal condition is checked in full; the other two at ``depth="training"`` (A and both
+normal condition is checked in full; the other three at ``depth="training"`` (A and both
 symbiotes retrained and evaluated on the stored units, a few seconds instead of minutes), as
 the baselines' code is the same for every condition. Without a stored study (the full
 profile, another data source, a changed config, or ``MECHINTERP_SEEDS_LIVE=1``) every seed is
@@ -44,25 +44,27 @@ from mechinterp.symbiote.experiment import (
     choose_ablation,
     compare_all_digits,
     evaluate_symbiote,
+    polysemanticity,
     symbiote_for,
     units_touched,
 )
-from mechinterp.symbiote.metrics import summarise, unit_class_entropy
+from mechinterp.symbiote.metrics import summarise
 from mechinterp.symbiote.network import SymbioteConfig
 
 __all__ = ["SEEDS", "STUDIES", "StaleStudyError", "seed_row", "seed_rows", "seed_summary",
            "training_row",
-           "per_digit_over_seeds", "stored_study_path", "store_study", "write_study"]
+           "per_digit_over_seeds", "stored_study_path", "store_study", "write_study",
+           "refresh_primary"]
 
 SEEDS = (0, 1, 2, 3, 4)
 """The seeds of A and B behind every SymbioteNet number (seed ``s`` trains both)."""
 STUDIES = Path(__file__).resolve().parent / "studies"
 """Where the stored seed rows ship (one JSON file per profile, data source and condition)."""
 LIVE_ENV = "MECHINTERP_SEEDS_LIVE"
-TOLERANCE = {"share": 0.005, "units": 2.0}
+TOLERANCE = {"share": 0.005, "units": 2.0, "classes": 0.05}
 """How far a recomputed seed may sit from its stored row and still count as the same result:
 half a point on every rate, accuracy and entropy, two units on every budget (each a method's
-mean over the digits). On one machine a seed reproduces exactly; these margins leave room
+mean over the digits), a twentieth of a class on A's mean classes per unit. On one machine a seed reproduces exactly; these margins leave room
 for another CPU's rounding, which can move a trained network by an image or a unit, and
 still catch a change of method."""
 
@@ -85,7 +87,7 @@ def seed_row(condition: str, data: DigitData, seed: int,
 
     Returns:
         ``{"condition", "seed", "primary_arch", "primary_test_accuracy", "polysemanticity",
-        "best_ablation_at_budget", "parameters": {kind: n}, "units": {kind: {digit: {hook:
+        "class_entropy", "best_ablation_at_budget", "parameters": {kind: n}, "units": {kind: {digit: {hook:
         indices}}}, "rows": {method: [row per digit]}}``, JSON-friendly; the methods are those
         of :func:`~mechinterp.symbiote.experiment.compare_all_digits` plus
         ``conditional_symbiote``.
@@ -100,11 +102,9 @@ def seed_row(condition: str, data: DigitData, seed: int,
                                                       touched_conditional[d])
                                     for d in data.classes]
     model = fixed.primary.model
-    entropy = torch.cat(list(unit_class_entropy(model, data).values()))
     return _jsonable({
         "condition": condition, "seed": seed, "primary_arch": fixed.primary.arch,
-        "primary_test_accuracy": _accuracy(model, data),
-        "polysemanticity": float(entropy.nanmean()),
+        "primary_test_accuracy": _accuracy(model, data), **polysemanticity(model, data),
         "best_ablation_at_budget": choose_ablation(fixed, data, touched),
         "parameters": {"symbiote": fixed.symbiote.n_parameters,
                        "conditional_symbiote": conditional.symbiote.n_parameters},
@@ -137,11 +137,9 @@ def training_row(condition: str, data: DigitData, seed: int, stored: dict[str, A
                                 for name, idx in units[str(d)].items()}, math.nan))
             for d in data.classes]
     model = fixed.primary.model
-    entropy = torch.cat(list(unit_class_entropy(model, data).values()))
     return _jsonable({
         **stored, "primary_arch": fixed.primary.arch,
-        "primary_test_accuracy": _accuracy(model, data),
-        "polysemanticity": float(entropy.nanmean()),
+        "primary_test_accuracy": _accuracy(model, data), **polysemanticity(model, data),
         "parameters": {"symbiote": fixed.symbiote.n_parameters,
                        "conditional_symbiote": conditional.symbiote.n_parameters},
         "rows": rows,
@@ -182,7 +180,7 @@ def _summaries(row: dict[str, Any]) -> dict[str, float]:
     out = {f"{method}.{key}": value for method, rows in row["rows"].items()
            for key, value in summarise(rows).items()}
     out.update(primary_test_accuracy=row["primary_test_accuracy"],
-               polysemanticity=row["polysemanticity"])
+               polysemanticity=row["polysemanticity"], class_entropy=row["class_entropy"])
     return out
 
 
@@ -196,7 +194,7 @@ def _check_agrees(live: dict[str, Any], stored: dict[str, Any]) -> dict[str, flo
     """How far a recomputed seed sits from its stored row: ``{"share", "units"}``, the largest
     difference of each kind. Raises :class:`StaleStudyError` beyond :data:`TOLERANCE`."""
     a, b = _summaries(live), _summaries(stored)
-    largest = {"share": 0.0, "units": 0.0}
+    largest = {"share": 0.0, "units": 0.0, "classes": 0.0}
     differ = [f"{k}: stored {stored[k]!r}, now {live[k]!r}"
               for k in ("best_ablation_at_budget", "parameters", "primary_arch")
               if live.get(k) != stored.get(k)]
@@ -204,7 +202,8 @@ def _check_agrees(live: dict[str, Any], stored: dict[str, Any]) -> dict[str, flo
         name = k.rsplit(".", 1)[-1]
         if name in _DERIVED:
             continue
-        kind = "units" if name in _COUNTS else "share"
+        kind = ("units" if name in _COUNTS else "classes" if name == "polysemanticity"
+                else "share")
         gap = abs(a[k] - b[k]) if k in a and k in b else float("inf")
         largest[kind] = max(largest[kind], gap)
         if gap > TOLERANCE[kind]:
@@ -214,7 +213,7 @@ def _check_agrees(live: dict[str, Any], stored: dict[str, Any]) -> dict[str, flo
         raise StaleStudyError(
             f"the stored SymbioteNet seed study for condition {live['condition']!r} does not "
             f"reproduce seed {live['seed']} with this code: {shown}. Rerun it with "
-            f"'make symbiote-seeds' (about 80 minutes of one CPU core, 55 with its two "
+            f"'make symbiote-seeds' (about 105 minutes of one CPU core, 55 with its two "
             f"processes), or set "
             f"{LIVE_ENV}=1 to compute every seed in the build")
     return largest
@@ -305,7 +304,7 @@ def seed_summary(rows: dict[int, dict[str, Any]]) -> dict[str, dict[str, float]]
         ``{method: {metric: mean, metric + "_std": std}}`` with ``units`` (the budget: B's
         units touched, or a baseline's units), plus two pseudo-methods: ``best_ablation``
         (in each seed, the ablation that seed chose on its training images) and ``primary``
-        (``test_accuracy`` and ``polysemanticity``).
+        (``test_accuracy``, ``polysemanticity`` and ``class_entropy``).
     """
     per_seed = []
     for row in rows.values():
@@ -314,7 +313,8 @@ def seed_summary(rows: dict[int, dict[str, Any]]) -> dict[str, dict[str, float]]
             s["units"] = s.get("units", s.get("units_touched", 0.0))
         methods["best_ablation"] = methods[row["best_ablation_at_budget"]]
         methods["primary"] = {"test_accuracy": row["primary_test_accuracy"],
-                              "polysemanticity": row["polysemanticity"]}
+                              "polysemanticity": row["polysemanticity"],
+                              "class_entropy": row["class_entropy"]}
         per_seed.append(methods)
     out: dict[str, dict[str, float]] = {}
     for method in per_seed[0]:
@@ -363,14 +363,49 @@ def write_study(condition: str, data: DigitData, rows: dict[int, dict[str, Any]]
     return path
 
 
+def refresh_primary(condition: str, source: str | None = None) -> Path:
+    """Recompute the primary's measures (``polysemanticity``, ``class_entropy``) in the
+    stored study of ``condition`` without rerunning its symbiotes: each seed's A is retrained
+    (or loaded) and must reproduce its stored test accuracy exactly, so the measures describe
+    the very primary the stored rows were computed on. For a new measure of A; anything about
+    B or the baselines needs :func:`store_study`.
+
+    Raises:
+        ConfigError: no stored study for ``condition``.
+        StaleStudyError: a seed's A no longer reproduces its stored accuracy.
+    """
+    from mechinterp.symbiote.experiment import primary_for
+
+    data = load_digits(source)
+    path = stored_study_path(condition, data.source)
+    if not path.exists():
+        raise ConfigError(f"no stored study at {path}; write one with 'make symbiote-seeds'")
+    study = json.loads(path.read_text())
+    for seed, row in study["seeds"].items():
+        primary = primary_for(condition, data, seed=int(seed))
+        accuracy = rounded_floats(_accuracy(primary.model, data))
+        if accuracy != row["primary_test_accuracy"]:
+            raise StaleStudyError(
+                f"{condition} seed {seed}: the primary's test accuracy is {accuracy} now, "
+                f"{row['primary_test_accuracy']} in {path}; rerun 'make symbiote-seeds'")
+        row.update(rounded_floats(polysemanticity(primary.model, data)))
+    atomic_write_text(path, json.dumps(study, separators=(",", ":")) + "\n")
+    return path
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m mechinterp.symbiote.seeds [--condition C ...]``: write the stored studies."""
+    """``python -m mechinterp.symbiote.seeds [--condition C ...] [--refresh-primary]``: write
+    the stored studies (or only refresh their primaries' measures)."""
     parser = argparse.ArgumentParser(description=store_study.__doc__)
     parser.add_argument("--condition", action="append", choices=sorted(CONDITIONS),
                         help="a condition to run (repeatable; default: all)")
+    parser.add_argument("--refresh-primary", action="store_true",
+                        help="only recompute each stored seed's primary measures "
+                             "(refresh_primary)")
     args = parser.parse_args(argv)
     for condition in args.condition or sorted(CONDITIONS):
-        print(store_study(condition), flush=True)
+        run = refresh_primary if args.refresh_primary else store_study
+        print(run(condition), flush=True)
 
 
 if __name__ == "__main__":
