@@ -74,3 +74,16 @@ def test_train_classifiers_stacked_caches_each_seed_apart(digits_5k):
     assert torch.equal(again[0].model.fc1.weight, first[1].model.fc1.weight)
     with pytest.raises(ConfigError, match="distinct"):
         train_classifiers_stacked("simplenn", [1, 1], data=digits_5k, config=config)
+    penalised = TrainConfig(epochs=2, batch_size=64, lr=1e-3, selectivity_penalty=0.3)
+    with pytest.raises(ConfigError, match="selectivity_penalty"):
+        train_classifiers_stacked("simplenn", [1, 2], data=digits_5k, config=penalised)
+
+
+def test_a_stacked_seed_is_cached_apart_from_a_plain_one(digits_5k):
+    from mechinterp.train import train_classifier
+
+    config = TrainConfig(epochs=1, batch_size=64, lr=1e-3)
+    plain = train_classifier("simplenn", "0-3", seed=9, data=digits_5k, config=config)
+    stacked = train_classifiers_stacked("simplenn", [9], "0-3", data=digits_5k, config=config)[0]
+    assert plain.meta["key"] != stacked.meta["key"] and not stacked.cached
+    assert "trainer" not in plain.meta and stacked.meta["trainer"] == "stacked"

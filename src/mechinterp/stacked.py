@@ -24,7 +24,6 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Sequence
-from dataclasses import asdict
 from typing import Any
 
 import torch
@@ -32,20 +31,22 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, grad, stack_module_state, vmap
 
-from mechinterp import __version__
 from mechinterp.checkpoints import (
     cache_lock,
     checkpoint_key,
     checkpoint_paths,
-    load_checkpoint,
     save_checkpoint,
-    source_digest,
 )
 from mechinterp.config import Profile, get_profile, seed_everything
 from mechinterp.data import DigitData, load_digits, parse_classes
 from mechinterp.errors import ConfigError, ShapeError
-from mechinterp.models import build_model
-from mechinterp.train import TrainConfig, TrainedClassifier, accuracy
+from mechinterp.train import (
+    TrainConfig,
+    TrainedClassifier,
+    accuracy,
+    classifier_spec,
+    load_or_build,
+)
 
 __all__ = ["fit_stacked", "train_classifiers_stacked", "unstack"]
 
@@ -148,39 +149,37 @@ def train_classifiers_stacked(
     classes = parse_classes(digits, available=data.classes)
     subset = data.subset(classes)
 
-    def spec(seed: int) -> dict[str, Any]:
-        return {"arch": arch, "classes": list(classes), "data_source": data.source,
-                "n_train": subset.n_train, "profile": profile.name, "seed": seed,
-                "train": asdict(config), "code": __version__, "trainer": "stacked",
-                "source": source_digest("models", "train", "stacked")}
+    if config.selectivity_penalty:
+        raise ConfigError("stacked training does not apply a selectivity_penalty; train those "
+                          "seeds with mechinterp.train.train_classifier")
 
+    def spec(seed: int) -> dict[str, Any]:
+        return classifier_spec(arch, subset, classes, seed, config, profile, trainer="stacked",
+                               source_modules=("stacked",))
+
+    keys = {seed: checkpoint_key(spec(seed)) for seed in seeds}
     out: dict[int, TrainedClassifier] = {}
-    todo: list[tuple[int, torch.Generator, nn.Module]] = []
-    for seed in seeds:
-        key = checkpoint_key(spec(seed))
-        weights, sidecar = checkpoint_paths("classifiers", key)
-        generator = seed_everything(seed)
-        model = build_model(arch).to(data.device)
-        shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-        found = None if retrain else load_checkpoint(weights, sidecar, key, shapes)
-        if found is not None:
-            model.load_state_dict(found[0])
-            model.eval()
-            out[seed] = TrainedClassifier(model, arch, classes, seed, found[1]["test_accuracy"],
-                                          True, weights, found[1])
-        else:
-            todo.append((seed, generator, model))
-    if todo:
-        keys = [checkpoint_key(spec(seed)) for seed, _, _ in todo]
-        with cache_lock("classifiers", "-".join(keys)[:40]):
+    # one lock over the whole set, taken before the cache is read: two processes asking for
+    # the same seeds train them once
+    with cache_lock("classifiers", "-".join(keys.values())[:40]):
+        todo: list[tuple[int, torch.Generator, nn.Module]] = []
+        for seed in seeds:
+            generator = seed_everything(seed)
+            model, cached = load_or_build(arch, keys[seed], data.device, classes, seed,
+                                          retrain=retrain)
+            if cached is not None:
+                out[seed] = cached
+            else:
+                todo.append((seed, generator, model))
+        if todo:
             started = time.perf_counter()
             histories = fit_stacked([m for _, _, m in todo], subset.train_images,
                                     subset.train_labels, config, [g for _, g, _ in todo])
             seconds = time.perf_counter() - started
-            for (seed, _, model), key, history in zip(todo, keys, histories, strict=True):
-                weights, sidecar = checkpoint_paths("classifiers", key)
+            for (seed, _, model), history in zip(todo, histories, strict=True):
+                weights, sidecar = checkpoint_paths("classifiers", keys[seed])
                 test_acc = accuracy(model, subset.test_images, subset.test_labels)
-                meta = {**spec(seed), "key": key, "test_accuracy": test_acc,
+                meta = {**spec(seed), "key": keys[seed], "test_accuracy": test_acc,
                         "history": history, "train_seconds": seconds,
                         "trained_with": len(todo), "device": str(data.device)}
                 save_checkpoint(model.state_dict(), meta, weights, sidecar)

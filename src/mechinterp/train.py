@@ -46,6 +46,8 @@ __all__ = [
     "train_classifier",
     "progress_enabled",
     "selectivity_index",
+    "classifier_spec",
+    "load_or_build",
 ]
 
 
@@ -324,6 +326,37 @@ class TrainedClassifier:
         }
 
 
+def classifier_spec(arch: str, subset: DigitData, classes: tuple[int, ...], seed: int,
+                    config: TrainConfig, profile: Profile, **extra: Any) -> dict[str, Any]:
+    """Everything a trained classifier depends on: its cache key is the hash of this dict.
+    ``extra`` marks other trainers (e.g. ``trainer="stacked"``), whose results are kept
+    apart from :func:`train_classifier`'s."""
+    modules = ("models", "train", *extra.pop("source_modules", ()))
+    return {"arch": arch, "classes": list(classes), "data_source": subset.source,
+            "n_train": subset.n_train, "profile": profile.name, "seed": seed,
+            "train": asdict(config), "code": __version__, **extra,
+            "source": source_digest(*modules)}
+
+
+def load_or_build(arch: str, key: str, device: torch.device, classes: tuple[int, ...],
+                  seed: int, *, retrain: bool = False
+                  ) -> tuple[HookedClassifier, TrainedClassifier | None]:
+    """A freshly built ``arch`` on ``device`` (weights from torch's RNG as it stands), and the
+    cached classifier stored under ``key`` when there is one (``None`` otherwise, or with
+    ``retrain``). Call it holding ``cache_lock("classifiers", key)``."""
+    weights, sidecar = checkpoint_paths("classifiers", key)
+    model = build_model(arch).to(device)
+    shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    found = None if retrain else load_checkpoint(weights, sidecar, key, shapes)
+    if found is None:
+        return model, None
+    tensors, meta = found
+    model.load_state_dict(tensors)
+    model.eval()
+    return model, TrainedClassifier(model, arch, classes, seed, meta["test_accuracy"], True,
+                                    weights, meta)
+
+
 def train_classifier(
     arch: str,
     digits: str | list[int] | tuple[int, ...] | None = None,
@@ -357,30 +390,14 @@ def train_classifier(
         data = load_digits(source)
     classes = parse_classes(digits, available=data.classes)
     subset = data.subset(classes)
-    spec = {
-        "arch": arch,
-        "classes": list(classes),
-        "data_source": data.source,
-        "n_train": subset.n_train,
-        "profile": profile.name,
-        "seed": seed,
-        "train": asdict(config),
-        "code": __version__,
-        "source": source_digest("models", "train"),
-    }
+    spec = classifier_spec(arch, subset, classes, seed, config, profile)
     key = checkpoint_key(spec)
     with cache_lock("classifiers", key):
         weights, sidecar = checkpoint_paths("classifiers", key)
         generator = seed_everything(seed)
-        model = build_model(arch).to(data.device)
-        shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-        found = None if retrain else load_checkpoint(weights, sidecar, key, shapes)
-        if found is not None:
-            tensors, meta = found
-            model.load_state_dict(tensors)
-            model.eval()
-            return TrainedClassifier(model, arch, classes, seed, meta["test_accuracy"], True,
-                                     weights, meta)
+        model, cached = load_or_build(arch, key, data.device, classes, seed, retrain=retrain)
+        if cached is not None:
+            return cached
         partial = checkpoint_paths("partial", key)
         started = time.perf_counter()
         history = fit(model, subset.train_images, subset.train_labels, config, generator,
