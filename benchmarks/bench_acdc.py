@@ -22,7 +22,6 @@ of four heads and MLPs) and the toy-world induction task.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -32,6 +31,7 @@ import torch
 import mechinterp as mi
 from mechinterp.circuits import acdc
 from mechinterp.circuits.computation import ComputationGraph
+from mechinterp.reporting import print_results
 from mechinterp.siit import SIIT_TASKS, get_siit_task, load_siit_models
 from mechinterp.toyworld import get_task, load_toy_model
 
@@ -84,15 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     mi.apply_thread_policy()
     tasks = [*sorted(SIIT_TASKS), "induction"]
     results = [bench(task, args.rounds, args.n_prompts, args.variants) for task in tasks]
-    if args.json:
-        for result in results:
-            print(json.dumps({"benchmark": "acdc", **result}))
-    else:
-        for result in results:
-            for key, value in result.items():
-                print(f"{key:24s} {value:.4g}" if isinstance(value, float)
-                      else f"{key:24s} {value}")
-            print()
+    print_results(results, args.json, tag={"benchmark": "acdc"}, width=24)
     return 0 if all(r["same_circuit"] for r in results) else 1
 
 

@@ -21,7 +21,6 @@ run with the two methods interleaved over rounds (ratio of median times):
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
@@ -32,6 +31,7 @@ import torch
 import mechinterp as mi
 from mechinterp.circuits import activation_patching, attribution_patching
 from mechinterp.circuits.discovery import TASK_MODELS
+from mechinterp.reporting import print_results
 from mechinterp.siit import SIIT_TASKS, get_siit_task, load_siit_models
 from mechinterp.toyworld import PromptSet, get_task, load_toy_model
 
@@ -176,15 +176,7 @@ def main(argv: list[str] | None = None) -> int:
             task, siit.model, prompts, args.rounds)})
     results += [{"family": "gpt2", **row} for row in bench_gpt2_shape(
         args.gpt2_layers, args.gpt2_prompts, args.gpt2_positions, args.gpt2_rounds)]
-    if args.json:
-        for result in results:
-            print(json.dumps({"benchmark": "patching", **result}))
-    else:
-        for result in results:
-            for key, value in result.items():
-                print(f"{key:28s} {value:.4g}" if isinstance(value, float)
-                      else f"{key:28s} {value}")
-            print()
+    print_results(results, args.json, tag={"benchmark": "patching"})
     return 0
 
 

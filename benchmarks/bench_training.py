@@ -26,7 +26,6 @@ cost, so expect a ratio near 1; on a GPU small models are launch-bound and it gr
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -36,6 +35,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
 import mechinterp as mi
+from mechinterp.reporting import print_results
 from mechinterp.train import TrainConfig, accuracy, fit
 
 TARGET_RATIO = 5.0
@@ -148,12 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     mi.apply_thread_policy()
     if args.seeds:
         result = bench_seeds(args.arch, args.seeds, args.rounds, args.device)
-        if args.json:
-            print(json.dumps(result))
-        else:
-            for key, value in result.items():
-                print(f"{key:28s} {value:.4g}" if isinstance(value, float)
-                      else f"{key:28s} {value}")
+        print_results([result], args.json)
         return 0
     data = mi.load_digits(device="cpu")
     train_set = ExamplesStyleMNIST(data.train_images, data.train_labels)
@@ -186,11 +181,8 @@ def main(argv: list[str] | None = None) -> int:
         "reference_test_accuracy": statistics.mean(accs["reference"]),
         "ours_test_accuracy": statistics.mean(accs["ours"]),
     }
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for key, value in result.items():
-            print(f"{key:28s} {value:.4g}" if isinstance(value, float) else f"{key:28s} {value}")
+    print_results([result], args.json)
+    if not args.json:
         verdict = "meets" if result["ratio"] >= TARGET_RATIO else "misses"
         print(f"ours is {result['ratio']:.1f}x the reference ({verdict} the {TARGET_RATIO}x target)")
     return 0

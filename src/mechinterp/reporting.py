@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["markdown_table", "mean_std", "show_markdown"]
+__all__ = ["markdown_table", "mean_std", "show_markdown", "print_results"]
 
 
 def _cell(value: Any, fmt: str | None) -> str:
@@ -61,3 +61,19 @@ def show_markdown(text: str) -> None:
     except ImportError:
         pass
     print(text)
+
+
+def print_results(results: Sequence[Mapping[str, Any]], as_json: bool = False, *,
+                  tag: Mapping[str, Any] | None = None, width: int = 28) -> None:
+    """Print benchmark results: one JSON object per line (``tag``'s keys first) when
+    ``as_json``, else ``key value`` lines with a blank line after each result."""
+    import json
+
+    for result in results:
+        if as_json:
+            print(json.dumps({**(tag or {}), **result}))
+            continue
+        for key, value in result.items():
+            shown = f"{value:.4g}" if isinstance(value, float) else value
+            print(f"{key:{width}s} {shown}")
+        print()
