@@ -128,3 +128,19 @@ def test_every_condition_has_a_primary():
     assert set(experiment.CONDITIONS) == {"normal", "polysemantic", "mixed", "narrow"}
     with pytest.raises(ConfigError, match="unknown condition"):
         primary_for("wide", _one_pixel_data())
+
+
+def test_cli_runs_every_condition_on_an_idx_folder(idx_folder, capsys):
+    from mechinterp.cli import main
+
+    for condition in ("polysemantic", "narrow"):
+        assert main(["symbiote", "--digit", "1", "--condition", condition, "--source",
+                     str(idx_folder), "--steps", "100", "--json"]) == 0
+        out = json.loads(capsys.readouterr().out)
+        assert out["condition"] == condition
+        assert out["primary_arch"] == experiment.CONDITIONS[condition]
+        assert 1 <= out["polysemanticity"] <= 3 and 0 <= out["class_entropy"] <= 1
+        assert {"target_output_rate", "units_touched", "baselines"} <= out.keys()
+    with pytest.raises(SystemExit):  # argparse names the choices
+        main(["symbiote", "--digit", "1", "--condition", "wide", "--json"])
+    assert "choose from 'normal', 'polysemantic', 'mixed', 'narrow'" in capsys.readouterr().err
