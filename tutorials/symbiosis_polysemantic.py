@@ -193,10 +193,11 @@ def cost(s: dict) -> float:
 
 
 # %% [markdown]
-# ## A symbiote that reads A
+# ## Four primaries, two symbiotes
 #
-# The fixed symbiote receives only the digit, so its edit is one table of gates applied to
-# every image alike. The conditional symbiote also reads A's first convolution on the image at
+# The table puts every primary beside the fixed symbiote and a second instrument, a symbiote
+# that reads A. The fixed symbiote receives only the digit, so its edit is one table of gates
+# applied to every image alike. The conditional symbiote also reads A's first convolution on the image at
 # hand (average-pooled to 7 x 7 and scaled by each channel's typical activation) and returns
 # gates for that image. It is trained with the same loss, batches and steps, and counted and
 # evaluated the same way. It imports one thing more, a linear reader of A's activations, and
@@ -277,8 +278,8 @@ show_markdown(
 # silences each digit about as cheaply as on the normal one, with a similar number of units.
 # A gate per unit in a rotated basis is a different edit from one in the original basis, and
 # B finds another that works, because each digit still has many directions to be reached
-# through. The narrow primary is where a fixed edit fails: with every digit written over the same few
-# units, any table of gates that removes one digit damages others. The conditional symbiote
+# through. The narrow primary is where a fixed edit fails: with every digit written over the
+# same few units, any table of gates that removes one digit damages others. The conditional symbiote
 # removes that damage: reading the image, it can dim the shared units on images of the
 # inhibited digit and leave them alone on the others.
 #
