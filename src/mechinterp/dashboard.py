@@ -10,17 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from mechinterp.reporting import mean_std
+
 __all__ = ["key_results", "render_key_results", "plot_key_results", "best_transfer_method"]
 
 
 def _by_name(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {r.get("name", ""): r.get("metrics", {}) for r in records}
-
-
-def _pm(metrics: dict[str, Any], key: str, spec: str) -> str:
-    """``mean ± std`` when the record holds the std over seeds, else the value alone."""
-    std = metrics.get(f"{key}_std")
-    return format(metrics[key], spec) + ("" if std is None else f" ± {format(std, spec)}")
 
 
 def _seeds_note(metrics: dict[str, Any], prefix: str) -> str:
@@ -54,8 +50,8 @@ def key_results(records: list[dict[str, Any]]) -> list[dict[str, str]]:
                 "system": "SymbioteNet",
                 "result": f"inhibiting one digit of a {label}",
                 "numbers": f"target digit predicted {m[prefix + 'target_output_rate_before']:.1%}"
-                           f" -> {_pm(m, prefix + 'target_output_rate', '.2%')} of the time; "
-                           f"other digits lose {_pm(m, prefix + 'nontarget_accuracy_drop', '.1%')}"
+                           f" -> {mean_std(m, prefix + 'target_output_rate', '.2%')} of the time; "
+                           f"other digits lose {mean_std(m, prefix + 'nontarget_accuracy_drop', '.1%')}"
                            " accuracy" + _seeds_note(m, prefix),
                 "page": f"tutorials/symbiosis_{page}.ipynb"})
     board = found.get("transfer-leaderboard", {})

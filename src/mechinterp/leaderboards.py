@@ -13,6 +13,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from mechinterp.reporting import mean_std
+
 __all__ = ["render_results_page", "plot_results_figures", "LEADERBOARDS"]
 
 Record = dict[str, Any]
@@ -80,9 +82,7 @@ def _symbiote(found: dict[str, Record]) -> list[str] | None:
         return f"baseline.{condition}.{name}." if name else None
 
     def value(metrics: dict[str, Any], key: str, signed: bool = False, digits: int = 1) -> str:
-        std = metrics.get(f"{key}_std")
-        shown = _pct(metrics.get(key), signed, digits)
-        return shown if std is None else f"{shown} ± {_pct(std, digits=digits)}"
+        return mean_std(metrics, key, f"{'+' if signed else ''}.{digits}%")
 
     rows = []
     # each condition names its own best ablation at the symbiote's budget (chosen, per seed,
@@ -136,12 +136,6 @@ def _transfer(found: dict[str, Record]) -> list[str] | None:
                                for p in pairs]], rows)
 
 
-def _mean_std(v: dict[str, Any], key: str) -> str:
-    if v.get(key) is None:
-        return "n/a"
-    return f"{v[key]:.3f} ± {v.get(key + '_std', 0.0):.3f}"
-
-
 def _circuits(found: dict[str, Record]) -> list[str] | None:
     board = found.get("circuits-siit-benchmark", {}).get("metrics")
     if not board:
@@ -151,9 +145,9 @@ def _circuits(found: dict[str, Record]) -> list[str] | None:
                       if k.count("/") == 1 and isinstance(v, dict) and "node_auc" in v):
         task, method = key.split("/", 1)
         v = board[key]
-        rows.append([task, method.replace("_", " "), _mean_std(v, "node_auc"),
-                     _mean_std(v, "edge_auc"), _mean_std(v, "edge_precision"),
-                     _mean_std(v, "edge_recall"), _mean_std(v, "faithfulness")])
+        rows.append([task, method.replace("_", " "), mean_std(v, "node_auc"),
+                     mean_std(v, "edge_auc"), mean_std(v, "edge_precision"),
+                     mean_std(v, "edge_recall"), mean_std(v, "faithfulness")])
     return _table(["task", "method", "node ROC AUC", "edge ROC AUC", "edge precision",
                    "edge recall", "faithfulness (held out)"], rows)
 

@@ -4,10 +4,11 @@ plain script run.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["markdown_table", "mean_std", "show_markdown", "print_results"]
+__all__ = ["markdown_table", "mean_std", "mean_and_std", "show_markdown", "print_results"]
 
 
 def _cell(value: Any, fmt: str | None) -> str:
@@ -41,11 +42,32 @@ def markdown_table(
     return "\n".join(lines)
 
 
-def mean_std(summary: Mapping[str, Any], key: str, spec: str = ".3f") -> str:
+def mean_and_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and standard deviation over seeds: the sample standard deviation (``ddof=1``, the
+    one every page reports), 0 for a single value.
+
+    Raises:
+        ValueError: no values.
+    """
+    if not values:
+        raise ValueError("mean_and_std needs at least one value")
+    mean = sum(values) / len(values)
+    if len(values) == 1:
+        return mean, 0.0
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+
+
+def mean_std(summary: Mapping[str, Any], key: str, spec: str = ".3f", *,
+             missing: str = "n/a") -> str:
     """``"mean ± std"`` of ``summary[key]`` and ``summary[key + "_std"]`` in one format spec
-    (the std without a sign)."""
-    std = format(summary.get(f"{key}_std", 0.0), spec.replace("+", ""))
-    return f"{format(summary[key], spec)} ± {std}"
+    (the std without a sign); the mean alone when there is no std, ``missing`` when there is
+    no number."""
+    value = summary.get(key)
+    if not isinstance(value, (int, float)):
+        return missing
+    std = summary.get(f"{key}_std")
+    shown = format(value, spec)
+    return shown if std is None else f"{shown} ± {format(std, spec.replace('+', ''))}"
 
 
 def show_markdown(text: str) -> None:

@@ -23,6 +23,7 @@ from mechinterp.circuits.computation import ComputationGraph
 from mechinterp.circuits.discovery import ALL_METHODS, Discovery, discover_circuit
 from mechinterp.circuits.scoring import roc_auc
 from mechinterp.errors import ConfigError
+from mechinterp.reporting import mean_and_std
 
 __all__ = ["BenchmarkRun", "run_discovery_benchmark", "RANDOM_DRAWS", "METRIC_KEYS"]
 
@@ -62,9 +63,8 @@ class BenchmarkRun:
             stats: dict[str, float | None] = {"n_seeds": float(len(rows))}
             for metric in METRIC_KEYS:
                 values = [r[metric] for r in rows if r[metric] is not None]
-                stats[metric] = statistics.fmean(values) if values else None
-                stats[f"{metric}_std"] = statistics.pstdev(values) if len(values) > 1 else \
-                    (0.0 if values else None)
+                stats[metric], stats[f"{metric}_std"] = (mean_and_std(values) if values
+                                                         else (None, None))
             out[key] = stats
         return out
 

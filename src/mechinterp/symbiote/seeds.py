@@ -39,6 +39,7 @@ from mechinterp.checkpoints import atomic_write_text, cache_lock, first_differen
 from mechinterp.config import cache_dir, get_profile
 from mechinterp.data import DigitData, load_digits
 from mechinterp.errors import ConfigError, StaleStudyError
+from mechinterp.reporting import mean_and_std
 from mechinterp.symbiote.experiment import (
     CONDITIONS,
     choose_ablation,
@@ -319,12 +320,9 @@ def seed_summary(rows: dict[int, dict[str, Any]]) -> dict[str, dict[str, float]]
     out: dict[str, dict[str, float]] = {}
     for method in per_seed[0]:
         for key in per_seed[0][method]:
-            values = [float(s[method][key]) for s in per_seed]
-            mean = sum(values) / len(values)
-            var = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)
-                   if len(values) > 1 else 0.0)
+            mean, std = mean_and_std([float(s[method][key]) for s in per_seed])
             out.setdefault(method, {})[key] = mean
-            out[method][f"{key}_std"] = math.sqrt(var)
+            out[method][f"{key}_std"] = std
     return out
 
 

@@ -19,6 +19,7 @@ from tqdm import tqdm
 from mechinterp.checkpoints import atomic_write_text, cache_lock, checkpoint_key, source_digest
 from mechinterp.config import cache_dir, get_profile
 from mechinterp.data import DigitData, load_digits
+from mechinterp.reporting import mean_and_std
 from mechinterp.train import progress_enabled
 from mechinterp.transfer.context import model_pair
 from mechinterp.transfer.protocol import SEED_RESULTS, TransferProtocol
@@ -162,10 +163,6 @@ def run_grid(methods: Sequence[str] | None = None,
     return rows
 
 
-def _mean_std(values: list[float]) -> tuple[float, float]:
-    return statistics.fmean(values), statistics.pstdev(values) if len(values) > 1 else 0.0
-
-
 def summarise_runs(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Mean and standard deviation over seeds, one row per (method, pair)."""
     groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
@@ -181,7 +178,7 @@ def summarise_runs(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
                    "changes": group[0]["changes"], "kind": group[0]["kind"],
                    "teaches_specificity": group[0].get("teaches_specificity", False)}
         for metric in METRICS:
-            summary[f"{metric}_mean"], summary[f"{metric}_std"] = _mean_std(
+            summary[f"{metric}_mean"], summary[f"{metric}_std"] = mean_and_std(
                 [r[metric] for r in group])
         for metric in METRICS:
             summary[f"validation_{metric}_mean"] = statistics.fmean(
