@@ -28,7 +28,7 @@ import torch
 from mechinterp.config import get_profile, seed_everything
 from mechinterp.data import DigitData, load_digits
 from mechinterp.models import build_model
-from mechinterp.symbiote.metrics import unit_class_count
+from mechinterp.symbiote.experiment import polysemanticity
 from mechinterp.train import TrainConfig, accuracy, fit
 
 PENALTIES = (0.0, 0.1, 0.3, 1.0, 3.0)
@@ -62,10 +62,9 @@ def main() -> None:
             model = build_model("cnn").to(part.device)
             fit(model, part.train_images, part.train_labels, config, generator,
                 desc=f"penalty {penalty}, seed {seed}")
-            counts = torch.cat(list(unit_class_count(model, part).values()))
             run = {"penalty": penalty, "seed": seed,
                    "validation_accuracy": accuracy(model, val_images, val_labels),
-                   "classes_per_unit": float(counts.nanmean())}
+                   "classes_per_unit": polysemanticity(model, part)["polysemanticity"]}
             results.setdefault(penalty, []).append(run)
             if args.json:
                 print(json.dumps(run), flush=True)

@@ -59,7 +59,8 @@ units = {c: t.symbiote.n_units for c, t in symbiotes.items()}
 #
 # Per unit, the measure is how many digits a unit answers to: the digits whose mean
 # activation on it is at least half way from its weakest digit to its strongest (1 for a unit
-# tuned to one digit, 10 for one that answers to all alike); a class entropy of the same
+# tuned to one digit, 9 for one that answers to all alike, since its weakest digit is the
+# zero point); a class entropy of the same
 # means is reported beside it. Per layer, two more: how many digits are *not* the strongest
 # response of any unit (they have no unit of their own), and how similar the two most alike
 # digits' activation patterns are.
@@ -88,8 +89,12 @@ show_markdown(
     f"{mean_std(m, 'class_entropy.polysemantic', '.3f')} against "
     f"{mean_std(m, 'class_entropy.normal', '.3f')}), at a test accuracy of "
     f"{mean_std(m, 'primary_test_accuracy.polysemantic', '.1%')} against "
-    f"{mean_std(m, 'primary_test_accuracy.normal', '.1%')}. Yet its digits keep units of their "
-    f"own and stay apart: in the hidden layer that feeds the output "
+    f"{mean_std(m, 'primary_test_accuracy.normal', '.1%')}. "
+    + ("Yet its digits keep units of their own and stay apart: "
+       if m[f"sharing.polysemantic.{fc}.classes_without_own_unit"]
+       <= m[f"sharing.normal.{fc}.classes_without_own_unit"] else
+       "Its digits lose some units of their own: ")
+    + "in the hidden layer that feeds the output "
     f"{m[f'sharing.polysemantic.{fc}.classes_without_own_unit']:.0f} digits lack a unit of "
     f"their own (wide: {m[f'sharing.normal.{fc}.classes_without_own_unit']:.0f}) and the "
     f"closest pair sits at cosine {m[f'sharing.polysemantic.{fc}.max_class_cosine']:.2f} "

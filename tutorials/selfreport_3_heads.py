@@ -157,7 +157,7 @@ show_markdown(
 # linear probe has therefore shown something about the model only when it also beats *the
 # same head on the frozen model*, and the frozen classification head is the bar every
 # fine-tuned head has to clear; the paragraph above says by how much they clear it on the
-# model this page was built with (on the quick profile's model, not at all).
+# model this page was built with.
 #
 # The nonlinear probe shows why nothing can do much better here, and why the read point
 # still gives a lot away. Just before the MLP, each neuron is exactly a layer norm, a linear

@@ -244,7 +244,8 @@ cross_best_r = cross[cross_best_head]["pearson_r"]
 bins_share = (frozen_cls - probe) / (r_self - probe)  # of the margin over the linear probe
 show_markdown(
     "The self-report beats the linear probe at a read point that does not leak, and it "
-    + (f"edges past the same head on the frozen model ({own_gain:+.3f})" if own_gain < 0.02
+    + ("does not beat the same head on the frozen model ({own_gain:+.3f})" if own_gain <= 0
+       else f"edges past the same head on the frozen model ({own_gain:+.3f})" if own_gain < 0.02
        else f"clears the same head on the frozen model by {own_gain:.3f}")
     + ": freeing the attention that writes into the read point helps the head. Against the "
     "readouts that leave the model alone altogether it does less well. The classification "
@@ -398,6 +399,7 @@ assert best_scores["drift"] < 0.01
 assert all(abs(row["self - cross"]) < 0.05 for row in self_vs_cross)  # "small"
 assert bins_share > 0.5 and frozen_cls > probe + 0.02  # most of the margin needs no fine-tuning
 assert mlp_probe > max(r_self, frozen_cls) + 0.01  # "far ahead"
+assert own_gain > 0  # "freeing the attention ... helps the head"
 assert result["neurons"] == prep.neurons
 record = mi.write_result(
     "selfreport-pipeline",

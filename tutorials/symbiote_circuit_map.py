@@ -213,8 +213,10 @@ for d in digits:
         "rate_mean": float(np.mean([m["target_output_rate"] for m in metrics.values()])),
         "rate_max": float(np.max([m["target_output_rate"] for m in metrics.values()])),
         "drop_mean": float(np.mean([m["nontarget_accuracy_drop"] for m in metrics.values()])),
-        "drop_std": float(np.std([m["nontarget_accuracy_drop"] for m in metrics.values()])),
-        "units_std": float(np.std([sum(len(v) for v in u.values()) for u in sets.values()])),
+        "drop_std": float(np.std([m["nontarget_accuracy_drop"] for m in metrics.values()],
+                                 ddof=1)),
+        "units_std": float(np.std([sum(len(v) for v in u.values()) for u in sets.values()],
+                                  ddof=1)),
     })
 show_markdown(markdown_table(
     stability,

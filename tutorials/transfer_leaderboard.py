@@ -37,10 +37,9 @@
 import time
 
 import matplotlib.pyplot as plt
-import numpy as np
 
 import mechinterp as mi
-from mechinterp.reporting import markdown_table, show_markdown
+from mechinterp.reporting import markdown_table, mean_and_std, show_markdown
 from mechinterp.transfer import get_method, list_methods
 from mechinterp.transfer.leaderboard import (
     cached_run,
@@ -200,8 +199,7 @@ for method in curve_methods:
         runs = [cached_run(method, "megann", "megann", seed=s, concept_budget=budget, data=data)
                 for s in seeds]
         curve[method].append((runs[0]["concept_images_used"],
-                              float(np.mean([r["transfer"] for r in runs])),
-                              float(np.std([r["transfer"] for r in runs]))))
+                              *mean_and_std([r["transfer"] for r in runs])))
 fig = plot_budget_curve(curve, "Transfer against the concept-image budget (MegaNN <- MegaNN)")
 plt.show()
 show_markdown(markdown_table(

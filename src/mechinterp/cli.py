@@ -238,7 +238,10 @@ def build_parser() -> argparse.ArgumentParser:
                           "penalty on its units' class selectivity (polysemantic: same "
                           "accuracy, each unit answers to more digits); the normal CNN read in "
                           "a random basis (mixed: same function, every unit a mixture); or a "
-                          "narrow CNN whose few units must share digits (narrow: less accurate)")
+                          "narrow CNN whose few units must share digits (narrow: less accurate; "
+                          "the polysemantic condition of earlier releases). The JSON's "
+                          "polysemanticity is the mean number of digits a hidden unit answers "
+                          "to; class_entropy is the per-unit entropy reported before")
     symbiote.add_argument("--source", default=None,
                           help="data source: mnist, mnist-5k or a folder of idx files")
     symbiote.add_argument("--symbiote", choices=["fixed", "conditional"], default="fixed",

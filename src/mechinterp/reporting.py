@@ -5,6 +5,7 @@ plain script run.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -63,7 +64,7 @@ def mean_std(summary: Mapping[str, Any], key: str, spec: str = ".3f", *,
     (the std without a sign); the mean alone when there is no std, ``missing`` when there is
     no number."""
     value = summary.get(key)
-    if not isinstance(value, (int, float)):
+    if not isinstance(value, numbers.Real):
         return missing
     std = summary.get(f"{key}_std")
     shown = format(value, spec)

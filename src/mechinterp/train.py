@@ -128,7 +128,6 @@ def selectivity_index(acts: torch.Tensor, labels: torch.Tensor, eps: float = 1e-
     return (top - rest) / (top + rest + eps)
 
 
-
 def _penalised(model: nn.Module, penalty: float):
     """A loss ``(images, labels) -> (logits, loss)``: cross-entropy, plus ``penalty`` times the
     mean selectivity index of the hidden linear layers' units when ``penalty`` is positive
@@ -224,13 +223,14 @@ def fit(
     desc: str = "training",
     resume: _Resume | None = None,
 ) -> list[dict[str, float]]:
-    """Train ``model`` with Adam and cross-entropy on device-resident tensors.
+    """Train ``model`` with Adam and cross-entropy (plus the config's selectivity penalty,
+    when it has one) on device-resident tensors.
 
     Args:
         model: the classifier; trained in place.
         images: ``(batch, 1, 28, 28)`` on the model's device.
         labels: ``(batch,)`` class indices.
-        config: epochs, batch size, learning rate.
+        config: epochs, batch size, learning rate, weight decay, selectivity penalty.
         generator: CPU generator that orders the batches (seeded by the caller).
         desc: label of the progress bar.
         resume: partial-checkpoint location; when given, progress is saved after every epoch

@@ -7,8 +7,9 @@ The conditions differ only in the primary:
 * ``normal``: the small CNN (``cnn``: 8 and 16 channels, 128 hidden units);
 * ``polysemantic``: the same CNN trained with the same data and budget plus a penalty on its
   hidden units' class selectivity (:data:`SELECTIVITY_PENALTY`, chosen on validation data by
-  ``tools/choose_selectivity_penalty.py``): about the same accuracy, but each hidden unit
-  answers to about twice as many digits (:func:`~mechinterp.symbiote.metrics.unit_class_count`);
+  ``tools/choose_selectivity_penalty.py`` to keep validation accuracy within half a point),
+  whose hidden units each answer to more digits
+  (:func:`~mechinterp.symbiote.metrics.unit_class_count`);
 * ``mixed``: the *same trained* normal CNN read in a random orthonormal basis at every hidden
   layer (:func:`mechinterp.models.mix_basis`): the same function and accuracy, but every unit
   the symbiote and the baselines can act on is a mixture of all of the layer's units;

@@ -129,8 +129,9 @@ def unit_class_count(model: HookedClassifier, data: DigitData) -> dict[str, torc
     from the unit's weakest class to its strongest, ``m_c - min(m) >= (max(m) - min(m)) / 2``.
 
     A unit tuned to one digit counts 1; a unit that answers about equally to every digit counts
-    all of them. Measured against the weakest class, as :func:`unit_class_entropy` is, so units
-    of a mixed basis (negative values) are read the same way. Units with the same mean on
+    all of them but its weakest (9 of 10), the most there can be, since the weakest class is
+    the zero point. Measured against the weakest class, as :func:`unit_class_entropy` is, so
+    units of a mixed basis (negative values) are read the same way. Units with the same mean on
     every class get ``nan``. This is the per-unit polysemanticity the SymbioteNet pages report
     (``polysemanticity`` is its mean over all hidden units).
     """

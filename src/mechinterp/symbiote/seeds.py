@@ -65,7 +65,7 @@ LIVE_ENV = "MECHINTERP_SEEDS_LIVE"
 TOLERANCE = {"share": 0.005, "units": 2.0, "classes": 0.05}
 """How far a recomputed seed may sit from its stored row and still count as the same result:
 half a point on every rate, accuracy and entropy, two units on every budget (each a method's
-mean over the digits), a twentieth of a class on A's mean classes per unit. On one machine a seed reproduces exactly; these margins leave room
+mean over the digits), a twentieth of a class on A's mean digits per unit. On one machine a seed reproduces exactly; these margins leave room
 for another CPU's rounding, which can move a trained network by an image or a unit, and
 still catch a change of method."""
 
@@ -192,8 +192,8 @@ and the smallest kept modulation jumps whenever one unit enters or leaves B's se
 
 
 def _check_agrees(live: dict[str, Any], stored: dict[str, Any]) -> dict[str, float]:
-    """How far a recomputed seed sits from its stored row: ``{"share", "units"}``, the largest
-    difference of each kind. Raises :class:`StaleStudyError` beyond :data:`TOLERANCE`."""
+    """How far a recomputed seed sits from its stored row: ``{"share", "units", "classes"}``,
+    the largest difference of each kind. Raises :class:`StaleStudyError` beyond :data:`TOLERANCE`."""
     a, b = _summaries(live), _summaries(stored)
     largest = {"share": 0.0, "units": 0.0, "classes": 0.0}
     differ = [f"{k}: stored {stored[k]!r}, now {live[k]!r}"
