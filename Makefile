@@ -22,7 +22,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PYTHONDONTWRITEBYTECODE := 1
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: help venv lint test test-full test-unit test-tutorials test-nbmake test-browser docs serve bench tutorials siit-models symbiote-seeds transfer-study toy-models bench-page gpt2-acceptance clean
+.PHONY: help venv lint test test-full test-unit test-tutorials test-nbmake test-browser docs serve bench mutation tutorials siit-models symbiote-seeds transfer-study toy-models bench-page gpt2-acceptance clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -86,6 +86,9 @@ bench: $(STAMP)  ## speed benchmarks (ratios against references measured in the 
 	$(BIN)/python benchmarks/bench_sae_free.py
 	$(BIN)/python benchmarks/bench_patching.py
 	$(BIN)/python benchmarks/bench_acdc.py
+
+mutation: $(STAMP)  ## mutation testing of the metric modules on one core (about 13 minutes): a score per module, then overall
+	$(BIN)/python tools/mutation.py --max-children 1
 
 bench-page: $(STAMP)  ## rerun the patching and ACDC benchmarks and rewrite docs/performance.md (about 15 minutes)
 	$(BIN)/python benchmarks/bench_patching.py --json > docs/performance/patching.jsonl
