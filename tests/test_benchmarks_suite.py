@@ -256,11 +256,50 @@ def test_the_english_suite_runs_offline(gpt2_standin):
                             "loss_ci", "edit"}
     tox = results["toxicity"]
     assert tox["words"] == list(TOXIC_WORDS)  # the stand-in holds every word as one token
-    assert 0 < tox["calm"] < 1 and 0 < tox["trigger"] < 1
+    # every number is recomputed here from the model's own next-token distribution, one
+    # prompt at a time (a sign flip, a swapped pair of pronouns or prompt sets fails this)
+    from mechinterp.benchmarks import pretrained as suite
+    from mechinterp.pretrained import _CAPITALS, single_token, token_ids
+
+    tok = pretrained_tokenizer(model)
+
+    def next_probs(text):
+        with torch.no_grad():
+            return model(torch.tensor([token_ids(tok, text, bos=True)]))[0, -1].softmax(-1)
+
+    toxic_ids = [single_token(tok, w) for w in TOXIC_WORDS]
+    mass = {c: float(next_probs(c)[toxic_ids].sum())
+            for c in (*suite.TOXIC_CONTEXTS, *suite.CALM_CONTEXTS)}
+    assert tox["trigger"] == pytest.approx(
+        sum(mass[c] for c in suite.TOXIC_CONTEXTS) / len(suite.TOXIC_CONTEXTS), rel=1e-4)
+    assert tox["calm"] == pytest.approx(
+        sum(mass[c] for c in suite.CALM_CONTEXTS) / len(suite.CALM_CONTEXTS), rel=1e-4)
     recall = results["factual_recall"]
-    assert 0 <= recall["accuracy"] <= recall["accuracy_among_attributes"] <= 1
+    capitals = {c: i for c in _CAPITALS.values() if (i := single_token(tok, c)) is not None}
+    hits = among = 0
+    for template in suite.CAPITAL_TEMPLATES:
+        for country, capital in _CAPITALS.items():
+            if capital in capitals:
+                p = next_probs(template.format(s=country))
+                hits += int(p.argmax()) == capitals[capital]
+                best = max(capitals.values(), key=lambda i: float(p[i]))
+                among += best == capitals[capital]
+    assert recall["accuracy"] == pytest.approx(hits / recall["n_prompts"])
+    assert recall["accuracy_among_attributes"] == pytest.approx(among / recall["n_prompts"])
+    assert recall["accuracy"] <= recall["accuracy_among_attributes"]
     bias = results["bias_gap"]
-    assert 0 <= bias["gap"] <= 1 and len(bias["per_profession"]) == 16
+    assert len(bias["per_profession"]) == 16
+    he, she = single_token(tok, "he"), single_token(tok, "she")
+    skews = []
+    for job in (*suite.MALE_TYPED, *suite.FEMALE_TYPED):
+        per = [next_probs(t.format(job=job)) for t in suite.BIAS_TEMPLATES]
+        skew = sum(float((p[he] - p[she]) / (p[he] + p[she])) for p in per) / len(per)
+        assert bias["per_profession"][job]["skew"] == pytest.approx(skew, rel=1e-3, abs=1e-6)
+        skews.append(skew)
+    assert bias["gap"] == pytest.approx(sum(abs(x) for x in skews) / len(skews), rel=1e-3)
+    agree = sum((x > 0) == (job in suite.MALE_TYPED) for x, job in
+                zip(skews, (*suite.MALE_TYPED, *suite.FEMALE_TYPED), strict=True))
+    assert bias["sign_agreement"] == pytest.approx(agree / len(skews))
     # at least 100 prompts behind every number, and an interval around each estimate
     assert tox["n_prompts"] >= 200 and recall["n_prompts"] >= 100 and bias["n_prompts"] >= 100
     for value, (low, high) in ((tox["trigger"], tox["trigger_ci"]),

@@ -7,6 +7,7 @@ import pytest
 from mechinterp.circuits import ComputationGraph, circuit_metric, get_metric
 from mechinterp.circuits.discovery import DISCOVERY_METHODS, discover_task
 from mechinterp.circuits.graph import CircuitGraph, node_layer
+from mechinterp.circuits.scoring import ground_truth, roc_auc
 from mechinterp.cli import main
 from mechinterp.errors import ConfigError, DataError
 from mechinterp.toyworld import build_toy_model, get_task, load_toy_model
@@ -70,12 +71,20 @@ def test_edge_mask_keeps_exactly_the_circuit():
 def test_discovery_recovers_the_planted_induction_circuit(method):
     found = discover_task("induction", method, n_prompts=32)
     summary = found.summary()
-    assert summary["roc_auc"] >= 0.9
     assert summary["model"] == "attn-only-2l" and summary["n_edges"] == found.circuit.n_edges
-    # faithfulness is recomputed here from the circuit's own edges
     model = load_toy_model("attn-only-2l").model
     graph = ComputationGraph(model)
     prompts = get_task("induction").prompts(32, seed=1)
+    # the reported AUC is the method's node scores against the planted circuit; every layer-1
+    # head is in it, so a score that knows only the layer reaches 0.9 and the method has to
+    # do better: rank the previous-token head above the other layer-0 heads
+    truth = ground_truth(model, prompts).nodes
+    scores = {k: v for k, v in found.node_scores.items() if ".H" in k}
+    assert summary["roc_auc"] == pytest.approx(roc_auc(found.node_scores, truth))
+    structural = roc_auc({k: float(k.startswith("L1")) for k in scores}, truth)
+    assert summary["roc_auc"] > structural
+    assert roc_auc({k: v for k, v in scores.items() if k.startswith("L0")}, truth) == 1.0
+    # faithfulness is recomputed here from the circuit's own edges
     fn = get_metric("logit_diff")
     _, corrupted, _ = graph.forward(prompts.corrupted)
     value = circuit_metric(graph, prompts, found.circuit.edge_mask(graph), corrupted, fn)

@@ -159,9 +159,40 @@ def test_entropy_jaccard_and_causal_check(setup):
     assert jaccard(a, {"x": torch.tensor([2, 3])}) == pytest.approx(1 / 3)
     assert jaccard({}, {}) == 1.0
     assert sum(len(v) for v in changed_units(trained.symbiote, 2).values()) > 0
-    check = causal_check(primary.model, trained.symbiote, data, 2, n_random=2)
-    assert 0 <= check["digit_accuracy_ablated"] <= 1
-    assert check["n_units"] >= 0
+    # the causal check ablates exactly the units B pushes below 1 - change_threshold, without
+    # B, and reports what that does to the digit's test images
+    from mechinterp.symbiote.circuit import suppressed_units
+
+    model = primary.model
+    means = all_unit_means(model, data.train_images)
+    check = causal_check(model, trained.symbiote, data, 2, n_random=3, seed=4)
+    threshold = trained.symbiote.config.change_threshold
+    gates = {name: gate[0] for name, (gate, _) in trained.symbiote.table([2]).items()}
+    units = {name: torch.nonzero(g < 1 - threshold).flatten() for name, g in gates.items()}
+    assert {k: v.tolist() for k, v in suppressed_units(trained.symbiote, 2).items()} == {
+        k: v.tolist() for k, v in units.items()}
+    assert check["n_units"] == sum(len(v) for v in units.values()) > 0
+    twos = data.test_images[data.test_labels == 2]
+    with torch.no_grad():
+        before = (model(twos).argmax(-1) == 2).float().mean().item()
+        after = model.run_with_hooks(twos, fwd_hooks=mean_ablation_hooks(units, means))
+    assert check["digit_accuracy_before"] == pytest.approx(before) and before > 0.9
+    assert check["digit_accuracy_ablated"] == pytest.approx((after.argmax(-1) == 2).float()
+                                                            .mean().item())
+    # removing B's units costs the digit more than removing as many random units per layer
+    assert check["digit_accuracy_ablated"] < check["digit_accuracy_random"] - 0.1
+    random_scores = []
+    generator = torch.Generator().manual_seed(4)
+    for _ in range(3):
+        chosen = {name: torch.randperm(model.unit_counts()[name], generator=generator)[:len(idx)]
+                  for name, idx in units.items()}
+        with torch.no_grad():
+            out = model.run_with_hooks(twos, fwd_hooks=mean_ablation_hooks(chosen, means))
+        random_scores.append((out.argmax(-1) == 2).float().mean().item())
+    assert check["digit_accuracy_random"] == pytest.approx(sum(random_scores) / 3)
+    hooks = mean_ablation_hooks(units, means)
+    drop = evaluate_inhibition(model, data, 2, hooks)["nontarget_accuracy_drop"]
+    assert check["nontarget_drop_ablated"] == pytest.approx(drop)
 
 
 def test_cli_on_an_idx_folder_and_bad_digit(idx_folder, capsys):

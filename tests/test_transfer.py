@@ -144,11 +144,53 @@ def test_alignment_tools_recover_planted_maps():
     assert ((x @ w + b > 0) == labels).float().mean() > 0.97
 
 
-def test_trivial_copy_transfers_nothing_and_alignment_transfers(pair):
+def _metrics_by_hand(model, images, labels, protocol):
+    """The protocol's four metrics counted out from the model's answers."""
+    with torch.no_grad():
+        answers = model(images).argmax(-1).tolist()
+    labels = labels.tolist()
+    concept, spec = protocol.concept, protocol.specificity_digit
+
+    def share(rows):
+        rows = list(rows)
+        return sum(rows) / len(rows)
+
+    pairs = list(zip(answers, labels, strict=True))
+    return {
+        "transfer": share(a == concept for a, y in pairs if y == concept),
+        "preservation": share(a == y for a, y in pairs if y in protocol.recipient_digits),
+        "specificity": share(a == concept for a, y in pairs if y == spec),
+        "false_positive_rate": share(a == concept for a, y in pairs if y != concept),
+    }
+
+
+def _run_and_keep(monkeypatch, method, pair, **kwargs):
+    """``run_method``'s result, the model the method handed back, and whether the
+    recipient's own weights are exactly as they were."""
+    from mechinterp.transfer import registry
+
+    kept = {}
+    real = registry.apply_method
+
+    def spy(*args, **kw):
+        edited, ctx = real(*args, **kw)
+        kept["edited"] = edited
+        return edited, ctx
+
+    monkeypatch.setattr(registry, "apply_method", spy)
+    before = {k: v.clone() for k, v in pair.recipient.model.state_dict().items()}
+    result = run_method(method, pair=pair, **kwargs)
+    after = pair.recipient.model.state_dict()
+    untouched = before.keys() == after.keys() and all(torch.equal(before[k], after[k])
+                                                       for k in before)
+    return result, kept["edited"].eval(), untouched
+
+
+def test_trivial_copy_transfers_nothing_and_alignment_transfers(pair, monkeypatch):
     copy = run_method("direct_weight_copy", pair=pair)
     assert copy["transfer"] < 0.05
     assert abs(copy["preservation"] - copy["baseline_preservation"]) < 0.02
-    aligned = run_method("aligned_spatial", pair=pair)
+    aligned, edited, untouched = _run_and_keep(monkeypatch, "aligned_spatial", pair)
     assert aligned["transfer"] > 0.6
     assert aligned["preservation"] > aligned["baseline_preservation"] - 0.03
     assert aligned["specificity"] < 0.2
@@ -160,18 +202,31 @@ def test_trivial_copy_transfers_nothing_and_alignment_transfers(pair):
     concept = (pair.data.train_labels == 4) & ~held
     # every concept image of the training split outside the two carves
     assert aligned["concept_images_used"] == int(concept.sum())
-    assert 0 <= aligned["validation"]["transfer"] <= 1
+    # the validation numbers are the edited model's on the validation carve
+    val = validation_indices(pair.data)
+    assert aligned["validation"] == pytest.approx(_metrics_by_hand(
+        edited, pair.data.train_images[val], pair.data.train_labels[val], pair.protocol))
+    assert aligned["validation"]["transfer"] > 0.6
     assert aligned["donor_at_inference"] and aligned["donor_params_executed"] > 0
     assert aligned["params_added"] > 0 and aligned["params_changed"] == 0
-    assert pair.recipient.model.output_layer.weight.requires_grad  # A itself untouched
+    assert untouched  # A itself: every weight exactly as before
 
 
 @pytest.mark.parametrize("method", list_methods())
-def test_every_method_runs_within_its_budget(pair, method):
-    result = run_method(method, pair=pair, concept_budget=20)
+def test_every_method_runs_within_its_budget_and_reports_its_models_metrics(pair, method,
+                                                                         monkeypatch):
+    result, edited, untouched = _run_and_keep(monkeypatch, method, pair, concept_budget=20)
     assert result["concept_images_used"] <= 20
-    for metric in ("transfer", "preservation", "specificity", "false_positive_rate"):
-        assert 0.0 <= result[metric] <= 1.0
+    # the four numbers are the ones the method's model earns on the test split, counted here
+    # from its answers (a swapped, negated or mis-split metric fails this)
+    by_hand = _metrics_by_hand(edited, pair.data.test_images, pair.data.test_labels,
+                               pair.protocol)
+    assert {k: result[k] for k in by_hand} == pytest.approx(by_hand)
+    # and the unedited recipient's preservation is A's own, with A left as it was
+    original = _metrics_by_hand(pair.recipient.model, pair.data.test_images,
+                                pair.data.test_labels, pair.protocol)
+    assert result["baseline_preservation"] == pytest.approx(original["preservation"])
+    assert untouched
     assert result["changes"] in ("weights", "module", "gradient")
 
 
