@@ -17,9 +17,11 @@ Why a staged copy rather than ``mutmut run`` in place:
   package is staged and every file that is not a target is listed in ``do_not_mutate``.
 
 tests/MUTANTS.md lists, by mutant name, the surviving mutants that are equivalent to the
-original (they are left out of the score), and the functions that are not in scope (training
-loops and cache plumbing that no unit test can run in milliseconds; their mutants are left out
-of the score and counted on a separate line).
+original (they are left out of the score), and any function declared out of scope (none at
+present; its mutants would be left out of the score and counted on a separate line).
+
+Before the per-module lines the script lists the mutants in scope that no test killed, and
+a line per module with what was not counted; ``--no-run --survivors`` prints their diffs.
 """
 
 from __future__ import annotations
@@ -226,10 +228,10 @@ def main() -> int:
     for name in sorted(set(equivalent) - known):
         print(f"warning: MUTANTS.md lists {name}, which no longer exists; renumbered?")
 
-    sys.path.insert(0, str(STAGE))
     total_killed = total_counted = 0
     survivors = []
-    lines = []
+    lines: list[str] = []
+    details: list[str] = []
     for target, codes in results.items():
         killed = counted = out_of_scope = excluded = 0
         statuses = Counter()
@@ -257,8 +259,9 @@ def main() -> int:
         notes = [f"{n} {s}" for s, n in sorted(statuses.items()) if s != "killed"]
         notes += [f"{excluded} equivalent"] if excluded else []
         notes += [f"{out_of_scope} not in scope"] if out_of_scope else []
-        lines.append(f"{module_of(target)}: {killed} killed / {counted} mutants ({pct:.1f}%)"
-                     + (f"  [{'; '.join(notes)}]" if notes else ""))
+        lines.append(f"{module_of(target)}: {killed} killed / {counted} mutants ({pct:.1f}%)")
+        if notes:
+            details.append(f"  {module_of(target)}: {'; '.join(notes)}")
 
     if args.survivors and survivors:
         from mutmut.__main__ import get_diff_for_mutant  # noqa: PLC0415
@@ -273,8 +276,11 @@ def main() -> int:
         for _, name, code in survivors:
             print(f"  {name}" + ("  (no test reaches it)" if code in (5, 33) else ""))
 
-    minutes = (time.monotonic() - started) / 60
-    print(f"mutmut took {minutes:.1f} minutes" if not args.no_run else "")
+    if details:
+        print("not killed or not counted:")
+        print(*details, sep="\n")
+    if not args.no_run:
+        print(f"mutmut took {(time.monotonic() - started) / 60:.1f} minutes")
     for line in lines:
         print(line)
     score = 100 * total_killed / total_counted if total_counted else 100.0
