@@ -230,11 +230,8 @@ def test_jaccard_and_summarise_by_hand():
 
 
 def test_unit_class_count_by_hand():
-    from mechinterp.symbiote import metrics
+    from mechinterp.symbiote.metrics import unit_class_count as count
 
-    count = getattr(metrics, "unit_class_count", None)
-    if count is None:
-        pytest.skip("this checkout has no unit_class_count")
     # class means per unit (classes 0, 1, 2):
     #   (4, 0, 0) -> 1; (1, 2, 0) -> 2 (exactly half way counts); (2, 2, 2) -> nan;
     #   (-2, -2, -4) -> 2 (read against the weakest class); (0, 1, 0.4) -> 1;
