@@ -45,14 +45,14 @@ import numpy as np
 import mechinterp as mi
 from mechinterp.essay import provenance_note, require_result
 from mechinterp.reporting import markdown_table, mean_std, show_markdown
-from mechinterp.symbiote import symbiote_for
+from mechinterp.symbiote import primary_for
 
 record = require_result("symbiote-polysemantic", "symbiosis_polysemantic")
 m = record["metrics"]
 data = mi.load_digits()
-symbiotes = {c: symbiote_for(c, data, seed=0)
+primaries = {c: primary_for(c, data, seed=0)
              for c in ("normal", "polysemantic", "mixed", "narrow")}
-units = {c: t.symbiote.n_units for c, t in symbiotes.items()}
+units = {c: sum(t.model.unit_counts().values()) for c, t in primaries.items()}  # B gates all
 
 # %% [markdown]
 # ## Measuring how shared the units are
@@ -252,7 +252,7 @@ assert m["mixed.nontarget_accuracy_drop"] < 0.015  # "changes even less"
 assert (m["conditional.narrow.nontarget_accuracy_drop"]
         < 0.5 * m["narrow.nontarget_accuracy_drop"])
 assert m["parameters.conditional_symbiote.narrow"] - m["parameters.symbiote.narrow"] \
-    > symbiotes["narrow"].primary.model.n_parameters()  # the reader outweighs A
+    > primaries["narrow"].model.n_parameters()  # the reader outweighs A
 assert m["narrow.target_output_rate"] < 0.02
 assert m["narrow.nontarget_accuracy_drop"] > 5 * m["normal.nontarget_accuracy_drop"]
 assert m["narrow.units_touched_fraction"] > m["normal.units_touched_fraction"]

@@ -13,9 +13,11 @@ for the MNIST subset are therefore stored with the package (``studies/``), writt
 ``make symbiote-seeds`` (about 105 minutes of one core, 55 with its two processes), and every
 build recomputes seed 0 and checks it against the stored row before it uses the others: a
 stored study that no longer matches the code fails the build with a message to rerun it. The
-normal condition is checked in full; the other three at ``depth="training"`` (A and both
-symbiotes retrained and evaluated on the stored units, a few seconds instead of minutes), as
-the baselines' code is the same for every condition. Without a stored study (the full
+normal condition is checked in full; the polysemantic and narrow ones at
+``depth="training"`` (A and both symbiotes retrained and evaluated on the stored units, a few
+seconds instead of minutes), as the baselines' code is the same for every condition; the mixed
+one is the normal primary read through :func:`~mechinterp.models.mix_basis`, whose exactness
+the tests check. Without a stored study (the full
 profile, another data source, a changed config, or ``MECHINTERP_SEEDS_LIVE=1``) every seed is
 computed in the build. Rows computed in a build are kept in the cache, keyed by the library's
 source, so two pages that need the same seed compute it once.
