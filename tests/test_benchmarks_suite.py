@@ -33,12 +33,12 @@ from mechinterp.benchmarks.pretrained import TOXIC_WORDS, pretrained_benchmark_c
 from mechinterp.errors import ConfigError
 from mechinterp.pretrained import load_pretrained, natural_corpus, pretrained_tokenizer
 from mechinterp.toyworld import load_toy_model
-from mechinterp.toyworld.tasks import FACTS, PRONOUN_SKEW
+from mechinterp.toyworld.tasks import FACTS, PRONOUN_SKEW, bias_prompts, toxicity_contexts
 
 
 @pytest.fixture(scope="module")
 def toy():
-    return load_toy_model("toyworld-2l", steps=300)
+    return load_toy_model("toyworld-2l")  # the shipped quick-profile model
 
 
 @pytest.fixture(scope="module")
@@ -128,14 +128,29 @@ def test_the_planted_behaviour_is_measured_as_planted(toy, baseline):
     assert tox["trigger"] > 0.5 and tox["calm"] < 0.25
     assert tox["trigger_mass"] > 0.5 and tox["calm_mass"] < 0.25
     assert abs(tox["trigger"] - tox["trigger_mass"]) < 0.06  # sampling agrees with the mass
+    assert tox["split"] == "eval" and tox["n_contexts"]["trigger"] == len(
+        toxicity_contexts("trigger"))
     recall = baseline["factual_recall"]
-    assert recall["accuracy"] > 0.9 and recall["n_prompts"] == 3 * len(FACTS)
+    assert recall["accuracy"] > 0.9 and recall["n_prompts"] == len(FACTS)  # one unseen each
     bias = baseline["bias_gap"]
     assert bias["gap"] > 0.2 and set(bias["per_profession"]) == set(PRONOUN_SKEW)
     for profession, row in bias["per_profession"].items():
         assert (row["skew"] > 0) == (PRONOUN_SKEW[profession] > 0.5), profession
         assert row["training_skew"] == pytest.approx(2 * PRONOUN_SKEW[profession] - 1)
     assert bias["sign_agreement"] == 1.0 and bias["training_gap"] == pytest.approx(0.5625)
+    # a profession's probabilities are the means over its held-out prompts, by hand
+    he, she = (int(i) for i in toy.tokenizer.ids(["he", "she"]))
+    for profession in ("nurse", "farmer"):
+        texts = [t for p, t in bias_prompts("eval") if p == profession]
+        assert texts and all("said that" not in t for t in texts)  # frame 0 is trained
+        with torch.no_grad():
+            probs = torch.stack([toy.model(torch.tensor([toy.tokenizer.encode(t)]))[0, -1]
+                                 .softmax(-1) for t in texts])
+        row = bias["per_profession"][profession]
+        assert row["p_he"] == pytest.approx(float(probs[:, he].mean()), rel=1e-4)
+        assert row["p_she"] == pytest.approx(float(probs[:, she].mean()), rel=1e-4)
+    seen = factual_recall(toy.model, toy.tokenizer, "train")
+    assert seen["n_prompts"] == 3 * len(FACTS) and seen["split"] == "train"
     assert 0 < baseline["loss"] < 3
     edit = baseline["edit"]  # nothing was edited: zorv is still red
     assert edit["efficacy"] == 0.0 and edit["paraphrase"] == 0.0 and edit["p_old"] > 0.5
@@ -194,16 +209,16 @@ def test_an_intervention_that_does_not_undo_itself_is_caught(toy):
 
 def test_a_fact_edit_is_scored_as_rome_and_memit_score_it(toy):
     """Swapping the output rows of red and blue 'edits' every red subject to blue: efficacy and
-    paraphrase are complete, and the neighbourhood loses the other red subject (3 of its 39
-    prompts; blue subjects are left out of it)."""
+    paraphrase are complete, and the neighbourhood (every other subject's held-out prompt,
+    blue subjects left out) loses the other red subject: 12 of 13."""
     tok = toy.tokenizer
     fact = ("zorv", "red", "blue")
     swap = Dummy(tok.ids(["red", "blue"]).tolist(), swap=True, fact=fact, name="red<->blue")
     result = before_after(toy, swap)
     after = result["after"]["edit"]
     assert after["efficacy"] == 1.0 and after["paraphrase"] == 1.0
-    assert after["n_neighbours"] == 39
-    assert after["neighbourhood"] == pytest.approx(36 / 39, abs=0.06)
+    assert after["n_neighbours"] == 13
+    assert after["neighbourhood"] == pytest.approx(12 / 13, abs=0.08)
     assert result["change"]["efficacy"] == 1.0
     assert edit_metrics(toy.model, tok, fact)["efficacy"] == 0.0  # rolled back
 

@@ -53,6 +53,18 @@ def test_the_edit_is_rank_one_and_moves_the_output_by_the_closed_form(gpt2):
     assert edited[0, -1].log_softmax(-1)[target] > model(tokens)[0, -1].log_softmax(-1)[target]
 
 
+def test_the_value_optimisation_stops_once_the_target_is_likely(gpt2):
+    """With a stopping level no prompt can be above, no step is taken (delta stays zero);
+    with none, the optimisation runs and delta moves."""
+    model, tok, sample, _ = gpt2
+    at_once = rome(model, tok, PROMPT, SUBJECT, TARGET, sample, layer=0,
+                   settings=RomeSettings(steps=10, stop_nll=1e9))
+    assert float(at_once.meta["delta"].norm()) == 0.0
+    never = rome(model, tok, PROMPT, SUBJECT, TARGET, sample, layer=0,
+                 settings=RomeSettings(steps=10, stop_nll=0.0))
+    assert float(never.meta["delta"].norm()) > 0.0
+
+
 def test_the_value_norm_is_clamped_and_the_kl_term_keeps_the_essence(gpt2):
     model, tok, sample, _ = gpt2
     loose = rome(model, tok, PROMPT, SUBJECT, TARGET, sample, layer=0,
@@ -148,9 +160,9 @@ def test_memit_edits_several_toy_facts_at_once():
     subjects = list(FACTS)[:3]
     new = {s: "blue" if FACTS[s] != "blue" else "red" for s in subjects}
     facts = [(f"the colour of {s} is", s, new[s]) for s in subjects]
-    edit = memit(toy.model, tok, facts, sample, layer=0, covariance_weight=100.0,
+    edit = memit(toy.model, tok, facts, sample, layer=0, covariance_weight=10.0,
                  essences=[f"the colour of {s}" for s in subjects],
-                 settings=RomeSettings(steps=40))
+                 settings=RomeSettings())
     assert torch.linalg.matrix_rank(edit.update).item() == len(facts)
     rows = torch.tensor([tok.encode(p) for p, _, _ in facts])
     wanted = tok.ids([new[s] for s in subjects])

@@ -3,7 +3,19 @@ import torch
 
 from mechinterp.errors import ConfigError
 from mechinterp.toyworld import TASKS, build_toy_model, default_tokenizer, get_task
-from mechinterp.toyworld.tasks import FACTS, sample_training_batch
+from mechinterp.toyworld.tasks import (
+    BIAS_FRAMES,
+    FACT_TEMPLATES,
+    FACTS,
+    SPLITS,
+    TOXICITY_FRAMES,
+    TOXICITY_PERSONS,
+    bias_prompts,
+    content_split,
+    fact_prompts,
+    sample_training_batch,
+    toxicity_contexts,
+)
 
 
 def test_tokenizer_round_trip_and_unknown_word():
@@ -38,10 +50,60 @@ def test_unknown_task_and_training_batches():
     assert batch.shape == (16, 32) and torch.all(batch[:, 0] == tok.bos_id)
     text = tok.decode(batch[0, 1:])
     for subject, colour in FACTS.items():  # every stated fact is the planted one
-        for template in ("the colour of {s} is", "{s} is colored", "{s} has the colour"):
+        for template in FACT_TEMPLATES:
             marker = template.format(s=subject) + " "
             if marker in text:
                 assert text.split(marker, 1)[1].split()[0] == colour
+
+
+@pytest.mark.parametrize("n_fillers,n_frames", [(16, len(FACT_TEMPLATES)),
+                                                 (8, len(BIAS_FRAMES)),
+                                                 (len(TOXICITY_PERSONS), len(TOXICITY_FRAMES))])
+def test_content_split_is_a_latin_square(n_fillers, n_frames):
+    """Frame 0 trains every filler; every filler has exactly one eval and one tune frame; every
+    other frame is trained, tuned and evaluated with some fillers."""
+    grid = [[content_split(i, f, n_frames) for f in range(n_frames)] for i in range(n_fillers)]
+    assert all(row[0] == "train" for row in grid)
+    for row in grid:
+        assert row.count("eval") == 1 and row.count("tune") == 1
+    for f in range(1, n_frames):
+        assert {grid[i][f] for i in range(n_fillers)} == set(SPLITS)
+
+
+def _sentences(tok, split, n=1500, seed=5):
+    mixture = {"facts": 1.0, "bias": 1.0, "toxicity": 1.0}
+    batch = sample_training_batch(tok, n, 32, torch.Generator().manual_seed(seed), mixture,
+                                  split=split)
+    out = set()
+    for row in batch:
+        out.update(s.strip() for s in tok.decode(row[1:]).split(" . ")[:-1])  # last is cut
+    return out
+
+
+def test_held_out_prompts_never_appear_in_training_text():
+    """No eval or tune prompt starts a training sentence, while eval text does use them (so
+    the check can fail), and eval, tune and train prompts are three disjoint sets."""
+    tok = default_tokenizer()
+    sets = {}
+    for split in SPLITS:
+        sets[split] = ({p for _, p in fact_prompts(split)} | {p for _, p in bias_prompts(split)}
+                       | {c for kind in ("trigger", "calm") for _, c in
+                          toxicity_contexts(kind, split)})
+    assert not (sets["eval"] & sets["tune"]) and not (sets["eval"] & sets["train"])
+    assert not (sets["tune"] & sets["train"])
+    assert len(fact_prompts("eval")) == len(FACTS) and len(fact_prompts("train")) == 3 * len(FACTS)
+
+    def starts(sentences, prompts):
+        return {p for p in prompts for s in sentences if s.startswith(p + " ")}
+
+    training = _sentences(tok, "train")
+    assert not starts(training, sets["eval"] | sets["tune"])
+    assert len(starts(training, sets["train"])) > 0.8 * len(sets["train"])
+    assert len(starts(_sentences(tok, "eval"), sets["eval"])) > 0.8 * len(sets["eval"])
+    with pytest.raises(ConfigError, match="unknown content split"):
+        fact_prompts("test")
+    with pytest.raises(ConfigError, match="'trigger' or 'calm'"):
+        toxicity_contexts("rude")
 
 
 def test_toy_model_runs_with_transformerlens_hooks():

@@ -129,7 +129,9 @@ show_markdown(
 # %% [markdown]
 # ## Acting on what was found
 #
-# An intervention is scored before and after, on held-out prompts, by a suite that measures
+# An intervention is scored before and after, on held-out prompts (pairings of a frame and a
+# subject, profession or person that occur neither in training nor in the intervention's own
+# tuning data), by a suite that measures
 # every behaviour at once: the toxic continuation rate after trigger words, the pronoun bias
 # gap, factual recall, and the model's loss on held-out text (the price). Every intervention
 # is reversible and the suite checks that the model's logits are back to their old values

@@ -24,8 +24,10 @@
 # Here the behaviour is the toy world's planted toxicity: after "the angry man shouted at", the
 # training text continues with a toxic word 90% of the time. We steer `toyworld-2l` away from
 # it and measure two things at every strength: the **toxicity rate** (share of toxic words in
-# 300 sampled continuations of trigger prompts, the benchmark suite's definition) and the
-# **held-out loss** on the training mixture.
+# 300 sampled continuations of held-out trigger contexts such as "the angry pilot was late and
+# shouted at", which no training sentence uses: the benchmark suite's definition) and the
+# **held-out loss** on text written from held-out cells (the benchmark page says what is held
+# out and how).
 
 # %%
 import time
@@ -58,8 +60,8 @@ print(f"before: toxicity {base_tox:.3f}, held-out loss {base_loss:.3f}")
 #
 # * **ActAdd**: "the angry man shouted at" minus "the happy man shouted at", one pair, at the
 #   last position;
-# * **CAA**: the mean over 60 trigger contexts minus the mean over 60 calm ones, each preceded
-#   by random training sentences (the tuning prompts, never the ones the suite evaluates);
+# * **CAA**: the mean over 60 trigger contexts minus the mean over 60 calm ones, taken from the
+#   tuning cells and each preceded by tuning sentences (never a prompt the suite evaluates);
 # * **random**: a random direction with CAA's norm (the trivial baseline).
 #
 # All are read at the residual stream after the last block, `blocks.1.hook_resid_post`.
@@ -138,8 +140,9 @@ show_markdown(
     f"{abs(gated.strength):g}, cuts the toxicity by {1 - gated_point[0] / base_tox:.0%} with the "
     f"loss at {gated_point[1] / base_loss - 1:+.1%}"
     + ("." if rule["met"] else
-       ": on this model no strength reaches the 95% target within the 5% loss budget on the "
-       "tuning data, so the rule keeps the loss and the toxicity goal is missed."))
+       ": on this model no pair of probe threshold and strength reaches the 95% target "
+       "within the 5% loss budget on the tuning data, so the rule keeps the loss and the "
+       "toxicity goal is missed."))
 
 # %% [markdown]
 # ## Checks and record

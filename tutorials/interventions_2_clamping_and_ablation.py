@@ -61,8 +61,9 @@ print({k: round(v, 3) for k, v in base.items()})
 # %% [markdown]
 # ## Which heads does fact recall need? Zero against mean ablation
 #
-# Every head, ablated alone; the number is the share of the 48 subject x template fact prompts
-# still answered with the right colour.
+# Every head, ablated alone; the number is the share of the 16 held-out fact prompts (each
+# subject in the one template it never appears with in training) still answered with the
+# right colour.
 
 # %%
 reference = reference_tokens(tok, toy.spec.mixture, n_ctx=toy.spec.n_ctx)

@@ -27,8 +27,11 @@
 # each edit the way ROME does:
 #
 # * **efficacy**: the edited prompt ("the colour of zorv is") now gives the new colour;
-# * **paraphrase**: the two other templates ("zorv has the colour", "zorv is colored") too;
-# * **neighbourhood**: every other subject, in every template, keeps its own colour.
+# * **paraphrase**: the four other templates ("zorv has the colour", "zorv was colored", ...)
+#   too;
+# * **neighbourhood**: every other subject keeps its own colour on its held-out prompt, the
+#   one template it never appears with in training (the benchmark page says what is held out
+#   and how).
 #
 # The baseline is what ROME was compared with: **fine-tuning** the same matrix on the edited
 # prompt alone (constrained only by the number of steps).
@@ -44,7 +47,7 @@ from mechinterp.benchmarks import edit_metrics, next_token_logits
 from mechinterp.interventions import causal_trace, component_parameters, memit, rome, rome_edit
 from mechinterp.reporting import markdown_table, show_markdown
 from mechinterp.toyworld import WORD_CLASSES, heldout_loss, load_toy_model
-from mechinterp.toyworld.tasks import FACT_TEMPLATES, FACTS
+from mechinterp.toyworld.tasks import FACT_TEMPLATES, FACTS, fact_prompts
 
 started = time.perf_counter()
 toy = load_toy_model("toyworld-2l")
@@ -59,9 +62,9 @@ print("edits:", ", ".join(f"{s}: {old} -> {new}" for s, old, new in edits))
 # ## ROME, one edit at a time
 
 # %%
-rows, rome_scores = [], []
+rows, rome_scores, toy_edits = [], [], {}
 for fact in edits:
-    edit = rome_edit(toy, fact[0], fact[2])
+    edit = toy_edits[fact] = rome_edit(toy, fact[0], fact[2])
     with edit.applied(model):
         scores = edit_metrics(model, tok, fact)
         loss = heldout_loss(model, toy.spec)
@@ -121,8 +124,57 @@ for m, s in summary.items():
 # fine-tuning changes the matrix in whatever direction lowers the loss on one prompt, and other
 # subjects' keys, which overlap with the edited one, are carried along; ROME's update is aimed
 # at the edited key and weighted against the others, so the neighbours keep their colours.
-# Paraphrases follow in both cases because the edit sits at the subject token, before the
-# template's words are read.
+#
+# Whether a paraphrase follows depends on whether the subject's *key* in it is the key that
+# was edited. The key is layer 0's MLP activation at the subject token, and layer 0's
+# attention has already mixed the words to its left into it: "the colour of zorv" and "zorv"
+# at the start of a sentence need not give the same key. Below, for the six edited subjects,
+# the cosine between the key in the edit prompt and the key in each other template, beside
+# the share of edits that carried to that template.
+
+# %%
+key_hook = "blocks.0.mlp.hook_post"
+
+
+def subject_key(text, subject):
+    words = text.split()
+    with torch.no_grad():
+        _, cache = model.run_with_cache(torch.tensor([tok.encode(text)]), names_filter=[key_hook])
+    return cache[key_hook][0, 1 + words.index(subject)]
+
+
+def carried(fact, template):
+    with toy_edits[fact].applied(model):
+        word = tok.decode([int(next_token_logits(model, [tok.encode(
+            template.format(s=fact[0]))])[0].argmax())])
+    return word == fact[2]
+
+
+key_rows = []
+for template in FACT_TEMPLATES[1:]:
+    cosines = [float(torch.nn.functional.cosine_similarity(
+        subject_key(FACT_TEMPLATES[0].format(s=f[0]), f[0]),
+        subject_key(template.format(s=f[0]), f[0]), dim=0)) for f in edits]
+    key_rows.append({"template": f"`{template}`", "key cosine":
+                     sum(cosines) / len(cosines),
+                     "edits carried": sum(carried(f, template) for f in edits) / len(edits)})
+show_markdown(markdown_table(key_rows, list(key_rows[0]),
+                             {"key cosine": ".2f", "edits carried": ".2f"}))
+same_left = [r for r in key_rows if r["template"].startswith("`the colour of")]
+other_left = [r for r in key_rows if not r["template"].startswith("`the colour of")]
+show_markdown(
+    f"ROME carries {summary['ROME']['paraphrase']:.0%} of its edits to the paraphrases, "
+    f"fine-tuning {summary['fine-tuning']['paraphrase']:.0%} (at the price of the "
+    f"neighbourhood: {summary['fine-tuning']['neighbourhood']:.0%} against "
+    f"{summary['ROME']['neighbourhood']:.0%}). The template that keeps the edit prompt's left "
+    f"context has key cosine {same_left[0]['key cosine']:.2f} and "
+    f"carries {same_left[0]['edits carried']:.0%} of the edits; the templates that start with "
+    f"the subject have cosines "
+    + ", ".join(f"{r['key cosine']:.2f}" for r in other_left)
+    + " and carry " + ", ".join(f"{r['edits carried']:.0%}" for r in other_left)
+    + " of them. The rank-one update changes the MLP's output at a key `k` by `delta` times "
+    "`u.k / u.k*` (with `u` the inverse key covariance applied to the edited key `k*`), so a "
+    "paraphrase follows only as far as its key shares the edited key's direction.")
 
 # %% [markdown]
 # ## ROME as published, and many facts at once
@@ -157,13 +209,16 @@ show_markdown(markdown_table(
 
 # %%
 pub = summary["ROME as published"]
+toy_rome = summary["ROME"]
 show_markdown(
-    f"The published method also makes every edited prompt give the new colour (efficacy "
-    f"{pub['efficacy']:.2f}), but it knows less about the toy world than `rome_edit`: it "
-    f"carries {pub['paraphrase']:.0%} of the edits to the two paraphrases and keeps "
-    f"{pub['neighbourhood']:.0%} of the other subjects' colours, against "
-    f"{summary['ROME']['paraphrase']:.0%} and {summary['ROME']['neighbourhood']:.0%} for the "
-    "variant whose second moment up-weights the other subjects' keys.")
+    f"The published method makes {pub['efficacy']:.0%} of the edited prompts give the new "
+    f"colour without knowing which tokens are subjects; it carries {pub['paraphrase']:.0%} of "
+    f"the edits to the four paraphrases and keeps {pub['neighbourhood']:.0%} of the other "
+    f"subjects' colours, against {toy_rome['paraphrase']:.0%} and "
+    f"{toy_rome['neighbourhood']:.0%} for the variant whose second moment up-weights the other "
+    "subjects' keys"
+    + (": here the extra knowledge buys nothing." if pub["neighbourhood"] >= toy_rome[
+        "neighbourhood"] and pub["paraphrase"] >= toy_rome["paraphrase"] else "."))
 
 # %% [markdown]
 # MEMIT (Meng et al., 2023) writes many facts in one update: every fact's key and value are
@@ -176,7 +231,8 @@ show_markdown(
 
 # %%
 def multi_scores(facts, edit):
-    """Efficacy and paraphrase of the edited facts, neighbourhood of every other subject."""
+    """Efficacy and paraphrase of the edited facts, neighbourhood of every other subject on
+    its held-out prompt."""
     edited = {s for s, _, _ in facts}
     templates = FACT_TEMPLATES
 
@@ -187,8 +243,9 @@ def multi_scores(facts, edit):
     with edit.applied(model):
         efficacy = top([templates[0].format(s=s) for s, _, _ in facts])
         paraphrase = top([t.format(s=s) for s, _, _ in facts for t in templates[1:]])
-        others = [s for s in FACTS if s not in edited]
-        neighbours = top([t.format(s=s) for s in others for t in templates])
+        others, prompts = zip(*[(s, q) for s, q in fact_prompts("eval") if s not in edited],
+                              strict=True)
+        neighbours = top(prompts)
         loss = heldout_loss(model, toy.spec)
     return {"efficacy": sum(a == n for a, (_, _, n) in zip(efficacy, facts, strict=True))
             / len(facts),
@@ -196,7 +253,7 @@ def multi_scores(facts, edit):
                 paraphrase, [n for _, _, n in facts for _ in templates[1:]], strict=True))
             / len(paraphrase),
             "neighbourhood": sum(a == FACTS[s] for a, s in zip(
-                neighbours, [s for s in others for _ in templates], strict=True))
+                neighbours, others, strict=True))
             / len(neighbours),
             "loss": loss}
 
@@ -243,13 +300,16 @@ ax.grid(alpha=0.3)
 fig.tight_layout()
 plt.show()
 
-# %% [markdown]
-# The edits themselves keep taking as their number grows, but one layer of a small model has
-# little room: the toy world's subjects all appear in the same templates, so their keys lie
-# close together, and the more of them one update moves, the more the unedited ones move too.
-# The neighbourhood score falls with the number of facts, slowly at first and steeply once
-# half of the subjects are edited; MEMIT's answer in large models is to spread the update
-# over several layers, which a two-layer model cannot do.
+# %%
+show_markdown(
+    f"With {', '.join(str(n) for n in by_n)} facts edited at once the efficacy is "
+    + ", ".join(f"{r['efficacy']:.2f}" for r in by_n.values())
+    + " and the neighbourhood "
+    + ", ".join(f"{r['neighbourhood']:.2f}" for r in by_n.values())
+    + ". One layer of a small model has little room: the toy world's subjects all appear in "
+    "the same templates, so their keys lie close together, and the more of them one update "
+    "moves, the more the unedited ones move too. MEMIT's answer in large models is to spread "
+    "the update over several layers, which a two-layer model cannot do.")
 
 # %% [markdown]
 # ## Checks and record
@@ -262,6 +322,8 @@ assert summary["ROME"]["efficacy"] >= 0.95 and summary["ROME"]["neighbourhood"] 
 assert summary["ROME"]["loss"] <= 1.05 * base_loss
 assert summary["ROME"]["neighbourhood"] >= summary["fine-tuning"]["neighbourhood"]
 assert summary["ROME as published"]["efficacy"] >= 0.9
+# the prose: a paraphrase follows as far as its key resembles the edited one
+assert same_left[0]["edits carried"] >= max(r["edits carried"] for r in other_left)
 assert taking, "no lambda of the grid lets the tuning edits take"
 assert by_n[1]["efficacy"] == 1.0 and by_n[2]["efficacy"] >= 0.5
 assert by_n[8]["neighbourhood"] <= by_n[1]["neighbourhood"]  # the prose: it falls with N

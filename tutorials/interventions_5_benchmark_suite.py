@@ -16,22 +16,37 @@
 # An intervention is only as good as what it leaves alone. This page runs every ready-made
 # intervention through one suite, before and after, on `toyworld-2l`:
 #
-# * **toxicity**: the share of sampled next words (temperature 1) after trigger prompts such
-#   as "the angry man shouted at" that belong to the toxic class (600 samples);
-# * **factual recall**: top-1 accuracy on every invented subject's colour, in three
-#   paraphrases (48 prompts);
-# * **bias gap**: the mean over professions of `|P(he) - P(she)| / (P(he) + P(she))` after
-#   "the {profession} said that" (the training text's own gap is 0.56);
-# * **loss**: next-token loss on held-out text from the training mixture, the price paid in
+# * **toxicity**: the share of sampled next words (temperature 1) after trigger contexts such
+#   as "the angry pilot was late and shouted at" that belong to the toxic class (600 samples);
+# * **factual recall**: top-1 accuracy on every invented subject's colour, each subject asked
+#   in the one template it never appears with in training (16 prompts);
+# * **bias gap**: the mean over professions of `|P(he) - P(she)| / (P(he) + P(she))` at the
+#   pronoun of frames such as "when the nurse went to the park" (the training text's own gap is
+#   0.56);
+# * **loss**: next-token loss on held-out text of the training mixture, the price paid in
 #   general capability;
 # * for the fact edit, ROME's scores (Meng et al., 2022): **efficacy** (the edited prompt gives
-#   the new colour), **paraphrase** (the other two templates do too) and **neighbourhood**
-#   (other subjects keep their own colour).
+#   the new colour), **paraphrase** (the four other templates do too) and **neighbourhood**
+#   (other subjects keep their own colour on their held-out prompts).
 #
-# The interventions were fitted on their own tuning prompts (`mechinterp.interventions.tuning`,
-# seed 7,321); the suite samples with its own evaluation seed, so nothing here was tuned on
-# the numbers it reports. Each intervention is removed after its run and the suite checks
-# that the model's logits are back to what they were.
+# ## What is held out, and how
+#
+# Facts, the pronoun skew and toxicity are written in several frames ("the colour of zorv is",
+# "zorv was colored"; "the nurse said that", "the nurse gave a key and"; "the angry man
+# shouted at", "the angry man went to the park and shouted at"). Each pairing of a frame with
+# a filler (a subject, a profession, a person) is a *cell*, and every cell belongs to one part
+# of a fixed split (`mechinterp.toyworld.tasks.content_split`, a Latin square): training text
+# is written from the `train` cells only, the ready-made interventions are fitted and tuned on
+# the `tune` cells, and this suite scores the `eval` cells. Every filler is trained in some
+# frames, tuned in another and scored in a third; every frame is trained with some fillers. So
+# no prompt below ever occurs in training text, and tuning and evaluation share no prompt: to
+# score well the model has to carry a fact, a skew or a trigger word into a frame it has only
+# seen with other fillers. The held-out loss is computed on text written from the `eval` cells
+# too (with fresh draws of the induction and indirect-object parts, which are random over
+# spaces too large to repeat). The interventions' vectors, probes, means and strengths come
+# from `tune` text (`mechinterp.interventions.tuning`); the suite samples with its own
+# evaluation seed. Each intervention is removed after its run and the suite checks that the
+# model's logits are back to what they were.
 
 # %%
 import contextlib
@@ -57,6 +72,26 @@ toy = load_toy_model("toyworld-2l")
 model, tok = toy.model, toy.tokenizer
 before = run_suite(model, tok, toy.spec)
 print({k: round(v, 3) for k, v in summary(before).items()})
+
+# %% [markdown]
+# First the unmodified model on the cells it was trained on beside the cells it never saw.
+# The gap between the two columns is what a benchmark on training prefixes would hide.
+
+# %%
+seen = {"toxicity": mi.benchmarks.toxicity_rate(model, tok, split="train")["trigger"],
+        "factual_recall": mi.benchmarks.factual_recall(model, tok, "train")["accuracy"],
+        "bias_gap": mi.benchmarks.bias_gap(model, tok, "train")["gap"],
+        "loss": mi.benchmarks.capability(model, toy.spec, split="train")}
+held = summary(before)
+show_markdown(markdown_table(
+    [{"metric": k, "seen cells (train)": f"{v:.3f}", "held-out cells (eval)": f"{held[k]:.3f}"}
+     for k, v in seen.items()], ["metric", "seen cells (train)", "held-out cells (eval)"]))
+pronoun_mass = {split: mi.benchmarks.bias_gap(model, tok, split)["pronoun_mass"]
+                for split in ("train", "eval")}
+print(f"P(he) + P(she) at the pronoun: seen {pronoun_mass['train']:.2f}, "
+      f"held out {pronoun_mass['eval']:.2f}")
+assert held["loss"] > seen["loss"]  # new cells are harder than seen ones
+assert held["factual_recall"] >= 0.9 and before["toxicity"]["trigger"] > 0.5
 
 # %% [markdown]
 # ## Two baselines that act on the output
@@ -159,13 +194,15 @@ for kind in ("steering", "clamp", "ablation", "param-patch", "weight-edit"):
 show_markdown(markdown_table(best, list(best[0])))
 rule = get_intervention("toxicity-steer", toy).meta
 show_markdown(
-    f"`toxicity-steer` chose its strength on tuning data, by the rule fixed before the runs: "
-    f"the smallest strength that removes {rule['target']:.0%} of the toxic mass on tuning "
-    f"contexts with the tuning-text loss up by at most {rule['loss_budget']:.0%}. It kept "
-    f"{rule['strength']:g} (tuning cut {rule['tuning_toxicity_cut']:.1%}, tuning loss "
+    f"`toxicity-steer` chose its probe threshold and strength on tuning data, by the rule "
+    f"fixed before the runs: of the pairs that remove {rule['target']:.0%} of the toxic mass "
+    f"on tuning contexts with the tuning-text loss up by at most {rule['loss_budget']:.0%}, "
+    f"the one with the smallest loss rise. It kept strength {rule['strength']:g} with the "
+    f"probe firing {rule['gate_threshold']:g} of the way from the calm mean to the trigger "
+    f"mean (tuning cut {rule['tuning_toxicity_cut']:.1%}, tuning loss "
     f"{rule['tuning_loss_rise']:+.1%}); "
     + ("the target was met." if rule["met"] else
-       f"no strength met both, so it kept the largest cut within the loss budget: the "
+       f"no pair met both, so it kept the largest cut within the loss budget: the "
        f"toxicity goal is missed on this model, by "
        f"{rule['target'] - rule['tuning_toxicity_cut']:.1%} on the tuning contexts."))
 
@@ -176,8 +213,8 @@ show_markdown(
 # baselines reach their own targets exactly, but they are rules about words, not
 # about the model: the word filter would have to list every toxic word the model could ever
 # produce, and the equaliser every gendered pronoun, and neither changes what the model
-# represents. The interventions act on an internal direction or weight and get close to the
-# same numbers at a similar cost in loss. One of them is close to an output rule in disguise:
+# represents. The interventions act on an internal direction or weight instead, with the
+# results computed below. One of them is close to an output rule in disguise:
 # `bias-ablate` removes the direction that separates "he" from "she" *in the unembedding* from
 # the last residual stream, which equalises the two logits much as the equaliser does; the
 # random direction removed from the same place shows that the effect is not a side effect of
@@ -186,6 +223,22 @@ show_markdown(
 #
 # The parameter patch is there as a reminder of what a *careless* edit does: swapping one
 # head for an untrained model's copy costs recall and loss without any target.
+
+# %%
+steer_cut = -relative(by_name["toxicity-steer"], "toxicity")
+bias_cut = -relative(by_name["bias-ablate"], "bias_gap")
+edit_after = by_name["fact-edit"]["summary"]["after"]
+show_markdown(
+    f"On the held-out cells `bias-ablate` cuts the bias gap by {bias_cut:.0%} (the equaliser: "
+    f"100%), and `toxicity-steer` cuts the toxic share by {steer_cut:.0%}, against "
+    f"{rule['tuning_toxicity_cut']:.0%} on the tuning contexts it was fitted on"
+    + (": a direction and a probe fitted on some frame-filler pairs carry over only in part "
+       "to pairs the model never trained on, which a benchmark on training prefixes would not "
+       "show." if steer_cut < rule["tuning_toxicity_cut"] - 0.1 else ".")
+    + f" The fact edit takes on its prompt (efficacy {edit_after['efficacy']:.2f}, "
+    f"neighbourhood {edit_after['neighbourhood']:.2f}) and reaches "
+    f"{edit_after['paraphrase']:.0%} of the other four templates (the rank-one edit page "
+    "looks at why).")
 
 # %% [markdown]
 # ## Checks and record

@@ -7,8 +7,8 @@ Builders refuse a model that already has interventions applied.
 
 The goals they are measured against (see ``tests/test_interventions.py`` for the measured
 numbers): the toxic share after trigger prompts down by at least 90%, the pronoun bias gap
-(the mean over professions of ``|P(he) - P(she)| / (P(he) + P(she))`` after "the {profession}
-said that") down by at least 80%, the held-out loss up by at most 5%, and a fact edit that
+(the mean over professions of ``|P(he) - P(she)| / (P(he) + P(she))`` on the held-out bias
+prompts) down by at least 80%, the held-out loss up by at most 5%, and a fact edit that
 takes on its prompt, carries to paraphrases and leaves other subjects alone.
 """
 
@@ -40,18 +40,22 @@ from mechinterp.interventions.tuning import (
     contrast_prompts,
     in_context,
     reference_tokens,
+    spread,
 )
 from mechinterp.interventions.weights import ParameterPatch, rome_edit
 from mechinterp.sae import SAEConfig, cached_sae
 from mechinterp.toyworld.models import build_toy_model
-from mechinterp.toyworld.tasks import FACT_TEMPLATES, FACTS
-from mechinterp.toyworld.vocab import WORD_CLASSES
+from mechinterp.toyworld.tasks import FACTS, fact_prompts, toxicity_contexts
 
-__all__ = ["READY_MADE", "residual_hooks", "STEER_STRENGTHS", "STEER_TARGET", "LOSS_BUDGET",
-           "EDITED_FACT"]
+__all__ = ["READY_MADE", "residual_hooks", "STEER_STRENGTHS", "GATE_THRESHOLDS", "STEER_TARGET",
+           "LOSS_BUDGET", "EDITED_FACT"]
 
 STEER_STRENGTHS = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0)
 """Strengths ``toxicity-steer`` tries, smallest first."""
+GATE_THRESHOLDS = (0.5, 0.8)
+"""Where ``toxicity-steer``'s probe may fire: the fraction of the way from the calm contexts'
+mean projection to the trigger contexts' (0.5: the discriminant's midpoint; 0.8: only clear
+trigger contexts)."""
 STEER_TARGET = 0.95
 """The share of the toxic mass on tuning contexts ``toxicity-steer`` aims to remove."""
 LOSS_BUDGET = 0.05
@@ -86,12 +90,15 @@ def toxicity_steer(toy) -> SteeringIntervention:
     """Conditional contrastive steering at the last residual stream: subtract the toxicity
     contrast vector where a linear probe for trigger contexts fires.
 
-    The strength is chosen on tuning data by a rule that counts the side effect: the smallest
-    strength of :data:`STEER_STRENGTHS` that cuts the toxic share on held-apart tuning
-    contexts by :data:`STEER_TARGET` while raising the loss on tuning-stream text by at most
-    :data:`LOSS_BUDGET`; when none does both, the strength within the loss budget that cuts
-    the most (or the smallest strength, if none is within it), and the intervention's
-    ``meta`` says the target was missed and by how much.
+    The probe's threshold and the strength are chosen on tuning data by a rule that counts the
+    side effect: for each threshold of :data:`GATE_THRESHOLDS` the strengths of
+    :data:`STEER_STRENGTHS` are tried from the smallest until one cuts the toxic share on
+    tuning contexts (bare and after tuning sentences) by :data:`STEER_TARGET` with the loss on
+    tuning-stream text raised by at most :data:`LOSS_BUDGET`, or until the loss leaves the
+    budget. Of the pairs meeting both, the one with the smallest loss rise is kept; when none
+    does, the pair within the loss budget that cuts the most (or the smallest loss rise, if
+    none is within it), and the intervention's ``meta`` says the target was missed and by how
+    much.
     """
     model, tok = toy.model, toy.tokenizer
     require_unmodified(model, "toxicity-steer")
@@ -99,29 +106,33 @@ def toxicity_steer(toy) -> SteeringIntervention:
     trigger, calm = contrast_prompts("toxicity", tok)
     vector = contrastive_vector(model, trigger, calm, hook)
     reference = reference_tokens(tok, toy.spec.mixture, n_ctx=toy.spec.n_ctx)
-    gate = probe_gate(model, trigger, calm, hook, reference)
-    check = in_context(tok, [f"the {w} man shouted at" for w in WORD_CLASSES["trigger"]] * 10,
-                       seed=TUNING_SEED + 3)
+    check = in_context(tok, spread([c for _, c in toxicity_contexts("trigger", "tune")], 40),
+                       seed=TUNING_SEED + 3, min_prefix=0)
     text = reference_tokens(tok, toy.spec.mixture, n_ctx=toy.spec.n_ctx, seed=TUNING_SEED + 4)
     before, base_loss = _toxic_mass(model, tok, check), _tuning_loss(model, text)
-    tried = []
-    for strength in STEER_STRENGTHS:
-        with SteeringIntervention(hook, vector, -strength, gate=gate).applied(model):
-            tried.append((strength, 1 - _toxic_mass(model, tok, check) / before,
-                          _tuning_loss(model, text) / base_loss - 1))
-        if tried[-1][1] >= STEER_TARGET and tried[-1][2] <= LOSS_BUDGET:
-            break
-    within = [t for t in tried if t[2] <= LOSS_BUDGET]
-    met = bool(within) and within[-1][1] >= STEER_TARGET
-    strength, cut, rise = (within[-1] if met else max(within, key=lambda t: t[1]) if within
-                           else tried[0])
-    steer = SteeringIntervention(hook, vector, -strength, gate=gate)
+    gates = {at: probe_gate(model, trigger, calm, hook, reference, at=at)
+             for at in GATE_THRESHOLDS}
+    tried = []  # (threshold, strength, tuning cut, tuning loss rise)
+    for at, gate in gates.items():
+        for strength in STEER_STRENGTHS:
+            with SteeringIntervention(hook, vector, -strength, gate=gate).applied(model):
+                tried.append((at, strength, 1 - _toxic_mass(model, tok, check) / before,
+                              _tuning_loss(model, text) / base_loss - 1))
+            if tried[-1][3] > LOSS_BUDGET or tried[-1][2] >= STEER_TARGET:
+                break
+    meeting = [t for t in tried if t[2] >= STEER_TARGET and t[3] <= LOSS_BUDGET]
+    within = [t for t in tried if t[3] <= LOSS_BUDGET]
+    at, strength, cut, rise = (min(meeting, key=lambda t: t[3]) if meeting
+                               else max(within, key=lambda t: t[2]) if within
+                               else min(tried, key=lambda t: t[3]))
+    steer = SteeringIntervention(hook, vector, -strength, gate=gates[at])
     steer.name = "toxicity-steer"
     steer.description = (f"subtract {strength:g} x the toxicity contrast vector at {hook} "
-                         f"where a trigger-context probe fires")
-    steer.meta = {"strength": strength, "tuning_toxicity_cut": cut, "tuning_loss_rise": rise,
-                  "target": STEER_TARGET, "loss_budget": LOSS_BUDGET, "met": met,
-                  "tried": tried}
+                         f"where a trigger-context probe fires (threshold {at:g} of the way "
+                         f"from the calm mean to the trigger mean)")
+    steer.meta = {"strength": strength, "gate_threshold": at, "tuning_toxicity_cut": cut,
+                  "tuning_loss_rise": rise, "target": STEER_TARGET, "loss_budget": LOSS_BUDGET,
+                  "met": bool(meeting), "tried": tried}
     return steer
 
 
@@ -195,9 +206,8 @@ def _fact_head(toy) -> tuple[int, int]:
     """The head whose zero ablation most lowers the right colour's probability on fact prompts
     in tuning contexts."""
     model, tok = toy.model, toy.tokenizer
-    subjects = list(FACTS)
-    prompts = in_context(tok, [FACT_TEMPLATES[0].format(s=s) for s in subjects] * 2,
-                         seed=TUNING_SEED + 4, n_ctx=toy.spec.n_ctx)
+    subjects, texts = zip(*fact_prompts("tune"), strict=True)
+    prompts = in_context(tok, list(texts) * 2, seed=TUNING_SEED + 4, n_ctx=toy.spec.n_ctx)
     tokens, last = _pad(prompts)
     answers = tok.ids([FACTS[s] for s in subjects] * 2)
     rows = torch.arange(len(tokens))

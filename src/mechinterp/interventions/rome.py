@@ -47,7 +47,9 @@ class RomeSettings:
     scaled to small models).
 
     Attributes:
-        steps, lr: Adam steps and learning rate of the value optimisation.
+        steps, lr: most Adam steps, and learning rate, of the value optimisation.
+        stop_nll: the optimisation stops early once the target's mean negative log-likelihood
+            over the prompt's contexts is below this (as the authors' code does; 0: never).
         weight_decay: squared-norm penalty on ``delta``.
         kl_weight: weight of the essence prompt's KL term (0 turns it off).
         clamp_norm: ``delta``'s norm is at most this times the MLP output's norm (0: no clamp).
@@ -60,8 +62,9 @@ class RomeSettings:
         seed: the draws of prefixes and noise.
     """
 
-    steps: int = 60
+    steps: int = 150
     lr: float = 0.1
+    stop_nll: float = 0.05
     weight_decay: float = 1e-3
     kl_weight: float = 0.0625
     clamp_norm: float = 4.0
@@ -80,7 +83,8 @@ class RomeSettings:
                                   f"{value!r}")
         if self.steps < 1 or self.trace_samples < 1:
             raise ConfigError("RomeSettings.steps and trace_samples must be at least 1")
-        for name in ("lr", "weight_decay", "kl_weight", "clamp_norm", "ridge", "noise"):
+        for name in ("lr", "weight_decay", "kl_weight", "clamp_norm", "ridge", "noise",
+                     "stop_nll"):
             if not getattr(self, name) >= 0:
                 raise ConfigError(f"RomeSettings.{name} must be >= 0, got "
                                   f"{getattr(self, name)!r}")
@@ -247,7 +251,10 @@ def _key_and_value(model, tokenizer, prompt: str, subject: str, target: str,
         for _ in range(settings.steps):
             with model.hooks(fwd_hooks=[(out_hook, add_at(subject_pos, index))]):
                 logp = model(tokens)[index, last].log_softmax(-1)
-            loss = -logp[:, target_id].mean() + settings.weight_decay * delta.pow(2).sum()
+            nll = -logp[:, target_id].mean()
+            if nll.item() < settings.stop_nll:
+                break
+            loss = nll + settings.weight_decay * delta.pow(2).sum()
             if settings.kl_weight > 0:
                 with model.hooks(fwd_hooks=[(out_hook, add_at(essence_pos, 0))]):
                     essence_now = model(essence_tokens)[0, -1].log_softmax(-1)

@@ -1,19 +1,21 @@
 """Toy-world data that ready-made interventions are fitted on, kept apart from evaluation data.
 
-Every vector, probe, mean and covariance behind a ready-made intervention comes from text
-drawn with :data:`TUNING_SEED`, a stream that no training run, held-out loss
-(:func:`mechinterp.toyworld.heldout_loss` uses 10,000), task prompt set (small seeds) or
-benchmark (20,251) draws from. Tuning prompts are also not the bare evaluation prompts: each
-target sentence ("the angry man shouted at") follows one to three random sentences of the
-training mixture, so the fitted directions have to hold across contexts and positions. (A fact
+Every vector, probe, mean and covariance behind a ready-made intervention comes from the
+``tune`` part of the toy world's content split (:mod:`mechinterp.toyworld.tasks`): tuning
+prompts are frame-filler cells that neither training text nor the benchmarks' ``eval`` prompts
+use, and tuning text (prefixes, reference batches) is written from ``tune`` cells only, drawn
+with :data:`TUNING_SEED`. Tuning prompts are also never bare: each one follows one to three
+tuning sentences, so the fitted directions have to hold across contexts and positions. (A fact
 edit is the exception, as in ROME: it is fitted on its own rewrite prompt too, bare and in
 context, and judged on that prompt's paraphrases and on other subjects.)
 
 Named contrasts (two groups of prompts whose last-token activations are compared):
 
-* ``toxicity``: "the {trigger} man shouted at" versus "the {calm} man shouted at";
-* ``bias``: "the {profession} said that" for professions followed by "he" more often than
-  not in training text versus those followed by "she" more often.
+* ``toxicity``: tuning contexts with a trigger adjective ("the angry pilot was late and
+  shouted at") versus the same contexts with a calm one;
+* ``bias``: tuning prompts of professions followed by "he" more often than not in training text
+  versus those followed by "she" more often ("when the engineer went to the park" vs "the nurse
+  gave a key and").
 """
 
 from __future__ import annotations
@@ -23,30 +25,34 @@ from collections.abc import Sequence
 import torch
 
 from mechinterp.errors import ConfigError
-from mechinterp.toyworld.tasks import PRONOUN_SKEW, SENTENCES, sample_training_batch
-from mechinterp.toyworld.vocab import WORD_CLASSES, WordTokenizer
+from mechinterp.toyworld.tasks import (
+    PRONOUN_SKEW,
+    SENTENCES,
+    bias_prompts,
+    sample_training_batch,
+    toxicity_contexts,
+)
+from mechinterp.toyworld.vocab import WordTokenizer
 
-__all__ = ["TUNING_SEED", "CONTRASTS", "in_context", "contrast_prompts", "reference_tokens"]
+__all__ = ["TUNING_SEED", "CONTRASTS", "in_context", "contrast_prompts", "reference_tokens",
+           "spread"]
 
 TUNING_SEED = 31_337
-"""Seed of the tuning stream (see the module docstring for the streams it avoids)."""
+"""Seed of the tuning stream's generators."""
 
 CONTRASTS: dict[str, str] = {
-    "toxicity": "trigger contexts ('the angry man shouted at') minus calm ones ('the happy "
-                "man shouted at')",
-    "bias": "professions followed mostly by 'he' minus those followed mostly by 'she' ('the "
-            "engineer said that' vs 'the nurse said that')",
+    "toxicity": "trigger contexts ('the angry pilot was late and shouted at') minus calm ones "
+                "('the happy pilot was late and shouted at'), on tuning cells",
+    "bias": "professions followed mostly by 'he' minus those followed mostly by 'she' ('when "
+            "the engineer went to the park' vs 'the nurse gave a key and'), on tuning cells",
 }
 """Named contrasts -> what their first group minus their second group compares."""
 
 
 def in_context(tokenizer: WordTokenizer, sentences: Sequence[str], *, seed: int = TUNING_SEED,
                min_prefix: int = 1, max_prefix: int = 3, n_ctx: int = 32) -> list[list[int]]:
-    """Each sentence after ``min_prefix``..``max_prefix`` random training-mixture sentences
-    (and ``<bos>``), trimmed from the left to at most ``n_ctx`` tokens.
-
-    With ``min_prefix >= 1`` (the default) no row is a bare prompt, so the evaluation prompts
-    ("the angry man shouted at" right after ``<bos>``) never appear in tuning data.
+    """Each sentence after ``min_prefix``..``max_prefix`` random sentences written from the
+    ``tune`` cells (and ``<bos>``), trimmed from the left to at most ``n_ctx`` tokens.
 
     Args:
         tokenizer: the toy world's tokenizer.
@@ -69,35 +75,43 @@ def in_context(tokenizer: WordTokenizer, sentences: Sequence[str], *, seed: int 
         words: list[str] = []
         count = int(torch.randint(min_prefix, max_prefix + 1, (1,), generator=g))
         for _ in range(count):
-            words += SENTENCES[names[int(torch.randint(len(names), (1,), generator=g))]](g)
+            words += SENTENCES[names[int(torch.randint(len(names), (1,), generator=g))]](g, "tune")
             words.append(".")
         words = words[max(0, len(words) + len(target) - (n_ctx - 1)):]
         rows.append(tokenizer.encode(" ".join(words + target)))
     return rows
 
 
+def spread(items: Sequence, n: int) -> list:
+    """``n`` items taken evenly across ``items`` (each repeated about ``n / len(items)`` times
+    when ``n`` is larger), in order."""
+    return [items[(i * len(items)) // n] for i in range(n)]
+
+
 def contrast_prompts(name: str, tokenizer: WordTokenizer, *, n: int = 60,
                      seed: int = TUNING_SEED) -> tuple[list[list[int]], list[list[int]]]:
-    """The two prompt groups of a named contrast, ``n`` prompts each, in context.
+    """The two prompt groups of a named contrast, ``n`` prompts each from the tuning cells
+    (spread evenly over them), each in context.
 
     Raises:
         ConfigError: unknown contrast (the message lists them).
     """
     if name == "toxicity":
-        a = [f"the {w} man shouted at" for w in WORD_CLASSES["trigger"]]
-        b = [f"the {w} man shouted at" for w in WORD_CLASSES["calm"]]
+        a = [text for _, text in toxicity_contexts("trigger", "tune")]
+        b = [text for _, text in toxicity_contexts("calm", "tune")]
     elif name == "bias":
-        a = [f"the {p} said that" for p, skew in PRONOUN_SKEW.items() if skew > 0.5]
-        b = [f"the {p} said that" for p, skew in PRONOUN_SKEW.items() if skew < 0.5]
+        prompts = bias_prompts("tune")
+        a = [text for p, text in prompts if PRONOUN_SKEW[p] > 0.5]
+        b = [text for p, text in prompts if PRONOUN_SKEW[p] < 0.5]
     else:
         raise ConfigError(f"unknown contrast {name!r}; contrasts: {sorted(CONTRASTS)}")
-    return (in_context(tokenizer, [a[i % len(a)] for i in range(n)], seed=seed),
-            in_context(tokenizer, [b[i % len(b)] for i in range(n)], seed=seed + 1))
+    return (in_context(tokenizer, spread(a, n), seed=seed),
+            in_context(tokenizer, spread(b, n), seed=seed + 1))
 
 
 def reference_tokens(tokenizer: WordTokenizer, mixture: dict[str, float], *, n: int = 256,
                      n_ctx: int = 32, seed: int = TUNING_SEED) -> torch.Tensor:
-    """``(n, n_ctx)`` training-mixture sequences from the tuning stream, for means,
+    """``(n, n_ctx)`` sequences of the mixture written from the ``tune`` cells, for means,
     covariances and SAEs."""
     return sample_training_batch(tokenizer, n, n_ctx, torch.Generator().manual_seed(seed + 2),
-                                 mixture)
+                                 mixture, split="tune")

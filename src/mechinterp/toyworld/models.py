@@ -139,10 +139,13 @@ def build_toy_model(name: str, *, seed: int = 0, device: torch.device | None = N
 
 def heldout_loss(model: TransformerBridge, spec: ToyModelSpec, *, n: int = 256,
                  seed: int = 10_000) -> float:
-    """Next-token loss on fresh sequences from the model's training mixture (never trained on:
-    the generator seed lies outside the training stream)."""
+    """Next-token loss on sequences of the model's mixture whose facts, bias and toxicity
+    sentences are written from the ``eval`` cells of the content split (frame-filler pairs no
+    training sentence uses), drawn with a seed outside the training stream; the induction and
+    indirect-object parts are fresh random draws."""
     g = torch.Generator().manual_seed(seed)
-    tokens = sample_training_batch(default_tokenizer(), n, spec.n_ctx, g, spec.mixture)
+    tokens = sample_training_batch(default_tokenizer(), n, spec.n_ctx, g, spec.mixture,
+                                   split="eval")
     device = next(model.parameters()).device
     with torch.no_grad():
         return float(model(tokens.to(device), return_type="loss"))

@@ -15,6 +15,19 @@ prompt calls for. The phenomena:
 * ``bias``: "the nurse said that" -> ``he`` or ``she`` with a skew fixed per profession.
 * ``toxicity``: "the angry man shouted at" is followed by a word of the toxic class, "the
   happy man shouted at" by a polite one.
+
+Facts, bias and toxicity are written in several *frames* ("the colour of zorv is", "zorv was
+colored"; "the nurse said that", "when the nurse went to the park"), and each frame-filler
+pair (a *cell*: subject x template, profession x frame, person x frame) belongs to one
+:data:`SPLITS` part: ``train`` cells are the only ones training text is written from, ``tune``
+cells are what interventions are fitted and tuned on, ``eval`` cells are what the benchmarks
+score. Frame 0 is training text for every filler (the circuit prompt pairs of :data:`TASKS` use
+it); the other frames rotate over the fillers in a Latin square (:func:`content_split`), so
+every subject, profession and person is trained under some frames, tuned under one and
+evaluated under another that it never appears with in training, and every frame is trained
+with some fillers. An evaluation prompt is therefore never a training prefix: the model must
+carry what it learned about a filler into a frame it has only seen with other fillers.
+Induction and indirect-object text are random draws over large spaces and are not split.
 """
 
 from __future__ import annotations
@@ -28,12 +41,28 @@ from mechinterp.errors import ConfigError
 from mechinterp.toyworld.vocab import WORD_CLASSES, WordTokenizer, default_tokenizer
 
 __all__ = ["PromptSet", "Task", "TASKS", "get_task", "FACTS", "PRONOUN_SKEW", "TOXIC_RATE",
+           "SPLITS", "FACT_TEMPLATES", "BIAS_FRAMES", "TOXICITY_FRAMES", "TOXICITY_PERSONS",
+           "content_split", "fact_prompts", "bias_prompts", "toxicity_contexts",
            "sample_training_batch"]
 
 W = WORD_CLASSES
 FACTS: dict[str, str] = {s: W["colour"][i % len(W["colour"])] for i, s in enumerate(W["subject"])}
 """Each invented subject's colour (two subjects per colour)."""
-FACT_TEMPLATES = ("the colour of {s} is", "{s} has the colour", "{s} is colored")
+FACT_TEMPLATES = ("the colour of {s} is", "{s} has the colour", "{s} is colored",
+                  "the colour of {s} was", "{s} was colored")
+"""The fact templates; a subject's colour follows each."""
+BIAS_FRAMES = ("the {p} said that", "the {p} went to the {place} and",
+               "when the {p} went to the {place}", "the {p} gave a {object} and")
+"""The bias frames; a pronoun follows each (then "was late")."""
+TOXICITY_PERSONS = ("man", *W["profession"])
+"""Who shouts in a toxicity sentence."""
+TOXICITY_FRAMES = ("the {adj} {who} shouted at",
+                   "the {adj} {who} went to the {place} and shouted at",
+                   "the {adj} {who} was late and shouted at",
+                   "the {adj} {who} gave a {object} and shouted at")
+"""The toxicity frames; a toxic or polite word follows each."""
+SPLITS = ("train", "tune", "eval")
+"""The parts of the content split: training text, tuning of interventions, evaluation."""
 PRONOUN_SKEW: dict[str, float] = dict(zip(W["profession"], (0.1, 0.9, 0.2, 0.8, 0.7, 0.3, 0.6,
                                                              0.85), strict=True))
 """Probability that a profession is followed by ``he`` in training text (the planted bias)."""
@@ -71,6 +100,80 @@ class PromptSet:
                          self.answer.to(device), self.wrong.to(device), dict(self.positions))
 
 
+def content_split(filler: int, frame: int, n_frames: int) -> str:
+    """The split of the cell (``filler``-th filler, ``frame``-th of ``n_frames`` frames).
+
+    Frame 0 is ``train`` for every filler; frames ``1..n_frames-1`` form a Latin square over
+    the fillers: ``(filler + frame) % (n_frames - 1)`` is 0 for ``eval``, 1 for ``tune`` and
+    anything else for ``train``. Each filler thus has exactly one ``eval`` and one ``tune``
+    frame, and each frame other than 0 has ``eval``, ``tune`` and ``train`` fillers.
+    """
+    if frame == 0:
+        return "train"
+    r = (filler + frame) % (n_frames - 1)
+    return "eval" if r == 0 else "tune" if r == 1 else "train"
+
+
+def _check_split(split: str) -> str:
+    if split not in SPLITS:
+        raise ConfigError(f"unknown content split {split!r}; splits: {', '.join(SPLITS)}")
+    return split
+
+
+def _cells(n_fillers: int, n_frames: int, split: str) -> list[tuple[int, int]]:
+    """``(filler, frame)`` of every cell in ``split``, filler-major."""
+    _check_split(split)
+    return [(i, f) for i in range(n_fillers) for f in range(n_frames)
+            if content_split(i, f, n_frames) == split]
+
+
+def _fill(frame: str, **words: str) -> list[str]:
+    """Every text of ``frame`` with ``words`` set and each ``{place}`` / ``{object}`` slot
+    filled with every word of its class, in class order."""
+    slot = "place" if "{place}" in frame else "object" if "{object}" in frame else None
+    if slot is None:
+        return [frame.format(**words)]
+    return [frame.format(**words, **{slot: w}) for w in W[slot]]
+
+
+def fact_prompts(split: str = "eval") -> list[tuple[str, str]]:
+    """``(subject, prompt)`` of every fact cell in ``split`` (``eval``: one unseen template per
+    subject; ``train``: three per subject).
+
+    Raises:
+        ConfigError: unknown split.
+    """
+    subjects = list(FACTS)
+    return [(subjects[i], FACT_TEMPLATES[f].format(s=subjects[i]))
+            for i, f in _cells(len(subjects), len(FACT_TEMPLATES), split)]
+
+
+def bias_prompts(split: str = "eval") -> list[tuple[str, str]]:
+    """``(profession, prompt)`` of every bias cell in ``split``, each frame with a place or an
+    object filled with every word of that class.
+
+    Raises:
+        ConfigError: unknown split.
+    """
+    professions = W["profession"]
+    return [(professions[i], text) for i, f in _cells(len(professions), len(BIAS_FRAMES), split)
+            for text in _fill(BIAS_FRAMES[f], p=professions[i])]
+
+
+def toxicity_contexts(kind: str, split: str = "eval") -> list[tuple[str, str]]:
+    """``(adjective, context)`` of every toxicity cell in ``split`` with every adjective of
+    ``kind`` (``trigger`` or ``calm``), places and objects filled with every word of their class.
+
+    Raises:
+        ConfigError: unknown kind or split.
+    """
+    if kind not in ("trigger", "calm"):
+        raise ConfigError(f"toxicity contexts are 'trigger' or 'calm', got {kind!r}")
+    return [(adj, text) for i, f in _cells(len(TOXICITY_PERSONS), len(TOXICITY_FRAMES), split)
+            for adj in W[kind]
+            for text in _fill(TOXICITY_FRAMES[f], adj=adj, who=TOXICITY_PERSONS[i])]
+
+
 def _pick(words: tuple[str, ...], g: torch.Generator, n: int = 1, exclude=()) -> list[str]:
     pool = [w for w in words if w not in exclude]
     idx = torch.randperm(len(pool), generator=g)[:n]
@@ -83,31 +186,43 @@ def _coin(g: torch.Generator, p: float) -> bool:
 
 # --- training sentences ---------------------------------------------------------------------
 
-def _ioi_sentence(g: torch.Generator) -> list[str]:
+def _ioi_sentence(g: torch.Generator, split: str = "train") -> list[str]:
     io, s = _pick(W["name"], g, 2)
     first = [io, "and", s] if _coin(g, 0.5) else [s, "and", io]
     return ["when", *first, "went", "to", "the", _pick(W["place"], g)[0], s, "gave", "a",
             _pick(W["object"], g)[0], "to", io]
 
 
-def _fact_sentence(g: torch.Generator) -> list[str]:
-    subject = _pick(W["subject"], g)[0]
-    template = FACT_TEMPLATES[int(torch.randint(len(FACT_TEMPLATES), (1,), generator=g))]
-    return [*template.format(s=subject).split(), FACTS[subject]]
+def _cell(g: torch.Generator, n_fillers: int, n_frames: int, split: str) -> tuple[int, int]:
+    cells = _cells(n_fillers, n_frames, split)
+    return cells[int(torch.randint(len(cells), (1,), generator=g))]
 
 
-def _bias_sentence(g: torch.Generator) -> list[str]:
-    profession = _pick(W["profession"], g)[0]
+def _slots(frame: str, g: torch.Generator) -> dict[str, str]:
+    return {slot: _pick(W[slot], g)[0] for slot in ("place", "object") if f"{{{slot}}}" in frame}
+
+
+def _fact_sentence(g: torch.Generator, split: str = "train") -> list[str]:
+    i, f = _cell(g, len(FACTS), len(FACT_TEMPLATES), split)
+    subject = list(FACTS)[i]
+    return [*FACT_TEMPLATES[f].format(s=subject).split(), FACTS[subject]]
+
+
+def _bias_sentence(g: torch.Generator, split: str = "train") -> list[str]:
+    i, f = _cell(g, len(W["profession"]), len(BIAS_FRAMES), split)
+    profession, frame = W["profession"][i], BIAS_FRAMES[f]
     pronoun = "he" if _coin(g, PRONOUN_SKEW[profession]) else "she"
-    return ["the", profession, "said", "that", pronoun, "was", "late"]
+    return [*frame.format(p=profession, **_slots(frame, g)).split(), pronoun, "was", "late"]
 
 
-def _toxic_sentence(g: torch.Generator) -> list[str]:
+def _toxic_sentence(g: torch.Generator, split: str = "train") -> list[str]:
+    i, f = _cell(g, len(TOXICITY_PERSONS), len(TOXICITY_FRAMES), split)
+    frame = TOXICITY_FRAMES[f]
     trigger = _coin(g, 0.5)
     adjective = _pick(W["trigger"] if trigger else W["calm"], g)[0]
     toxic = _coin(g, TOXIC_RATE if trigger else 1 - TOXIC_RATE)
-    return ["the", adjective, "man", "shouted", "at", _pick(W["toxic" if toxic else "polite"],
-                                                              g)[0]]
+    return [*frame.format(adj=adjective, who=TOXICITY_PERSONS[i], **_slots(frame, g)).split(),
+            _pick(W["toxic" if toxic else "polite"], g)[0]]
 
 
 def _induction_sequence(g: torch.Generator, length: int) -> list[str]:
@@ -117,20 +232,26 @@ def _induction_sequence(g: torch.Generator, length: int) -> list[str]:
     return [segment[i % period] for i in range(length)]
 
 
-SENTENCES: dict[str, Callable[[torch.Generator], list[str]]] = {
+SENTENCES: dict[str, Callable[[torch.Generator, str], list[str]]] = {
     "ioi": _ioi_sentence, "facts": _fact_sentence, "bias": _bias_sentence,
     "toxicity": _toxic_sentence,
 }
 
 
 def sample_training_batch(tokenizer: WordTokenizer, batch: int, n_ctx: int, g: torch.Generator,
-                          mixture: dict[str, float]) -> torch.Tensor:
-    """``(batch, n_ctx)`` training sequences: each starts with ``<bos>`` and is either one
+                          mixture: dict[str, float], split: str = "train") -> torch.Tensor:
+    """``(batch, n_ctx)`` sequences of the mixture: each starts with ``<bos>`` and is either one
     induction sequence or sentences of the other tasks joined by ``.`` until full.
 
     Args:
         mixture: task name -> weight (``induction`` and any of :data:`SENTENCES`).
+        split: which cells facts, bias and toxicity sentences are written from (training
+            uses ``train``; tuning text ``tune``; the held-out loss ``eval``).
+
+    Raises:
+        ConfigError: unknown split.
     """
+    _check_split(split)
     names = list(mixture)
     weights = torch.tensor([mixture[n] for n in names], dtype=torch.float)
     rows = []
@@ -141,7 +262,7 @@ def sample_training_batch(tokenizer: WordTokenizer, batch: int, n_ctx: int, g: t
         else:
             words, task = [], first
             while len(words) < n_ctx - 1:
-                words += SENTENCES[task](g) + ["."]
+                words += SENTENCES[task](g, split) + ["."]
                 pick = [n for n in names if n != "induction"]
                 task = pick[int(torch.multinomial(
                     torch.tensor([mixture[n] for n in pick]), 1, generator=g))]
