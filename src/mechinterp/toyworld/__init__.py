@@ -1,7 +1,8 @@
 """A toy world of token sequences with planted phenomena, and tiny transformers trained on it.
 
 * :mod:`.vocab`: the word classes and a word-level tokenizer.
-* :mod:`.tasks`: the training mixture and clean/corrupted prompt pairs per task.
+* :mod:`.tasks`: the training mixture, its content split (``train`` / ``tune`` / ``eval``
+  frame-filler cells) and clean/corrupted prompt pairs per task.
 * :mod:`.models`: ``TransformerBridge`` models trained on it, cached.
 """
 
@@ -13,10 +14,22 @@ from mechinterp.toyworld.models import (
     heldout_loss,
     load_toy_model,
 )
-from mechinterp.toyworld.tasks import TASKS, PromptSet, Task, get_task, sample_training_batch
+from mechinterp.toyworld.tasks import (
+    SPLITS,
+    TASKS,
+    PromptSet,
+    Task,
+    bias_prompts,
+    content_split,
+    fact_prompts,
+    get_task,
+    sample_training_batch,
+    toxicity_contexts,
+)
 from mechinterp.toyworld.vocab import WORD_CLASSES, WordTokenizer, default_tokenizer
 
 __all__ = [
+    "SPLITS",
     "TASKS",
     "TOY_MODELS",
     "WORD_CLASSES",
@@ -25,10 +38,14 @@ __all__ = [
     "ToyModel",
     "ToyModelSpec",
     "WordTokenizer",
+    "bias_prompts",
     "build_toy_model",
+    "content_split",
     "default_tokenizer",
+    "fact_prompts",
     "get_task",
     "heldout_loss",
     "load_toy_model",
     "sample_training_batch",
+    "toxicity_contexts",
 ]
