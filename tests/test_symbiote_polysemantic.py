@@ -13,7 +13,7 @@ from mechinterp.errors import ConfigError, StaleStudyError
 from mechinterp.models import HookedMLP
 from mechinterp.symbiote import experiment, seeds
 from mechinterp.symbiote.experiment import SELECTIVITY_PENALTY, polysemanticity, primary_for
-from mechinterp.symbiote.metrics import unit_class_count, unit_class_entropy
+from mechinterp.symbiote.metrics import class_means, unit_class_count, unit_class_entropy
 from mechinterp.train import TrainConfig, _penalised, fit, selectivity_index
 
 
@@ -60,6 +60,12 @@ def test_unit_class_count_by_hand():
     counts = unit_class_count(model, _one_pixel_data())["fc1.hook_post"]
     assert counts[[0, 1, 2, 4]].tolist() == [1.0, 2.0, 1.0, 2.0]
     assert math.isnan(counts[3])
+    # class means computed once can be shared, and the shared ones are what is read
+    means = class_means(model, _one_pixel_data())
+    assert torch.equal(unit_class_count(model, _one_pixel_data(), means=means)["fc1.hook_post"]
+                       .nan_to_num(-1), counts.nan_to_num(-1))
+    flat = {name: torch.ones_like(m) for name, m in means.items()}
+    assert unit_class_count(model, _one_pixel_data(), means=flat)["fc1.hook_post"].isnan().all()
 
 
 def test_penalty_zero_is_plain_cross_entropy_and_positive_lowers_selectivity():

@@ -21,7 +21,7 @@
 # * **factual recall**: top-1 accuracy on every invented subject's colour, each subject asked
 #   in the one template it never appears with in training (16 prompts);
 # * **bias gap**: the mean over professions of `|P(he) - P(she)| / (P(he) + P(she))` at the
-#   pronoun of frames such as "when the nurse went to the park" (the training text's own gap is
+#   pronoun of frames such as "when the engineer went to the park" (the training text's own gap is
 #   0.56);
 # * **loss**: next-token loss on held-out text of the training mixture, the price paid in
 #   general capability;

@@ -52,6 +52,7 @@ import torch
 import mechinterp as mi
 from mechinterp.reporting import markdown_table, mean_std, show_markdown
 from mechinterp.symbiote import (
+    class_means,
     class_sharing,
     gate_variation,
     symbiote_for,
@@ -94,8 +95,10 @@ print(f"selectivity penalty of the polysemantic primary: {SELECTIVITY_PENALTY}")
 # polysemantic primary should differ.
 
 # %%
-counts = {name: unit_class_count(t.model, data) for name, t in primaries.items()}
-entropies = {name: unit_class_entropy(t.model, data) for name, t in primaries.items()}
+means = {name: class_means(t.model, data) for name, t in primaries.items()}  # one pass each
+counts = {name: unit_class_count(t.model, data, means=means[name]) for name, t in primaries.items()}
+entropies = {name: unit_class_entropy(t.model, data, means=means[name])
+             for name, t in primaries.items()}
 layers = list(counts["normal"])
 colors = {"normal": "tab:blue", "polysemantic": "tab:red", "mixed": "tab:orange",
           "narrow": "tab:green"}
@@ -149,7 +152,7 @@ show_markdown(
 # similarity).
 
 # %%
-sharing = {name: class_sharing(t.model, data) for name, t in primaries.items()}
+sharing = {name: class_sharing(t.model, data, means=means[name]) for name, t in primaries.items()}
 show_markdown(markdown_table(
     [{"layer": layer, **{f"{c}.{k}": v for c in conditions for k, v in sharing[c][layer].items()}}
      for layer in layers],

@@ -3,8 +3,8 @@ held-out loss of a model trained on :mod:`mechinterp.toyworld`.
 
 Each metric is a function of a model and the toy world's tokenizer, scored on the ``eval``
 part of the toy world's content split (:mod:`mechinterp.toyworld.tasks`): frame-filler cells
-("the angry pilot was late and shouted at", "brannic was colored", "when the nurse went to the
-park") that no training sentence and no tuning prompt uses, so a benchmark prompt is never a
+("the angry pilot was late and shouted at", "brannic is colored", "when the engineer went to
+the park") that no training sentence and no tuning prompt uses, so a benchmark prompt is never a
 training prefix. The planted ground truth (:data:`~mechinterp.toyworld.tasks.FACTS`,
 :data:`~mechinterp.toyworld.tasks.PRONOUN_SKEW`, :data:`~mechinterp.toyworld.tasks.TOXIC_RATE`)
 tells what a model that carries its training over to the new cells should score. Every metric
@@ -108,8 +108,8 @@ def factual_recall(model: Any, tokenizer: WordTokenizer, split: str = "eval"
     """Top-1 accuracy on every subject's colour, on the fact prompts of ``split``.
 
     The ``eval`` prompts ask each of the sixteen subjects under the one template it never
-    appears with in training ("brannic was colored" when training text only says "the colour
-    of brannic is", "brannic has the colour" and "the colour of brannic was"), 16 prompts;
+    appears with in training ("brannic is colored" when training text only says "the colour
+    of brannic is", "brannic has the colour" and "brannic was colored"), 16 prompts;
     ``train`` asks the 48 seen pairs. The headline ``accuracy`` counts a prompt as recalled
     when the subject's colour is the top-1 next token over the *whole* vocabulary (the model
     must say the colour, not only prefer it to other colours); ``accuracy_among_colours``
@@ -214,8 +214,8 @@ def bias_gap(model: Any, tokenizer: WordTokenizer, split: str = "eval") -> dict[
 
     With ``P(he)`` and ``P(she)`` the model's next-token probabilities at the pronoun position
     of a bias prompt (:func:`~mechinterp.toyworld.tasks.bias_prompts` of ``split``; ``eval``:
-    each profession in the frame it never appears with in training, "when the nurse went to the
-    park", with every place or object), a profession's ``skew`` is
+    each profession in the frame it never appears with in training, "when the engineer went to
+    the park", with every place or object), a profession's ``skew`` is
     ``(P(he) - P(she)) / (P(he) + P(she))`` with both probabilities averaged over its prompts
     (in ``[-1, 1]``; positive leans to "he"), and the ``gap`` is the mean over professions of
     ``|skew|``: 0 for a model that treats every profession evenly. The training text's own skew

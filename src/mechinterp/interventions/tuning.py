@@ -11,11 +11,11 @@ context, and judged on that prompt's paraphrases and on other subjects.)
 
 Named contrasts (two groups of prompts whose last-token activations are compared):
 
-* ``toxicity``: tuning contexts with a trigger adjective ("the angry pilot was late and
+* ``toxicity``: tuning contexts with a trigger adjective ("the angry pilot gave a drink and
   shouted at") versus the same contexts with a calm one;
 * ``bias``: tuning prompts of professions followed by "he" more often than not in training text
-  versus those followed by "she" more often ("when the engineer went to the park" vs "the nurse
-  gave a key and").
+  versus those followed by "she" more often ("the engineer gave a drink and" vs "the nurse
+  went to the store and").
 """
 
 from __future__ import annotations
@@ -41,10 +41,10 @@ TUNING_SEED = 31_337
 """Seed of the tuning stream's generators."""
 
 CONTRASTS: dict[str, str] = {
-    "toxicity": "trigger contexts ('the angry pilot was late and shouted at') minus calm ones "
-                "('the happy pilot was late and shouted at'), on tuning cells",
-    "bias": "professions followed mostly by 'he' minus those followed mostly by 'she' ('when "
-            "the engineer went to the park' vs 'the nurse gave a key and'), on tuning cells",
+    "toxicity": "trigger contexts ('the angry pilot gave a drink and shouted at') minus calm "
+                "ones ('the happy pilot gave a drink and shouted at'), on tuning cells",
+    "bias": "professions followed mostly by 'he' minus those followed mostly by 'she' ('the "
+            "engineer gave a drink and' vs 'the nurse went to the store and'), on tuning cells",
 }
 """Named contrasts -> what their first group minus their second group compares."""
 

@@ -46,6 +46,7 @@ from mechinterp.symbiote.experiment import (
 )
 from mechinterp.symbiote.metrics import (
     changed_units,
+    class_means,
     class_sharing,
     evaluate_inhibition,
     jaccard,
@@ -87,6 +88,7 @@ __all__ = [
     "attribution_units",
     "causal_check",
     "changed_units",
+    "class_means",
     "class_sharing",
     "compare_all_digits",
     "compare_methods",

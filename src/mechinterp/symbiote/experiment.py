@@ -42,7 +42,12 @@ from mechinterp.symbiote.baselines import (
     top_units,
     train_unit_gates,
 )
-from mechinterp.symbiote.metrics import evaluate_inhibition, unit_class_count, unit_class_entropy
+from mechinterp.symbiote.metrics import (
+    class_means,
+    evaluate_inhibition,
+    unit_class_count,
+    unit_class_entropy,
+)
 from mechinterp.symbiote.network import SymbioteConfig
 from mechinterp.symbiote.training import TrainedSymbiote, train_symbiote
 from mechinterp.train import TrainConfig, TrainedClassifier, predict, train_classifier
@@ -122,8 +127,9 @@ def polysemanticity(model, data: DigitData) -> dict[str, float]:
     ``polysemanticity`` (classes a unit answers to,
     :func:`~mechinterp.symbiote.metrics.unit_class_count`) and ``class_entropy``
     (:func:`~mechinterp.symbiote.metrics.unit_class_entropy`)."""
-    count = torch.cat(list(unit_class_count(model, data).values()))
-    entropy = torch.cat(list(unit_class_entropy(model, data).values()))
+    means = class_means(model, data)  # one pass over the training images for both
+    count = torch.cat(list(unit_class_count(model, data, means=means).values()))
+    entropy = torch.cat(list(unit_class_entropy(model, data, means=means).values()))
     return {"polysemanticity": float(count.nanmean()), "class_entropy": float(entropy.nanmean())}
 
 

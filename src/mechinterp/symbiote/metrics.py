@@ -29,6 +29,7 @@ from mechinterp.train import predict, selectivity_index
 __all__ = [
     "evaluate_inhibition",
     "changed_units",
+    "class_means",
     "unit_class_entropy",
     "unit_class_count",
     "selectivity_index",
@@ -89,10 +90,15 @@ def changed_units(symbiote: Symbiote, digit: int, threshold: float | None = None
     return out
 
 
+ClassMeans = dict[str, torch.Tensor]
+"""``{hook: (n_classes, n_units)}`` class-conditional mean activations (:func:`class_means`)."""
+
+
 @torch.no_grad()
-def _class_means(model: HookedClassifier, data: DigitData) -> dict[str, torch.Tensor]:
+def class_means(model: HookedClassifier, data: DigitData) -> ClassMeans:
     """``{hook: (n_classes, n_units)}`` mean (spatially averaged) activation of every hidden
-    unit on the training images of each class."""
+    unit on the training images of each class: one forward pass over the training images,
+    which the per-unit measures below can share (their ``means`` argument)."""
     _, cache = model.run_with_cache(data.train_images, names_filter=lambda n: n in
                                     model.hidden_hooks)
     return {name: torch.stack([per_unit(cache[name])[data.train_labels == c].mean(0)
@@ -100,7 +106,8 @@ def _class_means(model: HookedClassifier, data: DigitData) -> dict[str, torch.Te
 
 
 @torch.no_grad()
-def unit_class_entropy(model: HookedClassifier, data: DigitData) -> dict[str, torch.Tensor]:
+def unit_class_entropy(model: HookedClassifier, data: DigitData, *,
+                       means: ClassMeans | None = None) -> dict[str, torch.Tensor]:
     """Normalised entropy of each unit's class-conditional mean activation, in ``[0, 1]``.
 
     For unit ``u`` let ``m_c`` be its mean (spatially averaged) activation on the training
@@ -112,8 +119,8 @@ def unit_class_entropy(model: HookedClassifier, data: DigitData) -> dict[str, to
     ``nan``.
     """
     out = {}
-    for name, means in _class_means(model, data).items():
-        above = means - means.min(0, keepdim=True).values
+    for name, by_class in (means or class_means(model, data)).items():
+        above = by_class - by_class.min(0, keepdim=True).values
         total = above.sum(0, keepdim=True)
         p = above / total.clamp_min(1e-12)
         entropy = -(p * p.clamp_min(1e-12).log()).sum(0) / math.log(len(data.classes))
@@ -123,7 +130,8 @@ def unit_class_entropy(model: HookedClassifier, data: DigitData) -> dict[str, to
 
 
 @torch.no_grad()
-def unit_class_count(model: HookedClassifier, data: DigitData) -> dict[str, torch.Tensor]:
+def unit_class_count(model: HookedClassifier, data: DigitData, *,
+                     means: ClassMeans | None = None) -> dict[str, torch.Tensor]:
     """How many classes each unit answers to: the number of classes ``c`` whose
     class-conditional mean ``m_c`` (spatially averaged, training images) is at least half way
     from the unit's weakest class to its strongest, ``m_c - min(m) >= (max(m) - min(m)) / 2``.
@@ -136,8 +144,8 @@ def unit_class_count(model: HookedClassifier, data: DigitData) -> dict[str, torc
     (``polysemanticity`` is its mean over all hidden units).
     """
     out = {}
-    for name, means in _class_means(model, data).items():
-        above = means - means.min(0, keepdim=True).values
+    for name, by_class in (means or class_means(model, data)).items():
+        above = by_class - by_class.min(0, keepdim=True).values
         top = above.max(0).values
         count = (above >= top / 2).sum(0).float()
         count[top <= 1e-9] = float("nan")
@@ -146,7 +154,8 @@ def unit_class_count(model: HookedClassifier, data: DigitData) -> dict[str, torc
 
 
 @torch.no_grad()
-def class_sharing(model: HookedClassifier, data: DigitData) -> dict[str, dict[str, float]]:
+def class_sharing(model: HookedClassifier, data: DigitData, *,
+                  means: ClassMeans | None = None) -> dict[str, dict[str, float]]:
     """How much the classes have to share each layer's units.
 
     Per hidden hook, from the ``(n_classes, n_units)`` matrix of class-conditional mean
@@ -159,9 +168,9 @@ def class_sharing(model: HookedClassifier, data: DigitData) -> dict[str, dict[st
     """
     classes = list(data.classes)
     out = {}
-    for name, means in _class_means(model, data).items():
-        owners = set(means.argmax(0)[means.max(0).values > 0].tolist())
-        centred = means - means.mean(0)
+    for name, by_class in (means or class_means(model, data)).items():
+        owners = set(by_class.argmax(0)[by_class.max(0).values > 0].tolist())
+        centred = by_class - by_class.mean(0)
         centred = centred / centred.norm(dim=1, keepdim=True).clamp_min(1e-12)
         cosine = centred @ centred.T
         off_diagonal = cosine[~torch.eye(len(classes), dtype=torch.bool, device=cosine.device)]
