@@ -168,13 +168,16 @@ axes[1].set_title("Every ready-made intervention")
 axes[1].legend(fontsize=7, loc="center right")
 fig.tight_layout()
 plt.show()
-caa = dict((p[0], p) for p in s["sweeps"]["CAA"])
-near = min(caa.values(), key=lambda p: abs(p[1] - s["gated"]["toxicity"]))
+caa = sorted(tuple(p) for p in s["sweeps"]["CAA"])  # (strength, toxicity, loss)
+as_good = [p for p in caa if p[1] <= s["gated"]["toxicity"]]  # CAA at least as detoxified
+near = as_good[0] if as_good else caa[-1]
 show_markdown(
-    f"Steering along a contrastive direction at every position brings the toxic rate from "
-    f"{s['base_toxicity']:.2f} to {near[1]:.3f} only at strength {near[0]:g}, where held-out "
-    f"loss rises from {s['base_loss']:.3f} to {near[2]:.3f}. Gated by a linear probe that "
-    f"detects a hostile context, the same kind of steering reaches "
+    f"Steering along a contrastive direction at every position needs strength {near[0]:g} to "
+    f"bring the toxic rate from {s['base_toxicity']:.2f} to {near[1]:.3f}"
+    + (" (the first strength at least as low as the gated version's)" if as_good else
+       " (its strongest setting, still above the gated version)")
+    + f", where held-out loss rises from {s['base_loss']:.3f} to {near[2]:.3f}. Gated by a "
+    f"linear probe that detects a hostile context, the same kind of steering reaches "
     f"{s['gated']['toxicity']:.3f} at a loss of {s['gated']['loss']:.3f}.")
 
 # %% [markdown]
@@ -223,7 +226,7 @@ for task in tasks:
 # the prose follows the record: the weight norm's verdict is read from it, and checked here
 assert set(broken) == {t for t in tasks if max(norm_edge[t], d[f"{t}/weight_norm"]["node_auc"])
                        > 0.75}
-assert s["gated"]["toxicity"] <= near[1] + 0.02 and s["gated"]["loss"] < near[2]
+assert as_good and s["gated"]["loss"] < near[2]  # as detoxified costs CAA more loss
 assert s["gated"]["loss"] / s["base_loss"] - 1 < 0.05
 assert b["filter toxic words"]["after"]["toxicity"] == 0.0
 assert b["filter toxic words"]["after"]["loss"] is None

@@ -397,7 +397,7 @@ assert longer["drift"] < 0.05
 assert frozen_best < anchored_runs["full"]["pearson_r"] < seed_stats["nonlinear probe"][0]
 assert best_scores["drift"] < 0.01
 assert all(abs(row["self - cross"]) < 0.05 for row in self_vs_cross)  # "small"
-assert bins_share > 0.5 and frozen_cls > probe + 0.02  # most of the margin needs no fine-tuning
+assert bins_share > 0.5 and frozen_cls > probe + 0.01  # most of the margin needs no fine-tuning
 assert mlp_probe > max(r_self, frozen_cls) + 0.01  # "far ahead"
 assert own_gain > 0  # "freeing the attention ... helps the head"
 assert result["neurons"] == prep.neurons
