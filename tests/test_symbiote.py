@@ -121,6 +121,24 @@ def test_config_validation():
         SymbioteConfig(steps=0)
     with pytest.raises(ConfigError, match="max_gate"):
         SymbioteConfig(max_gate=1.0)
+    with pytest.raises(ConfigError, match="preservation must be >= 0"):
+        SymbioteConfig(preservation=-1.0)
+
+
+def test_the_preservation_weight_scales_only_its_term():
+    from mechinterp.symbiote.training import inhibition_loss
+
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(8, 10, generator=g)
+    targets, labels = torch.arange(8) % 10, (torch.arange(8) + 1) % 10
+    original = (torch.arange(8) + 2) % 10
+    deviation = torch.rand(8, 5, generator=g)
+    one = inhibition_loss(logits, targets, original, labels, deviation, 2.0, 0.01)
+    ten = inhibition_loss(logits, targets, original, labels, deviation, 2.0, 0.01, 10.0)
+    assert float(one["preservation"]) > 0
+    assert torch.allclose(ten["total"] - one["total"], 9 * one["preservation"])
+    unit = inhibition_loss(logits, targets, original, labels, deviation, 2.0, 0.01, 1.0)
+    assert torch.equal(unit["total"], one["total"])  # the default weight is the old objective
 
 
 def test_baselines_use_the_budget_and_the_mask_is_perfect(setup):

@@ -314,7 +314,7 @@ def train_unit_gates(model: HookedClassifier, data: DigitData, units: dict[int, 
         gates = table()[targets]
         logits = model.run_with_hooks(data.train_images[idx], fwd_hooks=gate_hooks(model, gates))
         loss = inhibition_loss(logits, targets, original[idx], labels, (gates - 1).abs(),
-                               config.margin, config.sparsity)["total"]
+                               config.margin, config.sparsity, config.preservation)["total"]
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

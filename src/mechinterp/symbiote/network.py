@@ -60,6 +60,8 @@ class SymbioteConfig:
         lr: Adam learning rate.
         sparsity: weight of the L1 penalty on how far modulations move from the identity.
         margin: logit margin by which the inhibited class must lose.
+        preservation: weight of the preservation term (cross-entropy towards A's own
+            prediction on the images that keep their class) against the inhibition hinge.
         change_threshold: a unit counts as changed when its gate moves from 1, or its shift from
             0, by more than this.
         kind: ``"fixed"`` (B reads the class) or ``"conditional"`` (B also reads A's
@@ -80,6 +82,7 @@ class SymbioteConfig:
     kind: str = "fixed"
     read_hook: str | None = None
     read_pool: int = 7
+    preservation: float = 1.0
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -93,8 +96,10 @@ class SymbioteConfig:
         for name in ("lr", "margin", "change_threshold"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"SymbioteConfig.{name} must be positive, got {getattr(self, name)!r}")
-        if self.sparsity < 0:
-            raise ConfigError(f"SymbioteConfig.sparsity must be >= 0, got {self.sparsity!r}")
+        for name in ("sparsity", "preservation"):
+            if not getattr(self, name) >= 0:
+                raise ConfigError(f"SymbioteConfig.{name} must be >= 0, got "
+                                  f"{getattr(self, name)!r}")
         if not self.max_gate > 1:
             raise ConfigError(f"SymbioteConfig.max_gate must exceed 1, got {self.max_gate!r}")
 

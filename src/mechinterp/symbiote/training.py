@@ -7,7 +7,8 @@ images must then keep A's prediction). The loss has three parts:
 * **inhibition**: a hinge on the inhibited class's logit, which must trail the best other
   logit by ``margin``, for every image;
 * **preservation**: cross-entropy towards A's original prediction, for every image that is not
-  of the inhibited class and that A did not already assign to it;
+  of the inhibited class and that A did not already assign to it (weighted by
+  ``SymbioteConfig.preservation``);
 * **sparsity**: the mean absolute deviation of the modulations from the identity, so that B
   changes as few units as it can.
 
@@ -81,12 +82,13 @@ def symbiote_loss(
     deviation = torch.cat([(gate - 1).abs() + shift.abs() for gate, shift in modulations.values()],
                           dim=1)
     return inhibition_loss(logits, targets, original_pred, labels, deviation, config.margin,
-                           config.sparsity)
+                           config.sparsity, config.preservation)
 
 
 def inhibition_loss(logits: torch.Tensor, targets: torch.Tensor, original_pred: torch.Tensor,
                     labels: torch.Tensor, deviation: torch.Tensor, margin: float,
-                    sparsity: float) -> dict[str, torch.Tensor]:
+                    sparsity: float, preservation_weight: float = 1.0
+                    ) -> dict[str, torch.Tensor]:
     """The three terms from the logits of the modulated primary and each row's deviation of
     its modulations from the identity (``(batch, n_units)``); shared by the symbiote and the
     trained-gates baseline so that both optimise the same objective."""
@@ -98,7 +100,7 @@ def inhibition_loss(logits: torch.Tensor, targets: torch.Tensor, original_pred: 
         preservation = F.cross_entropy(logits[keep], original_pred[keep])
     else:
         preservation = logits.sum() * 0.0
-    total = inhibition + preservation + sparsity * deviation.sum(1).mean()
+    total = inhibition + preservation_weight * preservation + sparsity * deviation.sum(1).mean()
     return {"total": total, "inhibition": inhibition, "preservation": preservation,
             "sparsity": deviation.mean()}
 
