@@ -61,7 +61,10 @@ class SymbioteConfig:
         sparsity: weight of the L1 penalty on how far modulations move from the identity.
         margin: logit margin by which the inhibited class must lose.
         preservation: weight of the preservation term (cross-entropy towards A's own
-            prediction on the images that keep their class) against the inhibition hinge.
+            prediction on the images that keep their class) against the inhibition hinge;
+            chosen on a validation fifth of the training split by the rule in
+            ``tools/choose_symbiote_preservation.py`` (quick profile: 1 and 3 let one digit's
+            collateral drop reach 1.5 points, 10 keeps every digit within 0.55).
         change_threshold: a unit counts as changed when its gate moves from 1, or its shift from
             0, by more than this.
         kind: ``"fixed"`` (B reads the class) or ``"conditional"`` (B also reads A's
@@ -82,7 +85,7 @@ class SymbioteConfig:
     kind: str = "fixed"
     read_hook: str | None = None
     read_pool: int = 7
-    preservation: float = 1.0
+    preservation: float = 10.0
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
