@@ -171,11 +171,14 @@ cosine.fill_diagonal_(-1)
 nearest = cosine.argmax(1).tolist()
 destination = [int(confusion[d].argmax()) for d in range(10)]
 agree = sum(n == t for n, t in zip(nearest, destination, strict=True))
+top_share = [max(row["confusion"].values()) for row in per_digit]
 show_markdown(
     "Most common destination of each silenced digit: "
     + ", ".join(f"{d} -> {t}" for d, t in enumerate(destination))
-    + f". For {agree} of the ten digits this is the digit whose mean activation pattern in A's "
-    f"last hidden layer (`{hook}`) is closest to its own (cosine similarity).")
+    + f", taking {min(top_share):.0%} to {max(top_share):.0%} of the digit's images (a spread "
+    f"over the nine other digits would give each {1 / 9:.0%}). For {agree} of the ten digits "
+    f"this is the digit whose mean activation pattern in A's last hidden layer (`{hook}`) is "
+    "closest to its own (cosine similarity).")
 
 # %% [markdown]
 # The destinations are a by-product worth a second look. Nothing in B's objective says where
@@ -202,5 +205,5 @@ assert (best["target_output_rate"] + best["nontarget_accuracy_drop"]
         > m["symbiote.target_output_rate"] + m["symbiote.nontarget_accuracy_drop"])
 assert m["logit_mask.target_output_rate"] == 0.0 and m["logit_mask.units"] == 0
 assert np.allclose(np.diag(confusion), 0, atol=0.05)
-assert all(max(row["confusion"].values()) > 0.3 for row in per_digit)
+assert min(top_share) > 2 / 9  # every digit has a favoured destination, not a spread
 assert agree >= 6, (nearest, destination)
