@@ -177,18 +177,21 @@ show_markdown(
     f"polysemantic one no more than "
     f"{max(r['nontarget_accuracy_drop'] for r in per_digit['polysemantic']):.1%}, but there "
     f"the symbiote touches {m['polysemantic.units_touched_fraction']:.0%} of the units "
-    f"against the wide CNN's {m['normal.units_touched_fraction']:.0%}.")
+    f"against the wide CNN's {m['normal.units_touched_fraction']:.0%}. On the narrow CNN the "
+    f"silenced digit also still comes out on {m['narrow.target_output_rate']:.1%} of the test "
+    f"images (wide CNN: {m['normal.target_output_rate']:.2%}).")
 
 # %% [markdown]
 # Polysemantic units alone do not defeat the symbiote. On the primary whose units each
 # answer to more digits, at the same accuracy, B silences each digit as cheaply as on the
 # wide CNN; what it pays instead is reach: each digit is spread over more units, each a
 # little, and B has to gate more of them. Mixing the wide network's units changes even less:
-# B finds a gate pattern in the new basis. The narrow network is different. The symbiote
-# still does its job there (the silenced digit almost never comes out), and the ablations,
-# which worked badly on the wide network, fail outright; but with every unit shared and the
+# B finds a gate pattern in the new basis. The narrow network is different. There the
+# symbiote can no longer both silence the digit and spare the others, and the ablations,
+# which worked badly on the wide network, fail outright: with every unit shared and the
 # digits' patterns crowded together, there is no gate that dims one digit alone, so B has to
-# change most of the network and accept damage to the digits that share the units it dims.
+# change most of the network and trade the digit's removal against damage to the digits that
+# share the units it dims.
 #
 # That price is the finding, and the polysemantic primary sharpens it. **How cheaply a
 # symbiote can remove an output is a behavioural measure of how entangled the network's
@@ -253,7 +256,8 @@ assert (m["conditional.narrow.nontarget_accuracy_drop"]
         < 0.5 * m["narrow.nontarget_accuracy_drop"])
 assert m["parameters.conditional_symbiote.narrow"] - m["parameters.symbiote.narrow"] \
     > primaries["narrow"].model.n_parameters()  # the reader outweighs A
-assert m["narrow.target_output_rate"] < 0.02
+assert (m["narrow.target_output_rate"] + m["narrow.nontarget_accuracy_drop"]
+        > 5 * (m["normal.target_output_rate"] + m["normal.nontarget_accuracy_drop"]))
 assert m["narrow.nontarget_accuracy_drop"] > 5 * m["normal.nontarget_accuracy_drop"]
 assert m["narrow.units_touched_fraction"] > m["normal.units_touched_fraction"]
 assert (m[f"baseline.narrow.{best_at_budget}.nontarget_accuracy_drop"]

@@ -304,10 +304,25 @@ show_markdown(
 # A gate per unit in a rotated basis is a different edit from one in the original basis, and
 # B finds another that works, because each digit still has many directions to be reached
 # through. The narrow primary is where a fixed edit fails: with every digit written over the
-# same few units, any table of gates that removes one digit damages others. The conditional symbiote
-# removes that damage: reading the image, it can dim the shared units on images of the
-# inhibited digit and leave them alone on the others.
-#
+# same few units, any table of gates that removes one digit damages others, and B's
+# preservation term then holds it back from removing the digit fully (the numbers follow).
+# The conditional symbiote removes most of that damage: reading the image, it can dim the
+# shared units on images of the inhibited digit and leave them alone on the others.
+
+# %%
+fixed_n, cond_n = summary["narrow"]["symbiote"], summary["narrow"]["conditional_symbiote"]
+show_markdown(
+    f"On the narrow CNN the fixed symbiote leaves the digit on "
+    f"{fixed_n['target_output_rate']:.1%} of the test images and costs the other digits "
+    f"{fixed_n['nontarget_accuracy_drop']:+.1%} (normal CNN: "
+    f"{summary['normal']['symbiote']['target_output_rate']:.2%} and "
+    f"{summary['normal']['symbiote']['nontarget_accuracy_drop']:+.2%}); the conditional "
+    f"symbiote leaves it on {cond_n['target_output_rate']:.1%} at "
+    f"{cond_n['nontarget_accuracy_drop']:+.1%}"
+    + ("." if cond_n["target_output_rate"] <= 0.01 else
+       ", so neither reaches the 1% target on this primary."))
+
+# %% [markdown]
 # That is not free. To decide per image, B has to recognise the digit from A's first layer,
 # which makes it a classifier in its own right; its reader alone has more parameters than
 # the whole narrow primary. The comparison is between instruments that import different
@@ -426,18 +441,31 @@ assert units_share["polysemantic"] > units_share["normal"]
 # the fixed symbiote copes with mixed units and not with the bottleneck (means over seeds)
 assert mixed["symbiote"]["target_output_rate"] <= 0.01, mixed["symbiote"]
 assert mixed["symbiote"]["nontarget_accuracy_drop"] <= 0.015, mixed["symbiote"]
-assert narrow["symbiote"]["target_output_rate"] <= 0.02, narrow["symbiote"]
+assert cost(narrow["symbiote"]) > 5 * cost(summary["normal"]["symbiote"])  # it fails here
 assert (narrow["symbiote"]["nontarget_accuracy_drop"]
         > 3 * summary["normal"]["symbiote"]["nontarget_accuracy_drop"])
-# reading A mends most of the narrow primary's collateral damage
-assert narrow["conditional_symbiote"]["target_output_rate"] <= 0.02
+# reading A mends most of the narrow primary's collateral damage, at a lower total cost
+assert cost(narrow["conditional_symbiote"]) < cost(narrow["symbiote"])
 assert (narrow["conditional_symbiote"]["nontarget_accuracy_drop"]
         < 0.5 * narrow["symbiote"]["nontarget_accuracy_drop"])
 assert max(split.values()) > 0.1
-# every baseline at the budget costs more than the fixed symbiote where it works
+# every ablation at the budget costs more than the fixed symbiote where it works; gates
+# trained on the same units are reported, not asserted (on the polysemantic primary the ones
+# on B's own units come out slightly ahead)
 for c in ("polysemantic", "mixed"):
     assert all(cost(summary[c]["symbiote"]) < cost(summary[c][m]) for m in summary[c]
-               if m not in ("symbiote", "conditional_symbiote", "logit_mask", "primary")), c
+               if m not in ("symbiote", "conditional_symbiote", "logit_mask", "primary")
+               and not m.startswith("trained_gates")), c
+ahead = {c: [m for m in summary[c] if m.startswith("trained_gates")
+             and cost(summary[c][m]) < cost(summary[c]["symbiote"])]
+         for c in ("polysemantic", "mixed", "narrow")}
+show_markdown(
+    "Gates trained by gradient with B's loss cost less (target rate plus accuracy lost, means "
+    "over seeds) than the fixed symbiote on: "
+    + ("; ".join(f"the {c} primary ({', '.join(f'`{m}`' for m in ms)})"
+                 for c, ms in ahead.items() if ms) or "no primary")
+    + ". Where they do, what B's search adds over knowing the units is nothing on this "
+    "measure: the units are the finding, the gates on them can be fitted directly.")
 
 record = mi.write_result(
     "symbiote-polysemantic",
