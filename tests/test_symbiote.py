@@ -40,7 +40,9 @@ from mechinterp.symbiote.experiment import (
 )
 from mechinterp.train import TrainConfig, train_classifier
 
-SMALL = SymbioteConfig(steps=300, batch_size=64, lr=5e-3)
+# short runs test the mechanics with the unweighted objective, which learns the inhibition in
+# 300 steps; the default preservation weight (10) is chosen for the full 1,500 steps
+SMALL = SymbioteConfig(steps=300, batch_size=64, lr=5e-3, preservation=1.0)
 
 
 @pytest.fixture(scope="module")
@@ -319,7 +321,8 @@ def test_trained_gates_stay_on_their_units_and_learn(setup):
         train_unit_gates(model, data, {12: units}, SMALL)
 
 
-CONDITIONAL = SymbioteConfig(steps=300, batch_size=64, lr=5e-3, kind="conditional")
+CONDITIONAL = SymbioteConfig(steps=300, batch_size=64, lr=5e-3, kind="conditional",
+                             preservation=1.0)
 
 
 def test_conditional_symbiote_reads_a_and_gates_each_image(setup):
