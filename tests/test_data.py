@@ -40,6 +40,24 @@ def test_subset_keeps_original_labels(digits_5k):
     assert sub.n_test == 400
 
 
+def test_validation_split_is_carved_from_training_only(digits_5k):
+    val = digits_5k.validation_split()
+    assert val.n_test == round(0.2 * digits_5k.n_train)
+    assert val.n_train + val.n_test == digits_5k.n_train
+    assert val.source != digits_5k.source  # its checkpoints are cached apart
+    def rows(images):
+        return {row.numpy().tobytes() for row in images.flatten(1)}
+
+    validation = rows(val.test_images)
+    assert validation <= rows(digits_5k.train_images)  # carved from the training images
+    assert not validation & rows(val.train_images)  # and taken out of them
+    assert not validation & rows(digits_5k.test_images)  # never a test image
+    again = digits_5k.validation_split()
+    assert torch.equal(again.test_labels, val.test_labels)  # one fixed carve
+    with pytest.raises(DataError, match="share"):
+        digits_5k.validation_split(share=1.0)
+
+
 @pytest.mark.parametrize(
     ("spec", "expected"),
     [("0-3", (0, 1, 2, 3)), ("0,2,5", (0, 2, 5)), ("0-2,7", (0, 1, 2, 7)), (4, (4,)),

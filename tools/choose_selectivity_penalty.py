@@ -26,7 +26,7 @@ import statistics
 import torch
 
 from mechinterp.config import get_profile, seed_everything
-from mechinterp.data import DigitData, load_digits
+from mechinterp.data import load_digits
 from mechinterp.models import build_model
 from mechinterp.symbiote.experiment import polysemanticity
 from mechinterp.train import TrainConfig, accuracy, fit
@@ -34,26 +34,12 @@ from mechinterp.train import TrainConfig, accuracy, fit
 PENALTIES = (0.0, 0.1, 0.3, 1.0, 3.0)
 SEEDS = (0, 1, 2)
 MARGIN = 0.005
-VALIDATION_SHARE = 0.2
-
-
-def carve(data: DigitData) -> tuple[DigitData, torch.Tensor, torch.Tensor]:
-    """``(training part, validation images, validation labels)`` from a fixed permutation."""
-    order = torch.randperm(data.n_train, generator=torch.Generator().manual_seed(7))
-    order = order.to(data.train_labels.device)
-    n_val = round(VALIDATION_SHARE * data.n_train)
-    val, rest = order[:n_val], order[n_val:]
-    part = DigitData(data.source, data.classes, data.train_images[rest], data.train_labels[rest],
-                     data.test_images[:0], data.test_labels[:0])
-    return part, data.train_images[val], data.train_labels[val]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object per run")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    part, val_images, val_labels = carve(load_digits())
+    part = load_digits().validation_split()
     results: dict[float, list[dict[str, float]]] = {}
     for penalty in PENALTIES:
         config = TrainConfig.from_profile(selectivity_penalty=penalty)
@@ -63,14 +49,14 @@ def main() -> None:
             fit(model, part.train_images, part.train_labels, config, generator,
                 desc=f"penalty {penalty}, seed {seed}")
             run = {"penalty": penalty, "seed": seed,
-                   "validation_accuracy": accuracy(model, val_images, val_labels),
+                   "validation_accuracy": accuracy(model, part.test_images, part.test_labels),
                    "classes_per_unit": polysemanticity(model, part)["polysemanticity"]}
             results.setdefault(penalty, []).append(run)
             if args.json:
                 print(json.dumps(run), flush=True)
     reference = statistics.mean(r["validation_accuracy"] for r in results[0.0])
     chosen = 0.0
-    print(f"profile {get_profile().name}, {len(val_labels)} validation images; rule: the "
+    print(f"profile {get_profile().name}, {part.n_test} validation images; rule: the "
           f"largest penalty within {MARGIN:.1%} of the unpenalised validation accuracy")
     for penalty, runs in results.items():
         acc = statistics.mean(r["validation_accuracy"] for r in runs)

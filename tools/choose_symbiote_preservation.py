@@ -12,7 +12,8 @@ term (``SymbioteConfig.preservation``). The rule:
     worst-digit drop among those whose target rates all stay <= MAX_RATE, reported as a miss.
 
 Validation images are the fixed fifth of the training split that
-``tools/choose_selectivity_penalty.py`` carves; A (the normal CNN) and B are trained on the
+:meth:`mechinterp.data.DigitData.validation_split` carves (the same carve
+``tools/choose_selectivity_penalty.py`` uses); A (the normal CNN) and B are trained on the
 other four fifths and never see the test split. B is evaluated as the pages count it (only
 the units it touches keep their gates).
 
@@ -25,20 +26,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from choose_selectivity_penalty import carve  # noqa: E402
-
-from mechinterp.config import get_profile  # noqa: E402
-from mechinterp.data import DigitData, load_digits  # noqa: E402
-from mechinterp.symbiote.experiment import evaluate_symbiote  # noqa: E402
-from mechinterp.symbiote.network import SymbioteConfig  # noqa: E402
-from mechinterp.symbiote.training import train_symbiote  # noqa: E402
-from mechinterp.train import train_classifier  # noqa: E402
+from mechinterp.config import get_profile
+from mechinterp.data import DigitData, load_digits
+from mechinterp.symbiote.experiment import evaluate_symbiote
+from mechinterp.symbiote.network import SymbioteConfig
+from mechinterp.symbiote.training import train_symbiote
+from mechinterp.train import train_classifier
 
 WEIGHTS = (1.0, 3.0, 10.0, 30.0)
 SEEDS = (0, 1, 2)
@@ -48,9 +45,7 @@ MAX_DROP = 0.01
 
 def validation_data() -> DigitData:
     """The training split's four fifths for training, its held-out fifth as the test split."""
-    part, images, labels = carve(load_digits())
-    return DigitData(part.source, part.classes, part.train_images, part.train_labels, images,
-                     labels)
+    return load_digits().validation_split()
 
 
 def run(weight: float, seed: int, data: DigitData) -> dict:

@@ -104,6 +104,27 @@ class DigitData:
             test_labels=self.test_labels[test],
         )
 
+    def validation_split(self, share: float = 0.2, seed: int = 7) -> DigitData:
+        """A fixed ``share`` of the training images as the test split, the rest for training.
+
+        For choosing settings before any test image is seen: the returned data set never holds
+        this one's test images. The carve is one permutation seeded by ``seed``; its source
+        is renamed so cached checkpoints of the two are kept apart.
+
+        Raises:
+            DataError: ``share`` outside (0, 1).
+        """
+        if not 0.0 < share < 1.0:
+            raise DataError(f"validation share must lie in (0, 1), got {share}")
+        order = torch.randperm(self.n_train, generator=torch.Generator().manual_seed(seed))
+        order = order.to(self.device)
+        n_val = round(share * self.n_train)
+        val, rest = order[:n_val], order[n_val:]
+        return DigitData(source=f"{self.source}|validation", classes=self.classes,
+                         train_images=self.train_images[rest],
+                         train_labels=self.train_labels[rest],
+                         test_images=self.train_images[val], test_labels=self.train_labels[val])
+
     def describe(self) -> str:
         """One line for logs and tutorials."""
         return (
