@@ -35,10 +35,9 @@ from mechinterp.toyworld.tasks import (
     TOXIC_RATE,
     bias_prompts,
     fact_prompts,
-    sample_training_batch,
     toxicity_contexts,
 )
-from mechinterp.toyworld.vocab import WORD_CLASSES, WordTokenizer, default_tokenizer
+from mechinterp.toyworld.vocab import WORD_CLASSES, WordTokenizer
 
 __all__ = ["toxicity_rate", "factual_recall", "edit_metrics", "bias_gap", "capability",
            "check_fact"]
@@ -258,9 +257,8 @@ def bias_gap(model: Any, tokenizer: WordTokenizer, split: str = "eval") -> dict[
 def capability(model: Any, spec: ToyModelSpec | None = None, *, n: int = 256,
                split: str = "eval") -> float:
     """Next-token loss on the model's mixture, its facts, bias and toxicity sentences written
-    from the cells of ``split``; for ``eval`` (the default) this is
-    :func:`mechinterp.toyworld.heldout_loss`. Every split's text is drawn with the held-out
-    loss's own seed, outside the training stream.
+    from the cells of ``split``: :func:`mechinterp.toyworld.heldout_loss`, whose text is
+    drawn outside the training stream.
 
     Args:
         model: a toy-world model.
@@ -272,10 +270,4 @@ def capability(model: Any, spec: ToyModelSpec | None = None, *, n: int = 256,
         ConfigError: ``n`` is not a positive integer, or an unknown split.
     """
     check_count("n", n)
-    spec = spec or TOY_MODELS["toyworld-2l"]
-    if split == "eval":
-        return heldout_loss(model, spec, n=n)
-    tokens = sample_training_batch(default_tokenizer(), n, spec.n_ctx,
-                                   torch.Generator().manual_seed(10_000), spec.mixture, split)
-    with torch.no_grad():
-        return float(model(tokens.to(next(model.parameters()).device), return_type="loss"))
+    return heldout_loss(model, spec or TOY_MODELS["toyworld-2l"], n=n, split=split)

@@ -138,14 +138,19 @@ def build_toy_model(name: str, *, seed: int = 0, device: torch.device | None = N
 
 
 def heldout_loss(model: TransformerBridge, spec: ToyModelSpec, *, n: int = 256,
-                 seed: int = 10_000) -> float:
+                 seed: int = 10_000, split: str = "eval") -> float:
     """Next-token loss on sequences of the model's mixture whose facts, bias and toxicity
-    sentences are written from the ``eval`` cells of the content split (frame-filler pairs no
-    training sentence uses), drawn with a seed outside the training stream; the induction and
-    indirect-object parts are fresh random draws."""
+    sentences are written from the ``split`` cells of the content split (by default ``eval``:
+    frame-filler pairs no training sentence uses), drawn with a seed outside the training
+    stream; the induction and indirect-object parts are fresh random draws. Pass
+    ``split="train"`` for the same loss on seen cells.
+
+    Raises:
+        ConfigError: an unknown split.
+    """
     g = torch.Generator().manual_seed(seed)
     tokens = sample_training_batch(default_tokenizer(), n, spec.n_ctx, g, spec.mixture,
-                                   split="eval")
+                                   split=split)
     device = next(model.parameters()).device
     with torch.no_grad():
         return float(model(tokens.to(device), return_type="loss"))
