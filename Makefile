@@ -83,6 +83,7 @@ serve: $(STAMP)  ## build and serve the site on http://127.0.0.1:8000
 
 bench: $(STAMP)  ## speed benchmarks (ratios against references measured in the same run)
 	$(BIN)/python benchmarks/bench_training.py
+	$(BIN)/python benchmarks/bench_training.py --eval
 	$(BIN)/python benchmarks/bench_sae_free.py
 	$(BIN)/python benchmarks/bench_patching.py
 	$(BIN)/python benchmarks/bench_acdc.py

@@ -19,8 +19,15 @@ orders), one epoch each, interleaved over rounds; it prints the ratio and the la
 difference between the two ways (float rounding only). On one CPU thread the arithmetic is the
 cost, so expect a ratio near 1; on a GPU small models are launch-bound and it grows with ``N``.
 
+With ``--eval`` it measures how a whole split is evaluated: the training images through the
+architecture with a per-image gate on every hidden unit (as SymbioteNet's pages evaluate an
+inhibitor), in one forward pass against :meth:`~mechinterp.models.HookedClassifier.run_in_chunks`
+(chunks of :data:`~mechinterp.models.EVAL_CHUNK`); it prints the ratio and the largest logit
+difference between the two.
+
     python benchmarks/bench_training.py [--rounds 3] [--arch cnn] [--json]
     python benchmarks/bench_training.py --seeds 5 [--arch simplenn] [--device cuda] [--json]
+    python benchmarks/bench_training.py --eval [--arch cnn] [--json]
 """
 
 from __future__ import annotations
@@ -135,6 +142,35 @@ def bench_seeds(arch: str, n_seeds: int, rounds: int, device: str) -> dict:
             "ratio": separate / stacked, "largest_weight_difference": gap}
 
 
+@torch.no_grad()
+def bench_eval(arch: str, rounds: int) -> dict:
+    """One forward pass over the training split against chunks of ``EVAL_CHUNK`` images, with
+    a per-image gate hook on every hidden unit; interleaved rounds, ratio of medians."""
+    from mechinterp.models import EVAL_CHUNK
+    from mechinterp.symbiote.baselines import gate_hooks
+
+    data = mi.load_digits(device="cpu")
+    mi.seed_everything(0)
+    model = mi.build_model(arch).eval()
+    gates = torch.rand(data.n_train, sum(model.unit_counts().values()),
+                       generator=torch.Generator().manual_seed(0)) * 2
+    hooks = gate_hooks(model, gates)
+    runs = {"one_pass": lambda: model.run_with_hooks(data.train_images, fwd_hooks=hooks),
+            "chunked": lambda: model.run_in_chunks(data.train_images, hooks)}
+    times: dict[str, list[float]] = {k: [] for k in runs}
+    logits = {k: run() for k, run in runs.items()}  # one warm-up each
+    for _ in range(rounds):
+        for name, run in runs.items():
+            started = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - started)
+    one, chunked = (statistics.median(times[k]) for k in runs)
+    return {"benchmark": "split_evaluation", "arch": arch, "images": data.n_train,
+            "chunk": EVAL_CHUNK, "threads": torch.get_num_threads(),
+            "one_pass_seconds": one, "chunked_seconds": chunked, "ratio": one / chunked,
+            "largest_logit_difference": (logits["one_pass"] - logits["chunked"]).abs().max().item()}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="training-speed benchmark")
     parser.add_argument("--rounds", type=int, default=3)
@@ -143,9 +179,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=0,
                         help="time this many seeds trained together against one by one")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--eval", action="store_true",
+                        help="time evaluating a whole split in one pass against in chunks")
     args = parser.parse_args(argv)
 
     mi.apply_thread_policy()
+    if args.eval:
+        print_results([bench_eval(args.arch, args.rounds)], args.json)
+        return 0
     if args.seeds:
         result = bench_seeds(args.arch, args.seeds, args.rounds, args.device)
         print_results([result], args.json)

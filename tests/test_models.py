@@ -58,3 +58,33 @@ def test_unknown_architecture():
         build_model("resnet")
     with pytest.raises(ConfigError, match="hidden widths"):
         HookedMLP(())
+
+
+def test_run_in_chunks_matches_one_pass_with_per_image_hooks():
+    from mechinterp.symbiote.baselines import gate_hooks
+
+    torch.manual_seed(0)
+    model = build_model("cnn").eval()
+    images = torch.rand(37, 1, 28, 28)
+    n_units = sum(model.unit_counts().values())
+    gates = torch.rand(37, n_units) * 2  # a different gate for every image
+    with torch.no_grad():
+        whole = model.run_with_hooks(images, fwd_hooks=gate_hooks(model, gates))
+        chunked = model.run_in_chunks(images, gate_hooks(model, gates), chunk=8)
+        plain = model.run_in_chunks(images, chunk=8)
+    assert torch.allclose(chunked, whole, atol=1e-5)
+    assert not torch.allclose(chunked, plain, atol=1e-3)  # the hooks did act, chunk by chunk
+    # each chunk must get its own images' gates: the first rows for every chunk would differ
+    first_rows = gates[:8].repeat(5, 1)[:37]
+    with torch.no_grad():
+        wrong = model.run_with_hooks(images, fwd_hooks=gate_hooks(model, first_rows))
+    assert not torch.allclose(chunked, wrong, atol=1e-3)
+
+
+def test_run_in_chunks_rejects_per_image_values_of_another_size():
+    from mechinterp.symbiote.baselines import gate_hooks
+
+    model = build_model("cnn").eval()
+    gates = torch.ones(30, sum(model.unit_counts().values()))
+    with pytest.raises(ShapeError, match="30 inhibition targets"):
+        model.run_in_chunks(torch.rand(37, 1, 28, 28), gate_hooks(model, gates), chunk=8)

@@ -39,6 +39,8 @@ class _Answers(torch.nn.Module):
             out = fn(out)
         return out
 
+    run_in_chunks = run_with_hooks
+
 
 def _images(n, offset=0):
     images = torch.zeros(n, 1, 28, 28)

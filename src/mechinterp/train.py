@@ -34,7 +34,7 @@ from mechinterp.checkpoints import (
 from mechinterp.config import Profile, get_profile, seed_everything
 from mechinterp.data import DigitData, load_digits, parse_classes
 from mechinterp.errors import ConfigError
-from mechinterp.models import HookedClassifier, build_model
+from mechinterp.models import EVAL_CHUNK, HookedClassifier, build_model
 
 __all__ = [
     "TrainConfig",
@@ -160,7 +160,8 @@ def progress_enabled() -> bool:
 
 
 @torch.no_grad()
-def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
+def predict(model: nn.Module, images: torch.Tensor, batch_size: int = EVAL_CHUNK
+            ) -> torch.Tensor:
     """Predicted class of each image, ``(batch, 1, 28, 28) -> (batch,)``, in eval mode."""
     was_training = model.training
     model.eval()

@@ -31,7 +31,7 @@ from mechinterp.ablation import ablation_hook, per_unit, unit_means
 from mechinterp.config import seed_everything
 from mechinterp.data import DigitData
 from mechinterp.errors import ConfigError, ShapeError
-from mechinterp.models import HookedClassifier
+from mechinterp.models import HookedClassifier, image_rows
 from mechinterp.symbiote.network import SymbioteConfig, _gate_offset, _modulate
 from mechinterp.symbiote.training import inhibition_batch, inhibition_loss
 from mechinterp.train import predict
@@ -141,11 +141,12 @@ def ablation_references(model: HookedClassifier, data: DigitData, digit: int, mo
 def _replace_hook(index: torch.Tensor, reference: torch.Tensor):
     def hook(act: torch.Tensor, hook) -> torch.Tensor:
         per_image = reference.dim() == act.dim()
-        if per_image and reference.shape[0] != act.shape[0]:
+        rows = image_rows(reference, act) if per_image else reference
+        if per_image and rows.shape[0] != act.shape[0]:
             raise ShapeError(f"resample references hold {reference.shape[0]} images, the batch "
                              f"at {hook.name} has {act.shape[0]}; build them with n={act.shape[0]}")
         act = act.clone()
-        value = reference[:, index] if per_image else reference[index].unsqueeze(0)
+        value = rows[:, index] if per_image else reference[index].unsqueeze(0)
         act[:, index] = value.to(act.device).expand_as(act[:, index])
         return act
 

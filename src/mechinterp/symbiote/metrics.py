@@ -56,7 +56,7 @@ def evaluate_inhibition(
     images, labels = ((data.test_images, data.test_labels) if split == "test"
                       else (data.train_images, data.train_labels))
     before = predict(model, images) if before is None else before
-    after = model.run_with_hooks(images, fwd_hooks=fwd_hooks).argmax(-1)
+    after = model.run_in_chunks(images, fwd_hooks).argmax(-1)
     other = labels != digit
     of_digit = labels == digit
     base = (before[other] == labels[other]).float().mean().item()

@@ -35,7 +35,7 @@ from torch import nn
 from transformer_lens.hook_points import HookPoint
 
 from mechinterp.errors import ConfigError, ShapeError
-from mechinterp.models import HookedClassifier
+from mechinterp.models import HookedClassifier, image_rows
 
 __all__ = ["SymbioteConfig", "Symbiote", "ConditionalSymbiote", "build_symbiote", "KINDS",
            "NONE"]
@@ -303,12 +303,13 @@ def _buffer_name(hook_name: str) -> str:
 
 def _modulate(gate: torch.Tensor, shift: torch.Tensor):
     def hook(act: torch.Tensor, hook: HookPoint) -> torch.Tensor:
-        if act.shape[0] != gate.shape[0]:
+        g, s = image_rows(gate, act), image_rows(shift, act)
+        if act.shape[0] != g.shape[0]:
             raise ShapeError(
-                f"{gate.shape[0]} inhibition targets for a batch of {act.shape[0]} images at "
+                f"{g.shape[0]} inhibition targets for a batch of {act.shape[0]} images at "
                 f"{hook.name}; pass one target per image"
             )
         extra = [1] * (act.dim() - 2)
-        return act * gate.view(*gate.shape, *extra) + shift.view(*shift.shape, *extra)
+        return torch.addcmul(s.view(*s.shape, *extra), act, g.view(*g.shape, *extra))
 
     return hook
