@@ -55,6 +55,9 @@ test-nbmake: $(STAMP)  ## the notebook-test path readers use, on the quickest tu
 	$(BIN)/pytest --nbmake tutorials/looking_inside_a_cnn.ipynb -p no:cacheprovider
 
 docs: $(STAMP)  ## build the site strictly: executes every tutorial whose inputs changed, fails on any cell error
+	@# compiled once here, so that no notebook kernel compiles the package again (where
+	@# PYTHONDONTWRITEBYTECODE is set, imports never write the bytecode themselves)
+	$(BIN)/python -m compileall -q src
 	$(BIN)/mkdocs build --strict
 
 test-browser: $(STAMP)  ## open the built site in headless Chromium: images, links, console, requests, search
@@ -79,6 +82,7 @@ serve: $(STAMP)  ## build and serve the site on http://127.0.0.1:8000
 	@$(BIN)/python -c 'import json; s = json.load(open("tools/tutorial_seconds.json")); \
 	  print(f"The first build executes {len(s)} tutorials: about {sum(s.values()) / 120:.0f} minutes on a 2-core machine" \
 	        " (one line per tutorial as it starts and ends); later builds rerun only what changed.")'
+	@$(BIN)/python -m compileall -q src
 	$(BIN)/mkdocs serve -a 127.0.0.1:8000
 
 bench: $(STAMP)  ## speed benchmarks (ratios against references measured in the same run)
@@ -99,7 +103,7 @@ bench-page: $(STAMP)  ## rerun the patching and ACDC benchmarks and rewrite docs
 siit-models: $(STAMP)  ## retrain the SIIT benchmark models that ship in src/mechinterp/siit/weights (about three hours of one CPU core)
 	$(BIN)/python -c 'from mechinterp.siit import ship_models; print(*ship_models(), sep="\n")'
 
-toy-models: $(STAMP)  ## retrain the toy models that ship with the package (about 3 minutes)
+toy-models: $(STAMP)  ## retrain the toy models that ship with the package (about 7 minutes: three seeds)
 	$(BIN)/python -m mechinterp.toyworld.models --ship
 
 transfer-study: $(STAMP)  ## rerun every transfer page with every seed computed and store the runs (~15 min)
