@@ -136,6 +136,20 @@ def test_the_benchmark_command_edits_a_pretrained_model(gpt2, capsys):
     assert out["after"]["target_rank"] is None and out["after"]["loss"] != out["before"]["loss"]
 
 
+def test_rome_makes_the_target_top_one_on_gpt2s_architecture(gpt2, capsys):
+    """The issue's acceptance on the stand-in, through the benchmark command: the edit makes
+    the target the top next token at unchanged loss. The subject ends this prompt, so the
+    edited MLP writes into the position that predicts. With the subject in mid-prompt the edit
+    has to reach the last position through attention, which this random model barely does:
+    there even an unconstrained value optimisation only lifts " Rome" from rank 476 to 10."""
+    folder = gpt2[3]
+    spec = "rome:prompt=The capital city of France,subject=France,target=Rome"
+    assert main(["benchmark", "--model", str(folder), "--intervention", spec, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["before"]["target_rank"] > 100 and out["after"]["target_rank"] == 1  # 1: the top
+    assert out["after"]["loss"] <= 1.05 * out["before"]["loss"]
+
+
 @pytest.mark.parametrize(("spec", "message"), [
     ("rome:prompt=The capital of France is,target=Rome", "missing subject"),
     ("rome:prompt=The capital of France is,subject=France", "missing \\['target'\\]"),
