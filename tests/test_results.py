@@ -163,6 +163,25 @@ def test_key_results_read_the_records_that_exist():
     assert height(plot_key_results(records)) > 1.8 * height(two_panels)  # a second row of two
 
 
+def test_key_results_show_the_interventions_goals_over_seeds():
+    from mechinterp.dashboard import key_results
+
+    metrics = {"toxicity-steer": {"before": {"toxicity": 0.9, "loss": 1.0},
+                                  "after": {"toxicity": 0.05, "loss": 1.02}}}
+    one = key_results([{"name": "interventions-benchmark", "metrics": metrics}])[0]["numbers"]
+    assert one == "0.900 -> 0.050; held-out loss 1.000 -> 1.020"
+    metrics["goals_over_seeds"] = {"0": {"toxic share down": 0.94},
+                                   "1": {"toxic share down": 0.90},
+                                   "2": {"toxic share down": 0.86}}
+    three = key_results([{"name": "interventions-benchmark", "metrics": metrics}])[0]["numbers"]
+    assert three == one + " (seed 0; toxic share down over 3 trained models 90.0% ± 4.0%)"
+    for seed, g in metrics["goals_over_seeds"].items():
+        g["steering loss rise"] = 0.01 * int(seed)
+    page = render_results_page([{"name": "interventions-benchmark", "metrics": metrics}])
+    assert "| toxic share down | 94.0% | 90.0% | 86.0% | 90.0% ± 4.0% |" in page
+    assert "| steering loss rise | +0.0% | +1.0% | +2.0% | +1.0% ± 1.0% |" in page
+
+
 def test_key_results_show_the_spread_over_seeds():
     from mechinterp.dashboard import key_results
 

@@ -8,6 +8,7 @@ with a leaderboard per system, is :mod:`mechinterp.leaderboards`.
 
 from __future__ import annotations
 
+import statistics
 from typing import Any
 
 from mechinterp.reporting import mean_std
@@ -109,16 +110,23 @@ def key_results(records: list[dict[str, Any]]) -> list[dict[str, str]]:
             "numbers": numbers,
             "page": "tutorials/selfreport_4_unfreezing_and_drift.ipynb"})
     bench = found.get("interventions-benchmark", {})
-    for name, metric, label in (("toxicity-steer", "toxicity", "toxic continuations"),
-                                ("bias-ablate", "bias_gap", "pronoun bias gap"),
-                                ("fact-edit", "efficacy", "edit efficacy")):
+    seeds = bench.get("goals_over_seeds", {})
+    for name, metric, label, goal in (
+            ("toxicity-steer", "toxicity", "toxic continuations", "toxic share down"),
+            ("bias-ablate", "bias_gap", "pronoun bias gap", "bias gap down"),
+            ("fact-edit", "efficacy", "edit efficacy", "efficacy")):
         if name in bench:
             before, after = bench[name]["before"], bench[name]["after"]
+            numbers = (f"{before[metric]:.3f} -> {after[metric]:.3f}; held-out loss "
+                       f"{before['loss']:.3f} -> {after['loss']:.3f}")
+            values = [g[goal] for g in seeds.values() if goal in g]
+            if len(values) > 1:
+                numbers += (f" (seed 0; {goal} over {len(values)} trained models "
+                            f"{statistics.mean(values):.1%} ± {statistics.stdev(values):.1%})")
             rows.append({
                 "system": "Interventions",
                 "result": f"`{name}`: {label}",
-                "numbers": f"{before[metric]:.3f} -> {after[metric]:.3f}; held-out loss "
-                           f"{before['loss']:.3f} -> {after['loss']:.3f}",
+                "numbers": numbers,
                 "page": "tutorials/interventions_5_benchmark_suite.ipynb"})
     return rows
 

@@ -10,6 +10,7 @@ on the page is typed by hand: a system whose record is missing is left out.
 from __future__ import annotations
 
 import json
+import statistics
 from collections.abc import Callable
 from typing import Any
 
@@ -167,8 +168,19 @@ def _interventions(found: dict[str, Record]) -> list[str] | None:
                      f"{_num(before['toxicity'])} -> {_num(after['toxicity'])}",
                      f"{_num(before['bias_gap'])} -> {_num(after['bias_gap'])}",
                      f"{_num(before['factual_recall'])} -> {_num(after['factual_recall'])}", loss])
-    return _table(["intervention", "kind", "toxicity", "bias gap", "factual recall",
-                   "held-out loss"], rows)
+    table = _table(["intervention", "kind", "toxicity", "bias gap", "factual recall",
+                    "held-out loss"], rows)
+    seeds = bench.get("goals_over_seeds", {})
+    if len(seeds) > 1:
+        goals = [k for k in next(iter(seeds.values())) if k.endswith(("down", "rise"))
+                 or k in ("efficacy", "neighbourhood")]
+        table += ["", f"The goals on {len(seeds)} toy models trained from different seeds "
+                  "(held-out cells; mean ± std):", ""]
+        table += _table(["goal", *[f"seed {s}" for s in seeds], "mean ± std"], [
+            [g, *[_pct(v[g], g.endswith("rise")) for v in seeds.values()],
+             f"{_pct(statistics.mean(v[g] for v in seeds.values()), g.endswith('rise'))} ± "
+             f"{_pct(statistics.stdev(v[g] for v in seeds.values()))}"] for g in goals])
+    return table
 
 
 def _selfreport(found: dict[str, Record]) -> list[str] | None:

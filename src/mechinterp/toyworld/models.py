@@ -158,7 +158,8 @@ def heldout_loss(model: TransformerBridge, spec: ToyModelSpec, *, n: int = 256,
 
 SHIPPED = Path(__file__).resolve().parent / "weights"
 """Where the shipped checkpoints lie (safetensors and sidecar, named by their cache key)."""
-SHIPPED_RUNS: tuple[tuple[str, int], ...] = (("toyworld-2l", 0), ("toyworld-2l", 1))
+SHIPPED_RUNS: tuple[tuple[str, int], ...] = (("toyworld-2l", 0), ("toyworld-2l", 1),
+                                             ("toyworld-2l", 2))
 """The ``(model, seed)`` runs of the quick profile that ``make toy-models`` ships."""
 
 
