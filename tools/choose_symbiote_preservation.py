@@ -13,11 +13,12 @@ term (``SymbioteConfig.preservation``). The rule:
 
 Validation images are the fixed fifth of the training split that
 :meth:`mechinterp.data.DigitData.validation_split` carves (the same carve
-``tools/choose_selectivity_penalty.py`` uses); A (the normal CNN) and B are trained on the
-other four fifths and never see the test split. B is evaluated as the pages count it (only
+``tools/choose_selectivity_penalty.py`` uses); A (the normal CNN, or another condition's
+primary with ``--condition``) and B are trained on the other four fifths and never see the test split. B is evaluated as the pages count it (only
 the units it touches keep their gates).
 
-Run: ``python tools/choose_symbiote_preservation.py [--weights 1,3] [--seeds 0,1] [--json]``
+Run: ``python tools/choose_symbiote_preservation.py [--condition narrow] [--weights 1,3]
+[--seeds 0,1] [--json]``
 (quick profile: about a minute and a half per weight and seed on one core; subsets of
 weights can run in parallel and the rule applied to their JSON lines with ``--choose``).
 """
@@ -32,10 +33,9 @@ import torch
 
 from mechinterp.config import get_profile
 from mechinterp.data import DigitData, load_digits
-from mechinterp.symbiote.experiment import evaluate_symbiote
+from mechinterp.symbiote.experiment import CONDITIONS, evaluate_symbiote, primary_for
 from mechinterp.symbiote.network import SymbioteConfig
 from mechinterp.symbiote.training import train_symbiote
-from mechinterp.train import train_classifier
 
 WEIGHTS = (1.0, 3.0, 10.0, 30.0)
 SEEDS = (0, 1, 2)
@@ -48,12 +48,13 @@ def validation_data() -> DigitData:
     return load_digits().validation_split()
 
 
-def run(weight: float, seed: int, data: DigitData) -> dict:
-    """One fixed symbiote with preservation ``weight`` on seed ``seed``'s normal CNN."""
-    primary = train_classifier("cnn", data=data, seed=seed)
+def run(weight: float, seed: int, data: DigitData, condition: str = "normal") -> dict:
+    """One fixed symbiote with preservation ``weight`` on seed ``seed``'s primary of
+    ``condition`` (the normal CNN by default)."""
+    primary = primary_for(condition, data, seed=seed)
     trained = train_symbiote(primary, data, SymbioteConfig(preservation=weight), seed=seed)
     rows = [evaluate_symbiote(trained, data, digit) for digit in data.classes]
-    return {"weight": weight, "seed": seed,
+    return {"condition": condition, "weight": weight, "seed": seed,
             "drops": [r["nontarget_accuracy_drop"] for r in rows],
             "rates": [r["target_output_rate"] for r in rows],
             "units_touched": [r["units_touched"] for r in rows]}
@@ -94,6 +95,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--weights", default=",".join(f"{w:g}" for w in WEIGHTS))
     parser.add_argument("--seeds", default=",".join(str(s) for s in SEEDS))
+    parser.add_argument("--condition", default="normal", choices=sorted(CONDITIONS),
+                        help="whose primary B acts on (the rule is the same for every one)")
     parser.add_argument("--json", action="store_true", help="print one JSON object per run")
     parser.add_argument("--choose", type=Path, help="apply the rule to a file of JSON lines "
                         "written by earlier --json runs, and train nothing")
@@ -107,7 +110,7 @@ def main() -> None:
     runs = []
     for weight in (float(w) for w in args.weights.split(",")):
         for seed in (int(s) for s in args.seeds.split(",")):
-            runs.append(run(weight, seed, data))
+            runs.append(run(weight, seed, data, args.condition))
             if args.json:
                 print(json.dumps(runs[-1]), flush=True)
     report(runs)
