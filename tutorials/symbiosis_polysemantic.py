@@ -308,6 +308,14 @@ show_markdown(
 # preservation term then holds it back from removing the digit fully (the numbers follow).
 # The conditional symbiote removes most of that damage: reading the image, it can dim the
 # shared units on images of the inhibited digit and leave them alone on the others.
+#
+# Is the narrow result an artefact of the preservation weight, which was chosen on the normal
+# CNN? The same rule on the narrow CNN's validation fifth
+# (`tools/choose_symbiote_preservation.py --condition narrow`, three seeds, quick profile)
+# says no: with weight 1 the worst digit still reaches a 7.9% target rate while costing the
+# others up to 21.7 points; with 3, 10 and 30 the worst drop falls to 8.3, 2.6 and 2.5 points
+# while the target rate rises to 36-38%. No weight keeps both within the goal, so the pages
+# keep one weight for every condition.
 
 # %%
 fixed_n, cond_n = summary["narrow"]["symbiote"], summary["narrow"]["conditional_symbiote"]
