@@ -14,8 +14,8 @@ term (``SymbioteConfig.preservation``). The rule:
 Validation images are the fixed fifth of the training split that
 :meth:`mechinterp.data.DigitData.validation_split` carves (the same carve
 ``tools/choose_selectivity_penalty.py`` uses); A (the normal CNN, or another condition's
-primary with ``--condition``) and B are trained on the other four fifths and never see the test split. B is evaluated as the pages count it (only
-the units it touches keep their gates).
+primary with ``--condition``) and B are trained on the other four fifths and never see the
+test split. B is evaluated as the pages count it (only the units it touches keep their gates).
 
 Run: ``python tools/choose_symbiote_preservation.py [--condition narrow] [--weights 1,3]
 [--seeds 0,1] [--json]``
@@ -41,11 +41,6 @@ WEIGHTS = (1.0, 3.0, 10.0, 30.0)
 SEEDS = (0, 1, 2)
 MAX_RATE = 0.01
 MAX_DROP = 0.01
-
-
-def validation_data() -> DigitData:
-    """The training split's four fifths for training, its held-out fifth as the test split."""
-    return load_digits().validation_split()
 
 
 def run(weight: float, seed: int, data: DigitData, condition: str = "normal") -> dict:
@@ -106,7 +101,7 @@ def main() -> None:
                 if line.startswith("{")])
         return
     torch.set_num_threads(1)
-    data = validation_data()
+    data = load_digits().validation_split()  # the held-out fifth is its test split
     runs = []
     for weight in (float(w) for w in args.weights.split(",")):
         for seed in (int(s) for s in args.seeds.split(",")):

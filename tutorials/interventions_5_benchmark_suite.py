@@ -242,11 +242,28 @@ show_markdown(
     "looks at why).")
 
 # %%
-goals = [("toxicity-steer", "toxic share down", -relative(by_name["toxicity-steer"], "toxicity"),
-          0.9),
-         ("bias-ablate", "bias gap down", -relative(by_name["bias-ablate"], "bias_gap"), 0.8),
-         ("fact-edit", "efficacy", edit_after["efficacy"], 0.95),
-         ("fact-edit", "neighbourhood", edit_after["neighbourhood"], 0.9)]
+TARGETS = {"toxic share down": 0.9, "bias gap down": 0.8, "efficacy": 0.95,
+           "neighbourhood": 0.9, "steering loss rise": 0.05, "ablation loss rise": 0.05}
+
+
+def goal_numbers(rows_by_name, rule_s) -> dict[str, float]:
+    """The four goal numbers, the two loss rises and the steering rule's choice
+    (``rule_s``, the intervention's ``meta``) of one model's runs."""
+    steer_row, ablate_row = rows_by_name["toxicity-steer"], rows_by_name["bias-ablate"]
+    after = rows_by_name["fact-edit"]["summary"]["after"]
+    return {"toxic share down": -relative(steer_row, "toxicity"),
+            "bias gap down": -relative(ablate_row, "bias_gap"),
+            "efficacy": after["efficacy"], "neighbourhood": after["neighbourhood"],
+            "steering loss rise": relative(steer_row, "loss"),
+            "ablation loss rise": relative(ablate_row, "loss"),
+            **{f"steering {k.replace('_', ' ')}": float(rule_s[k]) for k in (
+                "met", "tuning_toxicity_cut", "tuning_loss_rise", "strength", "gate_threshold")}}
+
+
+this_model = goal_numbers(by_name, rule)
+goals = [(n, g, this_model[g], TARGETS[g]) for n, g in (
+    ("toxicity-steer", "toxic share down"), ("bias-ablate", "bias gap down"),
+    ("fact-edit", "efficacy"), ("fact-edit", "neighbourhood"))]
 show_markdown(markdown_table(
     [{"intervention": n, "goal": f"{g} >= {t:.0%}", "held-out result": f"{v:.1%}",
       "met": "yes" if v >= t else "no"} for n, g, v, t in goals],
@@ -268,23 +285,7 @@ show_markdown("Every goal is met on this model." if not missed else
 
 # %%
 GOAL_SEEDS = (0, 1, 2)
-
-
-def goal_numbers(rows_by_name, rule_s) -> dict[str, float]:
-    """The four goal numbers, the two loss rises and the steering rule's choice
-    (``rule_s``, the intervention's ``meta``) of one model's runs."""
-    steer_row, ablate_row = rows_by_name["toxicity-steer"], rows_by_name["bias-ablate"]
-    after = rows_by_name["fact-edit"]["summary"]["after"]
-    return {"toxic share down": -relative(steer_row, "toxicity"),
-            "bias gap down": -relative(ablate_row, "bias_gap"),
-            "efficacy": after["efficacy"], "neighbourhood": after["neighbourhood"],
-            "steering loss rise": relative(steer_row, "loss"),
-            "ablation loss rise": relative(ablate_row, "loss"),
-            **{f"steering {k.replace('_', ' ')}": float(rule_s[k]) for k in (
-                "met", "tuning_toxicity_cut", "tuning_loss_rise", "strength", "gate_threshold")}}
-
-
-per_seed = {toy.seed: goal_numbers(by_name, rule)}
+per_seed = {toy.seed: this_model}
 for s in GOAL_SEEDS:
     if s not in per_seed:
         other = load_toy_model("toyworld-2l", seed=s)
@@ -292,10 +293,8 @@ for s in GOAL_SEEDS:
                   for n in ("toxicity-steer", "bias-ablate", "fact-edit")}
         per_seed[s] = goal_numbers({n: before_after(other, i) for n, i in fitted.items()},
                                    fitted["toxicity-steer"].meta)
-targets = {"toxic share down": 0.9, "bias gap down": 0.8, "efficacy": 0.95,
-           "neighbourhood": 0.9, "steering loss rise": 0.05, "ablation loss rise": 0.05}
 over_seeds = []
-for metric, target in targets.items():
+for metric, target in TARGETS.items():
     values = [per_seed[s][metric] for s in GOAL_SEEDS]
     mean, std = float(np.mean(values)), float(np.std(values, ddof=1))
     rise = metric.endswith("loss rise")
