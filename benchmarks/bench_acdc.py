@@ -2,19 +2,22 @@
 
 ACDC (Conmy et al., 2023) visits the edges one after another and cuts an edge when cutting
 it moves the metric by less than a threshold; each visit is a forward pass of the circuit.
-:func:`mechinterp.circuits.acdc` has two ways to do less: it resumes each pass at the
+:func:`mechinterp.circuits.acdc` has three ways to do less: it can resume each pass at the
 reader's layer from the clean run's outputs (readers are visited from the last layer back,
-so nothing before that layer has changed yet), and it can evaluate the next ``variants``
-edges of a reader in one batched pass (variant ``j`` cuts the block's first ``j`` edges; the
-values are read in order, as the sequential visit would, until an edge is kept).
+so nothing before that layer has changed yet); it can keep the current circuit's outputs and
+inputs and recompute only the components a cut changes, through the edges still kept
+(incremental); and it can evaluate the next ``variants`` edges of a reader in one batched
+pass (variant ``j`` cuts the block's first ``j`` edges; the values are read in order, as the
+sequential visit would, until an edge is kept).
 
-Three settings are timed on the same prompts, interleaved over rounds: ``one_at_a_time``
-(``variants=1, resume=False``: the reference), ``resumed`` (``variants=1``: the default on a
-CPU) and ``batched`` (``--variants`` per pass, resumed: the default on a GPU, where a small
-pass is launch-bound). ``speedup`` is the reference's median time over the default setting's
-on this device; every setting must return the reference's circuit edge for edge
-(``same_circuit``). Tasks: every SIIT benchmark task (its shipped seed-0 model, four layers
-of four heads and MLPs) and the toy-world induction task.
+Four settings are timed on the same prompts, interleaved over rounds: ``one_at_a_time``
+(``variants=1, resume=False``: the reference), ``resumed`` (one edge per pass from the
+reader's layer), ``incremental`` (the default on a CPU) and ``batched`` (``--variants`` per
+pass, resumed: the default on a GPU, where a small pass is launch-bound). ``speedup`` is the
+reference's median time over the default setting's on this device; every setting must
+return the reference's circuit edge for edge (``same_circuit``). Tasks: every SIIT benchmark
+task (its shipped seed-0 model, four layers of four heads and MLPs) and the toy-world
+induction task.
 
     python benchmarks/bench_acdc.py [--rounds 3] [--n-prompts 64] [--variants 16] [--json]
 """
@@ -49,9 +52,11 @@ def bench(task: str, rounds: int, n_prompts: int, variants: int) -> dict:
     """Timings of each setting and whether they return the reference's circuit."""
     name, model, prompts = _setting(task, n_prompts)
     graph = ComputationGraph(model)
-    settings = {"one_at_a_time": {"variants": 1, "resume": False},
-                "resumed": {"variants": 1}, "batched": {"variants": variants}}
-    default = "batched" if graph.params["W_E"].device.type == "cuda" else "resumed"
+    settings = {"one_at_a_time": {"variants": 1, "resume": False, "incremental": False},
+                "resumed": {"variants": 1, "incremental": False},
+                "incremental": {"variants": 1, "incremental": True},
+                "batched": {"variants": variants, "incremental": False}}
+    default = "batched" if graph.params["W_E"].device.type == "cuda" else "incremental"
     times: dict[str, list[float]] = {k: [] for k in settings}
     runs = {}
     for _ in range(rounds):
@@ -75,7 +80,7 @@ def bench(task: str, rounds: int, n_prompts: int, variants: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="batched ACDC against one pass per edge")
+    parser = argparse.ArgumentParser(description="incremental and batched ACDC against one pass per edge")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--n-prompts", type=int, default=64)
     parser.add_argument("--variants", type=int, default=16)

@@ -64,6 +64,55 @@ def test_batched_acdc_returns_the_one_edge_at_a_time_circuit(induction_model):
         acdc(graph, prompts, variants=0)
 
 
+def test_the_incremental_state_follows_the_full_pass_cut_after_cut():
+    """Each tested cut's metric equals a full pass with that cut on top of the committed ones,
+    also when the change dies out before the logits (the metric then stays as it was)."""
+    from mechinterp.circuits.edges import _CircuitState
+
+    model = build_toy_model("toyworld-2l", seed=1).eval()  # heads and MLPs
+    prompts = get_task("ioi").prompts(6)
+    graph = ComputationGraph(model)
+    metric = get_metric("logit_diff", model(prompts.clean))
+    with torch.no_grad():
+        _, clean, _ = graph.forward(prompts.clean)
+        _, corrupted, _ = graph.forward(prompts.corrupted)
+        mask = graph.full_mask()
+        state = _CircuitState(graph, clean, corrupted, mask)
+        current = float(metric(graph.forward(prompts.clean)[0], prompts))
+        order = torch.randperm(len(graph.edges), generator=torch.Generator().manual_seed(0))
+        silent = 0
+        for edge in sorted(order[:60].tolist(), key=lambda e: -graph.edge_readers[e]):
+            reader = graph.readers[int(graph.edge_readers[edge])]
+            layer = graph.n_layers if reader == "logits" else int(reader.split(".")[0][1:])
+            value, change = state.try_cut(edge, layer, metric, prompts)
+            trial = mask.clone()
+            trial[edge] = 0
+            full = float(metric(graph.forward(prompts.clean, trial, corrupted)[0], prompts))
+            silent += value is None
+            assert (current if value is None else value) == pytest.approx(full, abs=1e-4)
+            mask[edge] = 0
+            state.commit(change)
+            current = full
+    assert silent > 0  # some cuts reached the logits through no kept edge
+
+
+def test_incremental_acdc_returns_the_plain_circuit_on_a_model_with_mlps():
+    from mechinterp.siit import get_siit_task, load_siit_models
+
+    model = load_siit_models("siit-ioi", [0])[0].model
+    prompts = get_siit_task("siit-ioi").prompts(16, seed=0)
+    graph = ComputationGraph(model)
+    plain = acdc(graph, prompts, variants=1, resume=False, incremental=False)
+    fast = acdc(graph, prompts, incremental=True)
+    assert 0 < plain.kept.sum() < len(graph.edges) / 4
+    assert torch.equal(fast.kept, plain.kept)
+    assert torch.allclose(fast.scores, plain.scores, atol=1e-4)
+    with pytest.raises(ConfigError, match="variants=1 and resume=True"):
+        acdc(graph, prompts, variants=4, incremental=True)
+    with pytest.raises(ConfigError, match="variants=1 and resume=True"):
+        acdc(graph, prompts, resume=False, incremental=True)
+
+
 def test_patching_end_points_and_bad_inputs(induction_model):
     prompts = get_task("induction").prompts(16, seed=1)
     result = activation_patching(induction_model, prompts)

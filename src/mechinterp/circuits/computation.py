@@ -243,7 +243,6 @@ class ComputationGraph:
                                      self.allowed[:n, reader_ids].to(w) - w)
             return x.flatten(1, 2)
 
-        causal = torch.ones(pos, pos, dtype=torch.bool, device=tokens.device).tril()
         for layer in range(start_layer, self.n_layers):
             ids = [self._reader_index[f"L{layer}.H{h}.{c}"] for h in range(self.n_heads)
                    for c in "qkv"]
@@ -251,32 +250,64 @@ class ComputationGraph:
             if keep_inputs:
                 x.retain_grad()
                 inputs[f"L{layer}.heads"] = x
-            w, b = p["ln1"][layer]
-            x = _ln(x, w, b, self.eps)
-            q = torch.einsum("hbpd,hde->hbpe", x[:, 0], p["W_Q"][layer]) + p["b_Q"][layer][:, None, None]
-            k = torch.einsum("hbpd,hde->hbpe", x[:, 1], p["W_K"][layer]) + p["b_K"][layer][:, None, None]
-            v = torch.einsum("hbpd,hde->hbpe", x[:, 2], p["W_V"][layer]) + p["b_V"][layer][:, None, None]
-            scores = torch.einsum("hbqe,hbke->hbqk", q, k) * self.scale
-            pattern = scores.masked_fill(~causal, float("-inf")).softmax(-1)
-            z = torch.einsum("hbqk,hbke->hbqe", pattern, v)
-            head_out = torch.einsum("hbqe,hed->hbqd", z, p["W_O"][layer]) \
-                + p["b_O"][layer] / self.n_heads  # the shared bias, split evenly
-            outputs.extend(head_out.unbind(0))
+            outputs.extend(self.heads(layer, x).unbind(0))
             if not self.attn_only:
                 x = gather([self._reader_index[f"L{layer}.mlp"]])[0]
                 if keep_inputs:
                     x.retain_grad()
                     inputs[f"L{layer}.mlp"] = x
-                w, b = p["ln2"][layer]
-                hidden = self.act(_ln(x, w, b, self.eps) @ p["W_in"][layer] + p["b_in"][layer])
-                outputs.append(hidden @ p["W_out"][layer] + p["b_out"][layer])
+                outputs.append(self.mlp(layer, x))
         x = gather([self._reader_index["logits"]])[0]
         if keep_inputs:
             x.retain_grad()
             inputs["logits"] = x
-        w, b = p["ln_final"]
-        logits = _ln(x, w, b, self.eps) @ p["W_U"] + p["b_U"]
+        logits = self.unembed(x)
         return logits, torch.stack(outputs), inputs
+
+    def heads(self, layer: int, x: torch.Tensor, which: torch.Tensor | None = None
+              ) -> torch.Tensor:
+        """Outputs ``(n, batch, pos, d_model)`` of layer ``layer``'s heads (all, or the
+        indices ``which``) from their query, key and value inputs ``(n, 3, batch, pos,
+        d_model)``."""
+        return self.attend(layer, *(self.project(layer, c, x[:, c], which) for c in range(3)),
+                           which)
+
+    def project(self, layer: int, kind: int, x: torch.Tensor,
+                which: torch.Tensor | None = None) -> torch.Tensor:
+        """Queries (``kind`` 0), keys (1) or values (2) ``(n, batch, pos, d_head)`` of layer
+        ``layer``'s heads (all, or the indices ``which``) from that input ``(n, batch, pos,
+        d_model)``, through the head's copy of the layer norm."""
+        p, pick = self.params, (slice(None) if which is None else which)
+        weight, bias = ("W_Q", "W_K", "W_V")[kind], ("b_Q", "b_K", "b_V")[kind]
+        w, b = p["ln1"][layer]
+        return torch.einsum("hbpd,hde->hbpe", _ln(x, w, b, self.eps), p[weight][layer][pick]) \
+            + p[bias][layer][pick][:, None, None]
+
+    def attend(self, layer: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+               which: torch.Tensor | None = None) -> torch.Tensor:
+        """Outputs ``(n, batch, pos, d_model)`` of layer ``layer``'s heads (all, or the
+        indices ``which``) from their queries, keys and values; each head adds its share of
+        the layer's output bias."""
+        pick = slice(None) if which is None else which
+        pos = q.shape[-2]
+        causal = torch.ones(pos, pos, dtype=torch.bool, device=q.device).tril()
+        scores = torch.einsum("hbqe,hbke->hbqk", q, k) * self.scale
+        pattern = scores.masked_fill(~causal, float("-inf")).softmax(-1)
+        z = torch.einsum("hbqk,hbke->hbqe", pattern, v)
+        return torch.einsum("hbqe,hed->hbqd", z, self.params["W_O"][layer][pick]) \
+            + self.params["b_O"][layer] / self.n_heads  # the shared bias, split evenly
+
+    def mlp(self, layer: int, x: torch.Tensor) -> torch.Tensor:
+        """Layer ``layer``'s MLP output from its input ``(batch, pos, d_model)``."""
+        p = self.params
+        w, b = p["ln2"][layer]
+        hidden = self.act(_ln(x, w, b, self.eps) @ p["W_in"][layer] + p["b_in"][layer])
+        return hidden @ p["W_out"][layer] + p["b_out"][layer]
+
+    def unembed(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits from the logits reader's input ``(..., d_model)``."""
+        w, b = self.params["ln_final"]
+        return _ln(x, w, b, self.eps) @ self.params["W_U"] + self.params["b_U"]
 
     def reader_gradients(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         """``(n_readers, batch, pos, d_model)`` gradients of the readers' inputs, in reader

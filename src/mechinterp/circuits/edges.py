@@ -151,10 +151,98 @@ def _reader_layer(graph: ComputationGraph, reader: str) -> int:
     return graph.n_layers if reader == "logits" else int(reader.split(".")[0][1:])
 
 
+class _CircuitState:
+    """The current circuit of an ACDC walk on the clean prompts: every writer's output, every
+    reader's input and every head's queries, keys and values under the cuts made so far.
+
+    Cutting an edge ``w -> r`` changes only ``r``'s input (``w``'s corrupted output replaces
+    its current one). :meth:`try_cut` recomputes what changes, layer by layer: a head's query,
+    key or value whose input moved, the head itself, an MLP whose input moved; each new output
+    flows on through the edges the circuit still keeps, so a cut whose effect dies out never
+    reaches the logits (the metric stays where it is). As circuits are sparse by the time the
+    walk reaches the early layers, a test costs a few heads rather than a pass from the
+    reader's layer on. :meth:`commit` makes a tested cut part of the state."""
+
+    def __init__(self, graph: ComputationGraph, clean_out: torch.Tensor,
+                 corr_out: torch.Tensor, mask: torch.Tensor) -> None:
+        self.graph, self.corr, self.mask = graph, corr_out, mask
+        self.outputs = list(clean_out.unbind(0))
+        allowed = graph.allowed.to(clean_out)
+        self.inputs = list(torch.einsum("wbpd,wr->rbpd", clean_out, allowed).unbind(0))
+        self.out_edges = [(graph.edge_writers == w).nonzero()[:, 0]
+                          for w in range(len(graph.writers))]  # each writer's edges
+        index = {name: i for i, name in enumerate(graph.readers)}
+        self.logits = index["logits"]
+        self.layers = []  # per layer: head reader ids (q, k, v) and writer ids, the MLP's
+        self.qkv: dict[int, list[torch.Tensor]] = {}  # a head writer's queries, keys, values
+        for layer in range(graph.n_layers):
+            heads = [[index[f"L{layer}.H{h}.{c}"] for c in "qkv"] for h in range(graph.n_heads)]
+            writers = [graph.writers.index(f"L{layer}.H{h}") for h in range(graph.n_heads)]
+            mlp = (None if graph.attn_only else
+                   (index[f"L{layer}.mlp"], graph.writers.index(f"L{layer}.mlp")))
+            self.layers.append((heads, writers, mlp))
+            for c in range(3):
+                x = torch.stack([self.inputs[ids[c]] for ids in heads])
+                for w, t in zip(writers, graph.project(layer, c, x).unbind(0), strict=True):
+                    self.qkv.setdefault(w, []).append(t)
+
+    def _changed(self, writer: int, output: torch.Tensor, inputs: dict[int, torch.Tensor],
+                 outputs: dict[int, torch.Tensor]) -> None:
+        """Record a writer's new output and pass its change to the readers it still feeds."""
+        outputs[writer] = output
+        delta = output - self.outputs[writer]
+        edges = self.out_edges[writer]
+        for reader in self.graph.edge_readers[edges[self.mask[edges] > 0]].tolist():
+            inputs[reader] = inputs.get(reader, self.inputs[reader]) + delta
+
+    def try_cut(self, edge: int, start_layer: int, metric: Metric, prompts: PromptSet
+                ) -> tuple[float | None, tuple[dict, dict, dict]]:
+        """The metric with ``edge`` cut on top of the state (``None``: the logits do not
+        change) and the change that :meth:`commit` takes: new reader inputs, writer outputs
+        and head queries/keys/values."""
+        g = self.graph
+        writer, reader = int(g.edge_writers[edge]), int(g.edge_readers[edge])
+        inputs = {reader: self.inputs[reader] + (self.corr[writer] - self.outputs[writer])}
+        outputs: dict[int, torch.Tensor] = {}
+        qkv: dict[int, list[torch.Tensor]] = {}
+        for layer in range(start_layer, g.n_layers):
+            heads, writers, mlp = self.layers[layer]
+            moved = [h for h, ids in enumerate(heads) if any(i in inputs for i in ids)]
+            for h in moved:
+                qkv[writers[h]] = list(self.qkv[writers[h]])
+            for c in range(3):
+                changed = [h for h in moved if heads[h][c] in inputs]
+                if changed:
+                    x = torch.stack([inputs[heads[h][c]] for h in changed])
+                    new = g.project(layer, c, x, torch.tensor(changed))
+                    for h, t in zip(changed, new.unbind(0), strict=True):
+                        qkv[writers[h]][c] = t
+            if moved:
+                q, k, v = (torch.stack([qkv[writers[h]][c] for h in moved]) for c in range(3))
+                new = g.attend(layer, q, k, v, torch.tensor(moved))
+                for h, output in zip(moved, new.unbind(0), strict=True):
+                    self._changed(writers[h], output, inputs, outputs)
+            if mlp is not None and mlp[0] in inputs:
+                self._changed(mlp[1], g.mlp(layer, inputs[mlp[0]]), inputs, outputs)
+        change = (inputs, outputs, qkv)
+        if self.logits not in inputs:
+            return None, change
+        return float(metric(g.unembed(inputs[self.logits]), prompts)), change
+
+    def commit(self, change: tuple[dict, dict, dict]) -> None:
+        """Make a tested cut part of the state (the caller zeroes its mask entry)."""
+        inputs, outputs, qkv = change
+        for i, x in inputs.items():
+            self.inputs[i] = x
+        for i, x in outputs.items():
+            self.outputs[i] = x
+        self.qkv.update(qkv)
+
+
 @torch.no_grad()
 def acdc(graph: ComputationGraph, prompts: PromptSet, *, threshold: float = 0.02,
          metric: str | Metric = "logit_diff", variants: int | None = None,
-         resume: bool = True) -> EdgeScores:
+         resume: bool = True, incremental: bool | None = None) -> EdgeScores:
     """Prune edges whose removal changes the metric by less than ``threshold`` x the gap.
 
     Readers are visited from the logits back, each reader's incoming edges from the latest
@@ -168,12 +256,15 @@ def acdc(graph: ComputationGraph, prompts: PromptSet, *, threshold: float = 0.02
     an edge; the variants after that assumed a cut that did not happen, and the next block
     starts there. As readers are visited from the last layer back, no edge into an earlier
     layer is cut yet, so a pass can start at the reader's layer from the clean run's
-    outputs before it (``resume``). ``variants=1, resume=False`` is the plain visit, one full
-    forward pass per edge; every setting returns the same circuit (up to float rounding).
+    outputs before it (``resume``). ``incremental`` goes further: it keeps the current
+    circuit's every output and input and recomputes, for each tested edge, only the
+    components whose inputs the cut changes through edges still kept (:class:`_CircuitState`).
+    ``variants=1, resume=False, incremental=False`` is the plain visit, one full forward pass
+    per edge; every setting returns the same circuit (up to float rounding).
 
     On a CPU a batch of variants costs as much per variant as separate passes (the work is
-    arithmetic, not launch overhead), so there the default is one variant per pass, resumed
-    at the reader's layer; on a GPU, where a small pass is launch-bound, 16 per pass.
+    arithmetic, not launch overhead), so there the default is the incremental visit, one edge
+    at a time; on a GPU, where a small pass is launch-bound, 16 variants per full pass.
 
     Args:
         graph: the model's computation graph.
@@ -184,13 +275,28 @@ def acdc(graph: ComputationGraph, prompts: PromptSet, *, threshold: float = 0.02
             a GPU, 1 on a CPU).
         resume: start each pass at the reader's layer from the clean run's outputs, instead
             of at the embeddings.
+        incremental: recompute only what each cut changes (needs ``variants=1`` and
+            ``resume``; default on a CPU). Holds one input per reader and one output per
+            writer for the prompts, about ``n_readers + n_writers`` times a layer's
+            residual stream.
+
+    Raises:
+        ConfigError: a negative threshold, a bad ``variants``, or ``incremental`` with
+            ``variants > 1`` or without ``resume``.
     """
     if threshold < 0:
         raise ConfigError(f"threshold must be >= 0, got {threshold}")
+    on_gpu = graph.params["W_E"].device.type == "cuda"
     if variants is None:
-        variants = 16 if graph.params["W_E"].device.type == "cuda" else 1
+        variants = 16 if on_gpu and not incremental else 1
     if not isinstance(variants, int) or variants < 1:
         raise ConfigError(f"variants must be a positive integer, got {variants!r}")
+    if incremental is None:
+        incremental = variants == 1 and resume and not on_gpu
+    if incremental and (variants != 1 or not resume):
+        raise ConfigError(f"incremental ACDC tests one edge at a time from its reader's layer: "
+                          f"it needs variants=1 and resume=True, got variants={variants}, "
+                          f"resume={resume}")
     started = time.perf_counter()
     fn, clean_out, corr_out, clean_m, corr_m = _runs(graph, prompts, metric)
     gap = clean_m - corr_m
@@ -198,6 +304,7 @@ def acdc(graph: ComputationGraph, prompts: PromptSet, *, threshold: float = 0.02
     scores = torch.zeros(len(graph.edges))
     current = clean_m
     passes = 2
+    state = _CircuitState(graph, clean_out, corr_out, mask) if incremental else None
     by_reader: dict[str, list[int]] = {}
     by_writer: dict[str, list[int]] = {}
     for i, e in enumerate(graph.edges):  # edges are in writer order within each reader
@@ -210,12 +317,22 @@ def acdc(graph: ComputationGraph, prompts: PromptSet, *, threshold: float = 0.02
         if not alive:  # nothing downstream listens: its inputs do not matter
             mask[queue] = 0
             continue
+        layer = _reader_layer(graph, reader) if resume else 0
+        while queue and state is not None:
+            i = queue.pop(0)
+            value, change = state.try_cut(i, layer, fn, prompts)
+            passes += 1
+            value = current if value is None else value
+            scores[i] = abs(value - current) / abs(gap)
+            if scores[i] < threshold:
+                current = value
+                mask[i] = 0
+                state.commit(change)
         while queue:
             block = queue[:variants]
             masks = mask.repeat(len(block), 1)
             for j in range(len(block)):
                 masks[j:, block[j]] = 0  # variant j cuts block[0..j]
-            layer = _reader_layer(graph, reader) if resume else 0
             values = _variant_metrics(graph, prompts, masks, corr_out, fn, layer, clean_out)
             passes += 1
             visited = 0

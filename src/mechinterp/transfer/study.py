@@ -27,7 +27,7 @@ from mechinterp.checkpoints import (
     first_differences,
     rounded_floats,
 )
-from mechinterp.config import cache_dir
+from mechinterp.config import cache_dir, get_profile
 from mechinterp.errors import StaleStudyError
 
 __all__ = ["VERIFY_SEEDS", "TOLERANCE", "STUDIES", "study_path", "stored_run", "check_run",
@@ -144,12 +144,14 @@ def write_study(cache: Path, profile: str = "quick", data_source: str = "mnist-5
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m mechinterp.transfer.study [--from-cache DIR]``: write the stored study."""
+    """``python -m mechinterp.transfer.study [--from-cache DIR]``: write the stored study of
+    the active profile and data source (``MECHINTERP_PROFILE``, ``MECHINTERP_DATA``)."""
     parser = argparse.ArgumentParser(description=write_study.__doc__)
     parser.add_argument("--from-cache", type=Path, default=None,
                         help="the cache folder the runs were made in (default: the active one)")
     args = parser.parse_args(argv)
-    path = write_study(args.from_cache or cache_dir())
+    profile = get_profile()
+    path = write_study(args.from_cache or cache_dir(), profile.name, profile.data_source)
     print(f"{path}: {len(json.loads(path.read_text())['runs'])} runs", flush=True)
 
 
