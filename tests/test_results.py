@@ -170,16 +170,23 @@ def test_key_results_show_the_interventions_goals_over_seeds():
                                   "after": {"toxicity": 0.05, "loss": 1.02}}}
     one = key_results([{"name": "interventions-benchmark", "metrics": metrics}])[0]["numbers"]
     assert one == "0.900 -> 0.050; held-out loss 1.000 -> 1.020"
-    metrics["goals_over_seeds"] = {"0": {"toxic share down": 0.94},
-                                   "1": {"toxic share down": 0.90},
-                                   "2": {"toxic share down": 0.86}}
-    three = key_results([{"name": "interventions-benchmark", "metrics": metrics}])[0]["numbers"]
+    seeds = {"0": {"toxic share down": 0.94}, "1": {"toxic share down": 0.90},
+             "2": {"toxic share down": 0.86}}
+    goals = {"name": "interventions-goals", "metrics": {"seeds": seeds, "targets": {
+        "toxic share down": {"target": 0.95, "at_most": False},
+        "steering loss rise": {"target": 0.05, "at_most": True}}}}
+    bench = {"name": "interventions-benchmark", "metrics": metrics}
+    three = key_results([bench, goals])[0]["numbers"]
     assert three == one + " (seed 0; toxic share down over 3 trained models 90.0% ± 4.0%)"
-    for seed, g in metrics["goals_over_seeds"].items():
+    for seed, g in seeds.items():
         g["steering loss rise"] = 0.01 * int(seed)
-    page = render_results_page([{"name": "interventions-benchmark", "metrics": metrics}])
-    assert "| toxic share down | 94.0% | 90.0% | 86.0% | 90.0% ± 4.0% |" in page
-    assert "| steering loss rise | +0.0% | +1.0% | +2.0% | +1.0% ± 1.0% |" in page
+    metrics["toxicity-steer"] |= {"kind": "steering"}
+    for side in ("before", "after"):
+        metrics["toxicity-steer"][side] |= {"bias_gap": 0.1, "factual_recall": 0.5}
+    page = render_results_page([bench, goals])
+    assert "| toxic share down >= 95% | 94.0% | 90.0% | 86.0% | 90.0% ± 4.0% | no |" in page
+    assert "| steering loss rise <= 5% | +0.0% | +1.0% | +2.0% | +1.0% ± 1.0% | yes |" in page
+    assert render_results_page([bench]).count("trained from different seeds") == 0
 
 
 def test_key_results_show_the_spread_over_seeds():

@@ -46,7 +46,6 @@ discovery = require_result("circuits-siit-benchmark", "circuits_5_discovery_lead
 bench = require_result("interventions-benchmark", "interventions_5_benchmark_suite")
 steering = require_result("interventions-steering", "interventions_1_steering")
 d, b, s = discovery["metrics"], bench["metrics"], steering["metrics"]
-runs = {n: v for n, v in b.items() if "after" in v}  # the record also holds goals_over_seeds
 tasks = sorted({k.split("/")[0] for k in d if k.count("/") == 1})
 methods = ["activation", "attribution", "eap", "eap-ig", "acdc"]
 checks = [v for k, v in d.items() if k.endswith("/verification")]
@@ -152,7 +151,7 @@ axes[0].set_ylabel("toxic continuation rate")
 axes[0].set_title("Steering: strength sweeps and the gated version")
 axes[0].legend(fontsize=8)
 kinds = {}
-for name, v in runs.items():
+for name, v in b.items():
     if v["after"].get("loss") is None:
         continue
     change = v["after"]["loss"] / v["before"]["loss"] - 1
@@ -180,7 +179,8 @@ show_markdown(
     + f", where held-out loss rises from {s['base_loss']:.3f} to {near[2]:.3f}. Gated by a "
     f"linear probe that detects a hostile context, the same kind of steering reaches "
     f"{s['gated']['toxicity']:.3f} at a loss of {s['gated']['loss']:.3f}.")
-seeds_bench = b.get("goals_over_seeds", {})
+seeds_bench = require_result("interventions-goals",
+                             "interventions_5_benchmark_suite")["metrics"]["seeds"]
 if len(seeds_bench) > 1:
     show_markdown(
         "How far the gated steering carries to contexts it was not fitted on depends on the "
@@ -209,7 +209,7 @@ if len(seeds_bench) > 1:
 
 # %% tags=["hide-input"]
 rows = []
-for name, v in runs.items():
+for name, v in b.items():
     before, after = v["before"], v["after"]
     rows.append({"intervention": name, "kind": v["kind"],
                  "toxicity": f"{before['toxicity']:.3f} -> {after['toxicity']:.3f}",

@@ -39,6 +39,7 @@ records = {
     "transfer": require_result("transfer-leaderboard", "transfer_leaderboard"),
     "discovery": require_result("circuits-siit-benchmark", "circuits_5_discovery_leaderboard"),
     "bench": require_result("interventions-benchmark", "interventions_5_benchmark_suite"),
+    "goals": require_result("interventions-goals", "interventions_5_benchmark_suite"),
 }
 sym, poly, cmap = (records[k]["metrics"] for k in ("symbiote", "poly", "map"))
 rep, heads = records["report"]["metrics"], records["heads"]["metrics"]
@@ -207,7 +208,7 @@ show_markdown(
     "[clamping page](../../tutorials/interventions_2_clamping_and_ablation/), is that removing what distinguishes a hostile context from a calm one "
     "returns the model to its average behaviour rather than pushing it below; only steering "
     "pushes past it, and only the gated version does so cheaply.")
-seeds_bench = bench.get("goals_over_seeds", {})
+seeds_bench = records["goals"]["metrics"]["seeds"]
 if len(seeds_bench) > 1:
     cuts = {s: g["toxic share down"] for s, g in seeds_bench.items()}
     show_markdown(

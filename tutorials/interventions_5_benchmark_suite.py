@@ -348,9 +348,16 @@ trivial = by_name["random direction (trivial)"]
 assert abs(relative(trivial, "bias_gap")) < 0.2 and abs(relative(trivial, "toxicity")) < 0.2
 record = mi.write_result(
     "interventions-benchmark",
-    {**{r["intervention"]: {"kind": r["kind"], "before": r["summary"]["before"],
-                            "after": r["summary"]["after"]} for r in rows},
-     "goals_over_seeds": {str(s): g for s, g in per_seed.items()}},
-    seeds=list(GOAL_SEEDS), data_source="toy world", title="Interventions: before/after benchmark",
+    {r["intervention"]: {"kind": r["kind"], "before": r["summary"]["before"],
+                         "after": r["summary"]["after"]} for r in rows},
+    seeds=[toy.seed], data_source="toy world", title="Interventions: before/after benchmark",
+    config={"model": "toyworld-2l"}, started=started)
+print(f"result record written to {record}")
+record = mi.write_result(
+    "interventions-goals",
+    {"targets": {g: {"target": t, "at_most": g.endswith("loss rise")} for g, t in TARGETS.items()},
+     "seeds": {str(s): g for s, g in per_seed.items()}},
+    seeds=list(GOAL_SEEDS), data_source="toy world",
+    title="Interventions: the goals on three trained toy models",
     config={"model": "toyworld-2l"}, started=started)
 print(f"result record written to {record}")

@@ -110,7 +110,7 @@ def key_results(records: list[dict[str, Any]]) -> list[dict[str, str]]:
             "numbers": numbers,
             "page": "tutorials/selfreport_4_unfreezing_and_drift.ipynb"})
     bench = found.get("interventions-benchmark", {})
-    seeds = bench.get("goals_over_seeds", {})
+    seeds = found.get("interventions-goals", {}).get("seeds", {})
     for name, metric, label, goal in (
             ("toxicity-steer", "toxicity", "toxic continuations", "toxic share down"),
             ("bias-ablate", "bias_gap", "pronoun bias gap", "bias gap down"),

@@ -158,7 +158,7 @@ def _interventions(found: dict[str, Record]) -> list[str] | None:
     if not bench:
         return None
     rows = []
-    entries = {n: v for n, v in bench.items()
+    entries = {n: v for n, v in bench.items()  # a record from an older build may lack a field
                if isinstance(v, dict) and {"kind", "before", "after"} <= set(v)}
     for name, v in sorted(entries.items(), key=lambda item: (item[1]["kind"], item[0])):
         before, after = v["before"], v["after"]
@@ -170,16 +170,22 @@ def _interventions(found: dict[str, Record]) -> list[str] | None:
                      f"{_num(before['factual_recall'])} -> {_num(after['factual_recall'])}", loss])
     table = _table(["intervention", "kind", "toxicity", "bias gap", "factual recall",
                     "held-out loss"], rows)
-    seeds = bench.get("goals_over_seeds", {})
+    goals = found.get("interventions-goals", {}).get("metrics", {})
+    seeds, targets = goals.get("seeds", {}), goals.get("targets", {})
     if len(seeds) > 1:
-        goals = [k for k in next(iter(seeds.values())) if k.endswith(("down", "rise"))
-                 or k in ("efficacy", "neighbourhood")]
         table += ["", f"The goals on {len(seeds)} toy models trained from different seeds "
                   "(held-out cells; mean ± std):", ""]
-        table += _table(["goal", *[f"seed {s}" for s in seeds], "mean ± std"], [
-            [g, *[_pct(v[g], g.endswith("rise")) for v in seeds.values()],
-             f"{_pct(statistics.mean(v[g] for v in seeds.values()), g.endswith('rise'))} ± "
-             f"{_pct(statistics.stdev(v[g] for v in seeds.values()))}"] for g in goals])
+        rows = []
+        for goal, t in targets.items():
+            values = [v[goal] for v in seeds.values()]
+            rise, mean = t["at_most"], statistics.mean(values)
+            rows.append([f"{goal} {'<=' if rise else '>='} {t['target']:.0%}",
+                         *[_pct(v, rise) for v in values],
+                         f"{_pct(mean, rise)} ± {_pct(statistics.stdev(values))}",
+                         "yes" if (mean <= t["target"] if rise else mean >= t["target"])
+                         else "no"])
+        table += _table(["goal", *[f"seed {s}" for s in seeds], "mean ± std",
+                         "met on the mean"], rows)
     return table
 
 
@@ -215,7 +221,8 @@ LEADERBOARDS: list[tuple[str, tuple[str, ...], Callable[[dict[str, Record]], lis
      "tutorials/transfer_leaderboard.ipynb"),
     ("Circuit discovery against circuits known by construction (SIIT)",
      ("circuits-siit-benchmark",), _circuits, "tutorials/circuits_5_discovery_leaderboard.ipynb"),
-    ("Interventions: the before/after suite", ("interventions-benchmark",), _interventions,
+    ("Interventions: the before/after suite", ("interventions-benchmark", "interventions-goals"),
+     _interventions,
      "tutorials/interventions_5_benchmark_suite.ipynb"),
     ("Neuron self-report", ("selfreport-pipeline",), _selfreport,
      "tutorials/selfreport_4_unfreezing_and_drift.ipynb"),
