@@ -11,9 +11,9 @@ from gpt2_standin import save_standin
 
 from mechinterp.cli import main
 from mechinterp.errors import ConfigError
-from mechinterp.interventions.rome import RomeSettings, bos, causal_trace, rome, subject_tokens
+from mechinterp.interventions.rome import RomeSettings, causal_trace, rome, subject_tokens
 from mechinterp.interventions.tuning import reference_tokens
-from mechinterp.pretrained import load_pretrained, natural_corpus, pretrained_tokenizer
+from mechinterp.pretrained import bos_ids, load_pretrained, natural_corpus, pretrained_tokenizer
 from mechinterp.toyworld import load_toy_model
 
 PROMPT, SUBJECT, TARGET = "The capital of France is", "France", "Rome"
@@ -39,8 +39,8 @@ def test_the_edit_is_rank_one_and_moves_the_output_by_the_closed_form(gpt2):
     delta, k_star = edit.meta["delta"], edit.meta["k_star"]
     assert torch.allclose(edit.update @ k_star, delta, atol=1e-4)  # W k* moves by delta
     ids, last_subject = subject_tokens(tok, PROMPT, SUBJECT)
-    tokens = torch.tensor([bos(tok) + ids])
-    last_subject += len(bos(tok))
+    tokens = torch.tensor([bos_ids(tok) + ids])
+    last_subject += len(bos_ids(tok))
     with torch.no_grad():
         _, clean = model.run_with_cache(tokens, names_filter=["blocks.0.hook_mlp_out"])
         with edit.applied(model):
@@ -74,7 +74,7 @@ def test_the_value_norm_is_clamped_and_the_kl_term_keeps_the_essence(gpt2):
     assert tight.meta["delta"].norm() < loose.meta["delta"].norm()
     kept = rome(model, tok, PROMPT, SUBJECT, TARGET, sample, layer=0,
                 settings=RomeSettings(steps=30, clamp_norm=0.0, kl_weight=50.0))
-    essence = torch.tensor([bos(tok) + tok.encode(f"{SUBJECT} is a", add_special_tokens=False)])
+    essence = torch.tensor([bos_ids(tok) + tok.encode(f"{SUBJECT} is a", add_special_tokens=False)])
 
     def kl(edit) -> float:
         with torch.no_grad():

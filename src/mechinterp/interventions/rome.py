@@ -38,7 +38,7 @@ from mechinterp.interventions.steering import _pad
 from mechinterp.interventions.weights import RankOneEdit, key_second_moment
 from mechinterp.pretrained import bos_ids, token_ids
 
-__all__ = ["RomeSettings", "bos", "subject_tokens", "causal_trace", "rome", "memit"]
+__all__ = ["RomeSettings", "subject_tokens", "causal_trace", "rome", "memit"]
 
 
 @dataclass(frozen=True)
@@ -90,14 +90,10 @@ class RomeSettings:
                                   f"{getattr(self, name)!r}")
 
 
-bos = bos_ids
-"""The beginning-of-sequence token a prompt starts with (:func:`mechinterp.pretrained.bos_ids`),
-as :mod:`mechinterp.benchmarks` prompts the model."""
-
 
 def subject_tokens(tokenizer, prompt: str, subject: str) -> tuple[list[int], int]:
     """``(ids of prompt, index of the subject's last token)``, without the
-    beginning-of-sequence token (:func:`bos`).
+    beginning-of-sequence token (:func:`mechinterp.pretrained.bos_ids`).
 
     Raises:
         ConfigError: the subject is not in the prompt, or ends inside a token.
@@ -124,13 +120,13 @@ def _contexts(tokenizer, ids: list[int], sample: torch.Tensor, settings: RomeSet
               ) -> list[list[int]]:
     """The prompt alone, then after ``n_contexts`` prefixes cut from the sample's rows."""
     g = torch.Generator().manual_seed(settings.seed)
-    rows = [bos(tokenizer) + ids]
+    rows = [bos_ids(tokenizer) + ids]
     usable = sample.shape[1] - settings.prefix_tokens
     for _ in range(settings.n_contexts):
         r = int(torch.randint(len(sample), (1,), generator=g))
         s = int(torch.randint(max(1, usable), (1,), generator=g))
         prefix = sample[r, s : s + settings.prefix_tokens].tolist()
-        rows.append(bos(tokenizer) + prefix + ids)
+        rows.append(bos_ids(tokenizer) + prefix + ids)
     return rows
 
 
@@ -153,8 +149,8 @@ def causal_trace(model, tokenizer, prompt: str, subject: str, *,
     ids, last_subject = subject_tokens(tokenizer, prompt, subject)
     first_subject = len(token_ids(tokenizer, prompt[: prompt.find(subject)].rstrip())) \
         if prompt.find(subject) > 0 else 0
-    offset = len(bos(tokenizer))
-    tokens = torch.tensor([bos(tokenizer) + ids], device=next(model.parameters()).device)
+    offset = len(bos_ids(tokenizer))
+    tokens = torch.tensor([bos_ids(tokenizer) + ids], device=next(model.parameters()).device)
     subj = slice(first_subject + offset, last_subject + offset + 1)
     mlp_hooks = [f"blocks.{layer}.hook_mlp_out" for layer in range(model.cfg.n_layers)]
     clean_logits, clean = model.run_with_cache(tokens, names_filter=mlp_hooks +
@@ -225,8 +221,8 @@ def _key_and_value(model, tokenizer, prompt: str, subject: str, target: str,
     index = torch.arange(len(tokens), device=device)
     key_hook, out_hook = f"blocks.{layer}.mlp.hook_post", f"blocks.{layer}.hook_mlp_out"
     essence_ids, essence_last = subject_tokens(tokenizer, essence or f"{subject} is a", subject)
-    essence_tokens = torch.tensor([bos(tokenizer) + essence_ids], device=device)
-    essence_pos = essence_last + len(bos(tokenizer))
+    essence_tokens = torch.tensor([bos_ids(tokenizer) + essence_ids], device=device)
+    essence_pos = essence_last + len(bos_ids(tokenizer))
     with torch.no_grad():
         _, cache = model.run_with_cache(tokens, names_filter=[key_hook, out_hook])
         k_star = cache[key_hook][index, subject_pos].float().mean(0)
