@@ -196,6 +196,14 @@ def check_search(page, name: str) -> Check:
     return check
 
 
+def check_footer(page, name: str) -> Check:
+    """The footer names the profile the site was built with (quick or full)."""
+    footer = page.inner_text(".md-copyright") if page.query_selector(".md-copyright") else ""
+    found = next((p for p in ("quick", "full") if f"{p} profile" in footer), None)
+    return Check(name, "footer names the build's profile",
+                 [] if found else [f"footer reads {footer.strip()[:120]!r}"], found or "")
+
+
 def visit(context, base: str, name: str, shots: Path, home: bool) -> tuple[list[Check], set[str]]:
     """Open one page, run its checks and save its screenshot; return the checks and its links."""
     origin = urlsplit(base).netloc
@@ -234,6 +242,7 @@ def visit(context, base: str, name: str, shots: Path, home: bool) -> tuple[list[
         if home:
             checks.append(check_palette(page, name, shots))
             checks.append(check_search(page, name))
+            checks.append(check_footer(page, name))
         page.wait_for_timeout(200)  # let late console messages arrive
     except Exception as error:  # noqa: BLE001  (a browser failure is a failed check, not a crash)
         checks.append(Check(name, "page runs", [f"{type(error).__name__}: {error}"[:300]]))

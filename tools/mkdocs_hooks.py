@@ -25,6 +25,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from datetime import datetime, timezone
 from pathlib import Path
 
 import jupytext
@@ -245,6 +246,15 @@ def _execute_all(todo: list[tuple[Path, Path]], profile: str, device: str
         else:
             os.environ["MECHINTERP_PROGRESS"] = previous
     return timings
+
+
+def on_config(config):
+    """Say in every page's footer which profile built the site, on what, and when (a quick
+    build on an ordinary runner and the full GPU build must not be mistaken for each other)."""
+    profile, device = _profile_and_device()
+    config["copyright"] = (f"Built with the <code>{profile}</code> profile on {device}, "
+                           f"{datetime.now(timezone.utc):%Y-%m-%d}.")
+    return config
 
 
 def on_pre_build(config) -> None:
