@@ -92,3 +92,17 @@ def test_write_study_needs_runs_of_this_code(tmp_path):
     (tmp_path / "transfer-runs" / "old.json").write_text(json.dumps({"method": "x"}))
     with pytest.raises(StaleStudyError, match="MECHINTERP_SEEDS_LIVE"):
         study.write_study(tmp_path, "quick", "mnist-5k")
+
+
+def test_the_study_command_writes_the_active_profiles_study(fake_runs, digits_5k, monkeypatch):
+    calls, folder = fake_runs
+    monkeypatch.setenv("MECHINTERP_PROFILE", "full")
+    monkeypatch.setenv("MECHINTERP_DATA", "mnist-5k")
+    cached_run("direct_weight_copy", "simplenn", "simplenn", seed=1, data=digits_5k)
+    study.main(["--from-cache", str(folder / "cache")])
+    written = json.loads((folder / "studies" / "full-mnist-5k.json").read_text())
+    assert written["profile"] == "full" and len(written["runs"]) == 1
+    assert not (folder / "studies" / "quick-mnist-5k.json").exists()
+    monkeypatch.setenv("MECHINTERP_PROFILE", "quick")  # the cache holds no quick-profile run
+    with pytest.raises(StaleStudyError, match="profile 'quick'"):
+        study.main(["--from-cache", str(folder / "cache")])
