@@ -136,3 +136,17 @@ def test_offline_full_mnist_fails_fast_with_advice(monkeypatch):
     with pytest.raises(DataUnavailableError, match="mnist-5k"):
         load_digits("mnist")
     assert time.perf_counter() - started < 10
+
+
+def test_the_uci_digits_tool_writes_an_idx_folder_that_loads_as_a_source(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    tool = Path(__file__).resolve().parents[1] / "tools" / "uci_digits_idx.py"
+    subprocess.run([sys.executable, str(tool), str(tmp_path / "uci")], check=True,
+                   capture_output=True)
+    data = load_digits(str(tmp_path / "uci"), device="cpu")
+    assert data.classes == tuple(range(10)) and (data.n_train, data.n_test) == (1442, 355)
+    assert data.train_images.shape[1:] == data.test_images.shape[1:]
+    assert data.test_labels.bincount().min() >= 34  # a fifth of every class is held out
