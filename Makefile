@@ -106,7 +106,7 @@ siit-models: $(STAMP)  ## retrain the SIIT benchmark models that ship in src/mec
 toy-models: $(STAMP)  ## retrain the toy models that ship with the package (about 7 minutes: three seeds)
 	$(BIN)/python -m mechinterp.toyworld.models --ship
 
-transfer-study: $(STAMP)  ## rerun every transfer page with every seed computed and store the runs (~15 min)
+transfer-study: $(STAMP)  ## rerun every transfer page with every seed computed and store the runs of the active profile (quick: ~15 min)
 	rm -rf .cache/transfer-study
 	cd tutorials && { echo transfer_leaderboard.py; echo transfer_variants.py; \
 	  ls transfer_*.py | grep -v -e transfer_leaderboard -e transfer_variants; } \
@@ -114,7 +114,7 @@ transfer-study: $(STAMP)  ## rerun every transfer page with every seed computed 
 	    MECHINTERP_PROGRESS=0 MPLBACKEND=Agg xargs -P 2 -I{} ../$(BIN)/python {} > /dev/null
 	$(BIN)/python -m mechinterp.transfer.study --from-cache .cache/transfer-study
 
-symbiote-seeds: $(STAMP)  ## recompute the stored SymbioteNet seed study that quick builds read (about 55 minutes: 105 of one CPU core, in two processes)
+symbiote-seeds: $(STAMP)  ## recompute the stored SymbioteNet seed study of the active profile and data source (quick: about 55 minutes on two cores)
 	$(BIN)/python -m mechinterp.symbiote.seeds --condition normal --condition polysemantic & first=$$!; \
 	  $(BIN)/python -m mechinterp.symbiote.seeds --condition mixed --condition narrow; \
 	  wait $$first

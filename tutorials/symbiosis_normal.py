@@ -307,7 +307,9 @@ assert sym["nontarget_accuracy_drop"] <= 0.01, sym
 assert max(rate_by_digit) <= 0.01  # every digit silenced (mean over the seeds)
 assert max(drop_by_digit) <= 0.02  # ... at under two points each (the text lists any over one)
 assert mask["target_output_rate"] == 0.0
-assert np.allclose(confusion.diagonal(), 0.0, atol=0.05)
+# few of a digit's own images keep its label (seed 0): the rate goal, 1% of all test images,
+# is about a tenth of one digit's images
+assert confusion.diagonal().max() <= 0.1, confusion.diagonal()
 assert unpruned_gap <= 0.01  # counted on the training images, it holds on the test ones
 for row in study.values():  # one budget: every ablation gets B's units, digit by digit
     assert all(r["units"] == b["units_touched"] for m in ablations

@@ -92,10 +92,30 @@ show_markdown("\n".join(
     f"{reported['preservation']:.1%} preservation for its version.")
 
 # %% [markdown]
-# The free-space injection keeps its promise of leaving A's digits alone, and for the same
-# reason it does nothing for the concept: what it writes lies where the concept row does not
-# look. The transfer is method 2's, well below what the seed project reported for its own
-# version of this method.
+# What the free space buys, on these models:
+
+# %%
+changes = {name: {"transfer": s["transfer_mean"] - probe[name]["transfer_mean"],
+                  "specificity": s["specificity_mean"] - probe[name]["specificity_mean"],
+                  "lost": s["baseline_preservation_mean"] - s["preservation_mean"]}
+           for name, s in study.summary.items()}
+if inert:
+    show_markdown(
+        "The free-space injection keeps its promise of leaving A's digits alone, and for the "
+        "same reason it does nothing for the concept: what it writes lies where the concept "
+        "row does not look. The transfer is method 2's, well below what the seed project "
+        "reported for its own version of this method.")
+else:
+    loudest = max(effect, key=lambda r: r["changed"])
+    show_markdown(
+        "On these models the free space is not free: the injection changes decisions, and "
+        + "; ".join(f"on {name} it moves the transfer by {c['transfer']:+.1%} and the "
+                    f"specificity by {c['specificity']:+.1%} against method 2, at a cost of "
+                    f"{c['lost']:.1%} of A's own digits" for name, c in changes.items())
+        + f". The least-used directions are estimated from A's codes on its training images; "
+        f"the decoded vector still reaches the readout, most on {loudest['pair']} seed "
+        f"{loudest['seed']} ({loudest['changed']:.1%} of the test decisions). So the promise "
+        "of writing where A does not look is not kept on these models.")
 
 # %% [markdown]
 # ## Checks and record
@@ -103,12 +123,9 @@ show_markdown("\n".join(
 # %%
 summary, same, cross = study.summary, study.same, study.cross
 for name, s in summary.items():
-    if inert:  # then the transfer is method 2's, as the text above says
-        assert abs(s["transfer_mean"] - probe[name]["transfer_mean"]) < 0.02
-    # in any case the injection moves the transfer by no more than a few points
-    assert abs(s["transfer_mean"] - probe[name]["transfer_mean"]) < 0.05
-    # and leaves A's own digits alone
-    assert s["preservation_mean"] > s["baseline_preservation_mean"] - 0.015
+    if inert:  # then the transfer is method 2's and A's digits are untouched, as the text says
+        assert abs(changes[name]["transfer"]) < 0.02
+        assert changes[name]["lost"] < 0.015
     assert s["transfer_mean"] < reported["transfer"] - 0.1  # well below the seed's report
 
 record = study.write_record(started)
