@@ -71,9 +71,12 @@ show_markdown(
     f"{threshold}, by layer: "
     + "; ".join(f"{layer}: {dim:.0%} dimmed, {boost:.0%} boosted"
                 for layer, (dim, boost) in shares.items())
-    + ". B silences a digit mostly by dimming a few units of the last hidden layer, and at "
-    "the same time turns up many channels of the early convolutions, which every digit uses; "
-    "the map records that it does so, not why.")
+    + ". In the last hidden layer B "
+    + ("dims more units than it boosts" if shares["fc1"][0] > shares["fc1"][1] + 0.02 else
+       "dims about as many units as it boosts" if shares["fc1"][0] >= shares["fc1"][1] - 0.02
+       else "boosts more units than it dims")
+    + ", and at the same time it turns up many channels of the first convolution, which every "
+    "digit uses; the map records that it does so, not why.")
 
 # %% [markdown]
 # ## Shared circuitry
@@ -166,5 +169,5 @@ assert m["causal.digit_accuracy_ablated"] > 0.5  # ablating the dimmed units alo
 assert m["fold.max_logit_gap"] < 1e-4
 assert m["stability.mean_jaccard"] > 0.5  # "most of each digit's changed units recur"
 assert m["stability.target_output_rate_max"] < 0.01
-assert shares["fc1"][0] > shares["fc1"][1] and shares["conv1"][1] > shares["conv1"][0]
+assert shares["conv1"][1] > 0.5 > shares["conv1"][0]  # the first convolution: mostly boosted
 assert abs(rho.statistic) < 0.5
